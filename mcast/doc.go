@@ -1,0 +1,69 @@
+// Package mcast opens UDP sockets that receive multicast on a port they
+// share with other sockets, in one process or in several, and reads from
+// them fast and without losing a datagram uncounted.
+//
+// # Sharing a port
+//
+// Multicast is the one case where the kernel delivers a datagram to every
+// socket bound to its port rather than to one of them: any number of
+// receivers, each with its own [Conn], get a copy of every datagram sent to
+// the groups that each joined. For several sockets to bind one port, every
+// one of them must ask to share it; [Share] picks how, and [Config.Share]
+// the mode (any user, same user, exclusive). The options behind each mode:
+//
+//	mode        Linux                        BSD, macOS                   Windows
+//	any-user    SO_REUSEADDR + SO_REUSEPORT   SO_REUSEADDR + SO_REUSEPORT  SO_REUSEADDR
+//	same-user   SO_REUSEPORT                  ErrNotSupported              ErrNotSupported
+//	exclusive   (no reuse option)             (no reuse option)            SO_EXCLUSIVEADDRUSE
+//
+// Port sharing is also how ports get hijacked: on Linux a process of
+// another user that sets SO_REUSEADDR can bind an any-user port and receive
+// its multicast and its unicast datagrams. A receiver that must not share
+// uses ShareExclusive; one that shares only with its own user uses
+// ShareSameUser (Linux). A bind refused because the port is held wraps
+// [ErrPortInUse] (or [ErrAccessDenied]) and names the mode that was asked.
+//
+// # No leakage
+//
+// On Linux a socket bound to the wildcard address receives, by default,
+// every group that any socket on the host joined on its port
+// (IP_MULTICAST_ALL, on by default; the standard library's
+// net.ListenMulticastUDP leaves it so). Listen turns IP_MULTICAST_ALL and
+// IPV6_MULTICAST_ALL off, and [Conn.ReadBatch] also checks each datagram's
+// destination address (IP_PKTINFO, IPV6_PKTINFO) against the groups that the
+// socket joined, dropping and counting in [Stats].Filtered any other (such as
+// unicast to the port, unless [Config.AcceptUnicast]).
+//
+// # Reading
+//
+// [Conn.ReadBatch] reads many datagrams with one recvmmsg system call on
+// Linux, through the runtime's poller, and allocates nothing: the caller
+// supplies the buffers ([NewBatch]), and the source address and the control
+// messages are decoded in place. Each [Datagram] carries its source, its
+// destination group, the interface it came in on, and the kernel's receive
+// timestamp (SO_TIMESTAMPNS). A datagram longer than its buffer (MSG_TRUNC)
+// is counted in Stats.Truncated and never passed on as if whole. The
+// kernel's drop counter (SO_RXQ_OVFL, and SO_MEMINFO for its current value)
+// is in Stats.KernelDrops. Elsewhere, reads go through
+// golang.org/x/net/ipv4 and ipv6, one datagram a call.
+//
+// # Memberships
+//
+// [Conn.JoinGroup] and [Conn.JoinSourceSpecificGroup] join groups through
+// golang.org/x/net (IGMPv2/v3, RFC 1112 and 3376; MLDv1/v2, RFC 2710 and
+// 3810; source-specific multicast, RFC 4607; the socket API of RFC 3678).
+// Package group builds on them: group specs, interface selection, re-joins
+// when links come back.
+//
+// # Receive buffer
+//
+// Listen asks for [Config.ReadBuffer] bytes (4 MiB by default), tries
+// SO_RCVBUFFORCE where the kernel grants less, reports the granted size in
+// [Conn.ReadBuffer] and logs one warning when it is still short.
+//
+// BUG(sharecast): On Windows, x/net reports no destination address, so the
+// destination check is skipped and only the kernel's membership filter
+// applies; SO_RXQ_OVFL and MSG_TRUNC are Linux-only, so outside Linux
+// Stats.KernelDrops stays 0 and truncation is detected only by a datagram
+// filling its whole buffer.
+package mcast

@@ -1,0 +1,3 @@
+package mcast
+
+const bsdGOOS = "netbsd"

@@ -1,0 +1,163 @@
+package mcast
+
+import (
+	"fmt"
+	"runtime"
+)
+
+// platform names the running OS and architecture in errors.
+var platform = runtime.GOOS + "/" + runtime.GOARCH
+
+// optID names a socket option independently of the OS. Each OS maps the
+// names it knows to its own level and option number (from golang.org/x/sys,
+// whose values differ by OS and architecture) in sockopt_<goos>.go; a name
+// that an OS does not map is not supported there.
+type optID int
+
+const (
+	optReuseAddr        optID = iota + 1 // SO_REUSEADDR
+	optReusePort                         // SO_REUSEPORT
+	optExclusiveAddrUse                  // SO_EXCLUSIVEADDRUSE (Windows)
+	optMulticastAll4                     // IP_MULTICAST_ALL (Linux)
+	optMulticastAll6                     // IPV6_MULTICAST_ALL (Linux)
+	optPktInfo4                          // IP_PKTINFO: destination address and interface
+	optPktInfo6                          // IPV6_RECVPKTINFO
+	optTimestampNS                       // SO_TIMESTAMPNS: kernel receive time
+	optRxqOvfl                           // SO_RXQ_OVFL: kernel drop counter
+)
+
+var optNames = map[optID]string{
+	optReuseAddr:        "SO_REUSEADDR",
+	optReusePort:        "SO_REUSEPORT",
+	optExclusiveAddrUse: "SO_EXCLUSIVEADDRUSE",
+	optMulticastAll4:    "IP_MULTICAST_ALL",
+	optMulticastAll6:    "IPV6_MULTICAST_ALL",
+	optPktInfo4:         "IP_PKTINFO",
+	optPktInfo6:         "IPV6_RECVPKTINFO",
+	optTimestampNS:      "SO_TIMESTAMPNS",
+	optRxqOvfl:          "SO_RXQ_OVFL",
+}
+
+func (id optID) String() string {
+	if s, ok := optNames[id]; ok {
+		return s
+	}
+	return fmt.Sprintf("optID(%d)", int(id))
+}
+
+// sockopt is one entry of a per-OS option table: set option id to value.
+// A required option that fails (or that the OS lacks) fails the Listen; a
+// best-effort one is skipped, and the reason logged at debug level.
+type sockopt struct {
+	id       optID
+	value    int
+	required bool
+}
+
+// osTable is what one OS does for each sharing mode and address family. It
+// is plain data for every OS, compiled everywhere, so that the tables of all
+// OSes are unit-tested on any OS.
+type osTable struct {
+	// share lists the options of each mode; a mode missing from the map is
+	// not supported on that OS.
+	share map[Share][]sockopt
+	// recv4 and recv6 are the options that a receiving socket of each
+	// family sets (metadata, leak protection). Empty where the OS gets its
+	// metadata another way (the portable x/net path).
+	recv4, recv6 []sockopt
+	// rcvbufScale is the factor by which the OS reports a granted receive
+	// buffer (Linux doubles the value set, to account for its overhead).
+	rcvbufScale int
+}
+
+// tables holds the option tables of every OS that sharecast knows.
+var tables = map[string]osTable{
+	"linux": {
+		share: map[Share][]sockopt{
+			ShareAnyUser:   {{optReuseAddr, 1, true}, {optReusePort, 1, true}},
+			ShareSameUser:  {{optReusePort, 1, true}},
+			ShareExclusive: {},
+		},
+		recv4: []sockopt{
+			{optMulticastAll4, 0, true},
+			{optPktInfo4, 1, true},
+			{optTimestampNS, 1, false},
+			{optRxqOvfl, 1, false},
+		},
+		recv6: []sockopt{
+			// IPV6_MULTICAST_ALL came with Linux 4.20; before it the
+			// destination filter alone keeps other groups out.
+			{optMulticastAll6, 0, false},
+			{optPktInfo6, 1, true},
+			{optTimestampNS, 1, false},
+			{optRxqOvfl, 1, false},
+		},
+		rcvbufScale: 2,
+	},
+	"darwin":  bsdTable,
+	"freebsd": bsdTable,
+	"netbsd":  bsdTable,
+	"openbsd": bsdTable,
+	"windows": {
+		share: map[Share][]sockopt{
+			ShareAnyUser:   {{optReuseAddr, 1, true}},
+			ShareExclusive: {{optExclusiveAddrUse, 1, true}},
+		},
+		rcvbufScale: 1,
+	},
+}
+
+// bsdTable serves the BSDs and macOS, where a multicast port is shared when
+// every socket sets both SO_REUSEADDR and SO_REUSEPORT, and where no option
+// restricts sharing to one user.
+var bsdTable = osTable{
+	share: map[Share][]sockopt{
+		ShareAnyUser:   {{optReuseAddr, 1, true}, {optReusePort, 1, true}},
+		ShareExclusive: {},
+	},
+	rcvbufScale: 1,
+}
+
+// options returns the options that a receiving socket of the given family
+// sets on goos for mode share.
+func options(goos string, share Share, ipv6 bool) ([]sockopt, error) {
+	t, ok := tables[goos]
+	if !ok {
+		return nil, fmt.Errorf("share mode %s on %s: %w", share, goos, ErrNotSupported)
+	}
+	so, ok := t.share[share]
+	if !ok {
+		return nil, fmt.Errorf("share mode %s on %s: %w", share, goos, ErrNotSupported)
+	}
+	out := append([]sockopt(nil), so...)
+	if ipv6 {
+		out = append(out, t.recv6...)
+	} else {
+		out = append(out, t.recv4...)
+	}
+	return out, nil
+}
+
+// applyOptions sets opts on fd through the platform's setsockopt, mapping
+// each name with sysOpt. It is the one OS-neutral walker of the tables.
+func applyOptions(fd uintptr, opts []sockopt, ipv6 bool, skipped func(sockopt, error)) error {
+	for _, o := range opts {
+		level, name, ok := sysOpt(o.id, ipv6)
+		if !ok {
+			err := notSupported(o.id.String())
+			if o.required {
+				return err
+			}
+			skipped(o, err)
+			continue
+		}
+		if err := setsockoptInt(fd, level, name, o.value); err != nil {
+			err = fmt.Errorf("setsockopt %s=%d: %w", o.id, o.value, err)
+			if o.required {
+				return err
+			}
+			skipped(o, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,38 @@
+package mcast
+
+import "golang.org/x/sys/windows"
+
+const goos = "windows"
+
+// soExclusiveAddrUse is SO_EXCLUSIVEADDRUSE, which golang.org/x/sys/windows
+// does not define. The Windows SDK (winsock2.h) defines it as
+// ((int)(~SO_REUSEADDR)), and SO_REUSEADDR is 4, so its value is -5
+// (0xfffffffb as an unsigned 32-bit option number); sockopt_test.go checks it.
+const soExclusiveAddrUse = ^windows.SO_REUSEADDR
+
+// sysOpt maps an option name to the Windows level and number.
+func sysOpt(id optID, ipv6 bool) (level, name int, ok bool) {
+	switch id {
+	case optReuseAddr:
+		return windows.SOL_SOCKET, windows.SO_REUSEADDR, true
+	case optExclusiveAddrUse:
+		return windows.SOL_SOCKET, soExclusiveAddrUse, true
+	}
+	return 0, 0, false
+}
+
+func setsockoptInt(fd uintptr, level, name, value int) error {
+	return windows.SetsockoptInt(windows.Handle(fd), level, name, value)
+}
+
+func getsockoptInt(fd uintptr, level, name int) (int, error) {
+	return windows.GetsockoptInt(windows.Handle(fd), level, name)
+}
+
+const (
+	solSocket   = windows.SOL_SOCKET
+	soRcvbuf    = windows.SO_RCVBUF
+	soRcvbufMax = -1
+)
+
+func kernelDrops(fd uintptr) (uint32, bool) { return 0, false }
