@@ -1,0 +1,240 @@
+package dispatch
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+)
+
+// Default queue settings of a handler, used where a HandlerConfig field is 0.
+const (
+	// DefaultQueueLen is how many datagrams a handler's queue holds.
+	DefaultQueueLen = 1024
+	// DefaultWorkers is how many goroutines serve a handler's queue.
+	DefaultWorkers = 1
+)
+
+// HandlerConfig configures the queue and the workers of one handler. The
+// zero value, as a nil *HandlerConfig, means the defaults that each field
+// documents.
+type HandlerConfig struct {
+	// Name names the handler in Stats and logs. The default is the
+	// pattern (as Pattern.String writes it), or "fallback"; a name already
+	// taken gets a suffix "#2", "#3", and so on.
+	Name string
+
+	// QueueLen is how many datagrams may wait for the handler; 0 means
+	// DefaultQueueLen. With several workers each has its own queue of
+	// QueueLen/Workers (rounded up). Besides the queue, each worker holds
+	// a hand-over batch of at most 16 datagrams that it has taken from its
+	// queue and is passing to the handler.
+	QueueLen int
+
+	// Workers is how many goroutines call the handler; 0 means
+	// DefaultWorkers (1). With one worker the handler sees datagrams in
+	// the order they arrived on each socket; with more, the datagrams of
+	// one flow (source address and port, group) go to the same worker, so
+	// each flow keeps its order, and the handler must be safe for
+	// concurrent use.
+	Workers int
+
+	// Overflow says what happens to a datagram that arrives when the
+	// queue is full. The default is DropNewest.
+	Overflow Overflow
+}
+
+// Mux routes datagrams to handlers by pattern. Every handler whose
+// [Pattern] matches a datagram receives it (fan-out), in the order the
+// handlers were registered; a datagram that no pattern matches goes to the
+// fallback handler, if there is one, and is counted as unmatched either way.
+//
+// The zero value is an empty Mux ready to use. A Mux is safe for concurrent
+// use: handlers may be added while a Server serves it, and take datagrams
+// from the next batch that a socket reads. A Mux belongs to at most one
+// Server (the handlers' queues and counters live in it); there is no
+// package-level default Mux.
+//
+// Mux is also a Handler: its ServeDatagram calls each matching handler in
+// turn, synchronously and without queues, for use inside another handler or
+// in tests.
+type Mux struct {
+	mu       sync.Mutex
+	routes   []*route
+	fallback *route
+	names    map[string]int
+	nqueues  int
+	version  uint64
+	tbl      atomic.Pointer[table]
+	srv      *Server
+}
+
+// table is an immutable snapshot of a Mux's routes, read by the readers
+// without locks.
+type table struct {
+	version  uint64
+	routes   []*route  // in registration order
+	fallback *route    // nil if none
+	queues   []*worker // indexed by worker.idx, fallback's included
+}
+
+var emptyTable = &table{}
+
+func (m *Mux) table() *table {
+	if t := m.tbl.Load(); t != nil {
+		return t
+	}
+	return emptyTable
+}
+
+// Handle registers h for the datagrams that p matches, with the queue that
+// cfg describes (nil means the defaults). Several handlers may have the same
+// or overlapping patterns: each receives every datagram it matches. It
+// panics if h is nil, as net/http does; a bad cfg returns an error that
+// wraps ErrInvalidConfig.
+func (m *Mux) Handle(p Pattern, h Handler, cfg *HandlerConfig) error {
+	return m.add(p, h, cfg, false)
+}
+
+// HandleFunc registers f as Handle registers a Handler.
+func (m *Mux) HandleFunc(p Pattern, f func(ctx context.Context, d *Datagram), cfg *HandlerConfig) error {
+	if f == nil {
+		panic("dispatch: nil handler func")
+	}
+	return m.add(p, HandlerFunc(f), cfg, false)
+}
+
+// Fallback registers h for the datagrams that no pattern matches, with its
+// own queue as Handle does. A Mux has at most one fallback: a second call
+// returns an error wrapping ErrInvalidConfig. Unmatched datagrams are
+// counted in Stats.Unmatched (and per group) whether or not there is a
+// fallback.
+func (m *Mux) Fallback(h Handler, cfg *HandlerConfig) error {
+	return m.add(Pattern{}, h, cfg, true)
+}
+
+func (m *Mux) add(p Pattern, h Handler, cfg *HandlerConfig, fallback bool) error {
+	if h == nil {
+		panic("dispatch: nil handler")
+	}
+	var c HandlerConfig
+	if cfg != nil {
+		c = *cfg
+	}
+	if c.QueueLen < 0 || c.Workers < 0 || c.Overflow < DropNewest || c.Overflow > Block {
+		return fmt.Errorf("dispatch: handler %s: queue length %d, workers %d, overflow %s: %w",
+			p, c.QueueLen, c.Workers, c.Overflow, ErrInvalidConfig)
+	}
+	if c.QueueLen == 0 {
+		c.QueueLen = DefaultQueueLen
+	}
+	if c.Workers == 0 {
+		c.Workers = DefaultWorkers
+	}
+	if c.Workers > c.QueueLen {
+		return fmt.Errorf("dispatch: handler %s: %d workers for a queue of %d: %w", p, c.Workers, c.QueueLen, ErrInvalidConfig)
+	}
+
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if fallback && m.fallback != nil {
+		return fmt.Errorf("dispatch: fallback handler already set: %w", ErrInvalidConfig)
+	}
+	name := c.Name
+	if name == "" {
+		name = p.String()
+		if fallback {
+			name = "fallback"
+		}
+	}
+	if m.names == nil {
+		m.names = make(map[string]int)
+	}
+	if n := m.names[name]; n > 0 {
+		m.names[name] = n + 1
+		name += "#" + strconv.Itoa(n+1)
+	} else {
+		m.names[name] = 1
+	}
+	rt := newRoute(p, name, h, &c, fallback, m.nqueues)
+	m.nqueues += len(rt.workers)
+	if fallback {
+		m.fallback = rt
+	} else {
+		m.routes = append(m.routes, rt)
+	}
+	m.publish()
+	if m.srv != nil {
+		m.srv.routeAdded(rt)
+	}
+	return nil
+}
+
+// publish rebuilds the snapshot; m.mu is held.
+func (m *Mux) publish() {
+	m.version++
+	t := &table{
+		version:  m.version,
+		routes:   append([]*route(nil), m.routes...),
+		fallback: m.fallback,
+		queues:   make([]*worker, m.nqueues),
+	}
+	for _, rt := range m.routes {
+		for _, w := range rt.workers {
+			t.queues[w.idx] = w
+		}
+	}
+	if m.fallback != nil {
+		for _, w := range m.fallback.workers {
+			t.queues[w.idx] = w
+		}
+	}
+	m.tbl.Store(t)
+}
+
+// attach binds m to s, or fails if m already has a Server.
+func (m *Mux) attach(s *Server) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.srv != nil {
+		return ErrMuxInUse
+	}
+	m.srv = s
+	return nil
+}
+
+// ServeDatagram calls, in turn and synchronously, every handler whose
+// pattern matches d, or the fallback handler if none does. It does not use
+// the handlers' queues, workers or counters, and does not recover panics.
+func (m *Mux) ServeDatagram(ctx context.Context, d *Datagram) {
+	t := m.table()
+	matched := false
+	for _, rt := range t.routes {
+		if rt.pat.Match(d) {
+			matched = true
+			rt.h.ServeDatagram(ctx, d)
+		}
+	}
+	if !matched && t.fallback != nil {
+		t.fallback.h.ServeDatagram(ctx, d)
+	}
+}
+
+// groupRoutes returns the routes of t that take datagrams to group g on a
+// socket with local port port, and whether any of them also filters by
+// source. The slice is new; readers cache it per group.
+func (t *table) groupRoutes(g netip.Addr, port uint16) (rs []*route, bySource bool) {
+	for _, rt := range t.routes {
+		p := rt.pat
+		if (p.Group.IsValid() && p.Group != g) || (p.Port != 0 && p.Port != port) {
+			continue
+		}
+		rs = append(rs, rt)
+		if p.Source.IsValid() {
+			bySource = true
+		}
+	}
+	return rs, bySource
+}

@@ -1,0 +1,258 @@
+package dispatch
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// handOver is the most datagrams a worker takes from its queue at once.
+const handOver = 16
+
+// claimedAll is stored in worker.next by a hard stop: every index of the
+// hand-over batch is then claimed.
+const claimedAll = 1 << 62
+
+// route is one registered handler: its pattern, its workers (each with a
+// queue) and its counters.
+type route struct {
+	pat      Pattern
+	name     string
+	h        Handler
+	overflow Overflow
+	qlen     int
+	fallback bool
+	workers  []*worker
+
+	received atomic.Uint64
+	drops    [numCauses]atomic.Uint64
+	busyNS   atomic.Int64
+}
+
+func newRoute(p Pattern, name string, h Handler, c *HandlerConfig, fallback bool, firstIdx int) *route {
+	rt := &route{pat: p, name: name, h: h, overflow: c.Overflow, qlen: c.QueueLen, fallback: fallback}
+	per := (c.QueueLen + c.Workers - 1) / c.Workers
+	for i := range c.Workers {
+		rt.workers = append(rt.workers, &worker{
+			rt:    rt,
+			idx:   firstIdx + i,
+			ring:  make([]*record, per),
+			local: make([]*record, min(handOver, per)),
+			wake:  make(chan struct{}, 1),
+			space: make(chan struct{}, 1),
+		})
+	}
+	return rt
+}
+
+// worker is one goroutine's queue: a bounded ring of records, filled by the
+// readers and emptied by the worker a hand-over batch at a time.
+//
+// The hand-over batch (local[:ln]) is claimed one index at a time with
+// next.Add, so that a hard stop can claim, and drop, the indexes that the
+// worker has not reached, while the worker may be stuck in a handler.
+type worker struct {
+	rt  *route
+	idx int // index in table.queues
+
+	mu      sync.Mutex
+	ring    []*record
+	head, n int
+	idle    bool // the worker waits on wake
+	waiters int  // readers waiting on space (Block)
+	hard    bool // stopped hard: no more pushes or pops
+	started bool
+	ln      int // length of the hand-over batch; written under mu by the worker
+
+	local   []*record
+	next    atomic.Int64 // next index of local to claim
+	doneIdx atomic.Int64 // indexes of local below this are done
+
+	depth     atomic.Int64 // mirror of n, for Stats
+	highWater atomic.Int64
+	delivered atomic.Uint64
+
+	wake  chan struct{} // a push to an idle worker
+	space chan struct{} // room for a waiting reader
+}
+
+// enqueue appends rs, which fit; w.mu is held.
+func (w *worker) enqueue(rs []*record) {
+	c := len(w.ring)
+	tail := w.head + w.n
+	if tail >= c {
+		tail -= c
+	}
+	k := copy(w.ring[tail:], rs)
+	copy(w.ring, rs[k:])
+	w.n += len(rs)
+	w.depth.Store(int64(w.n))
+	if int64(w.n) > w.highWater.Load() {
+		w.highWater.Store(int64(w.n))
+	}
+}
+
+// dequeue moves the k oldest records into dst; w.mu is held.
+func (w *worker) dequeue(dst []*record) {
+	c := len(w.ring)
+	for i := range dst {
+		dst[i] = w.ring[w.head]
+		w.ring[w.head] = nil
+		if w.head++; w.head == c {
+			w.head = 0
+		}
+	}
+	w.n -= len(dst)
+	w.depth.Store(int64(w.n))
+}
+
+// signal wakes the worker if it waits; w.mu is held. It reports whether
+// the caller must send on w.wake after unlocking.
+func (w *worker) signal() bool {
+	if w.idle {
+		w.idle = false
+		return true
+	}
+	return false
+}
+
+func (w *worker) notify(wake bool) {
+	if wake {
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (w *worker) notifySpace() {
+	select {
+	case w.space <- struct{}{}:
+	default:
+	}
+}
+
+// push queues rs (the records of one read batch for this worker, in
+// arrival order), applying the overflow policy to those that do not fit.
+// Each of rs carries one reference for this queue; a record that is
+// dropped has it released through rl. hard is closed on a hard stop, which
+// ends a Block wait. push reports how many records it dropped because of a
+// hard stop.
+func (w *worker) push(rs []*record, rl *releaser, scratch []*record, hard <-chan struct{}) (shutdownDrops int) {
+	rt := w.rt
+	rt.received.Add(uint64(len(rs)))
+	w.mu.Lock()
+	for {
+		if w.hard {
+			w.mu.Unlock()
+			w.drop(rs, causeShutdown, rl)
+			return len(rs)
+		}
+		k := min(len(w.ring)-w.n, len(rs))
+		w.enqueue(rs[:k])
+		rs = rs[k:]
+		if len(rs) == 0 {
+			break
+		}
+		switch rt.overflow {
+		case DropNewest:
+			wake := w.signal()
+			w.mu.Unlock()
+			w.notify(wake)
+			w.drop(rs, causeQueueFull, rl)
+			return 0
+		case DropOldest:
+			// Those of rs that would be evicted by later ones of rs
+			// never enter the queue; they are as evicted all the same.
+			if extra := len(rs) - len(w.ring); extra > 0 {
+				w.drop(rs[:extra], causeEvicted, rl)
+				rs = rs[extra:]
+			}
+			old := scratch[:len(rs)]
+			w.dequeue(old)
+			w.drop(old, causeEvicted, rl)
+			clear(old)
+		case Block:
+			wake := w.signal()
+			w.waiters++
+			w.mu.Unlock()
+			w.notify(wake)
+			var stopped bool
+			select {
+			case <-w.space:
+			case <-hard:
+				stopped = true
+			}
+			w.mu.Lock()
+			w.waiters--
+			if stopped {
+				w.mu.Unlock()
+				w.drop(rs, causeShutdown, rl)
+				return len(rs)
+			}
+		}
+	}
+	wake := w.signal()
+	more := w.waiters > 0 && w.n < len(w.ring)
+	w.mu.Unlock()
+	w.notify(wake)
+	if more {
+		w.notifySpace()
+	}
+	return 0
+}
+
+// drop counts rs as dropped for cause c and releases them.
+func (w *worker) drop(rs []*record, c cause, rl *releaser) {
+	if len(rs) == 0 {
+		return
+	}
+	w.rt.drops[c].Add(uint64(len(rs)))
+	for _, r := range rs {
+		rl.release(r)
+	}
+}
+
+// take fills the hand-over batch from the queue. It returns the number
+// taken, or -1 if the worker is stopped hard.
+func (w *worker) take() int {
+	w.mu.Lock()
+	if w.hard {
+		w.mu.Unlock()
+		return -1
+	}
+	k := min(w.n, len(w.local))
+	if k > 0 {
+		w.dequeue(w.local[:k])
+		w.ln = k
+		w.doneIdx.Store(0)
+		w.next.Store(0)
+		if w.waiters > 0 {
+			w.notifySpace()
+		}
+	}
+	w.mu.Unlock()
+	return k
+}
+
+// stopHard drops what the queue holds and what the worker has not yet
+// claimed of its hand-over batch, and marks the worker stopped. It reports
+// how many records it dropped and whether a handler call is running.
+func (w *worker) stopHard(rl *releaser) (dropped int, inFlight bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.hard = true
+	var buf [handOver]*record
+	for w.n > 0 {
+		k := min(w.n, len(buf))
+		w.dequeue(buf[:k])
+		w.drop(buf[:k], causeShutdown, rl)
+		dropped += k
+	}
+	old := int(w.next.Swap(claimedAll))
+	if old < w.ln {
+		w.drop(w.local[old:w.ln], causeShutdown, rl)
+		dropped += w.ln - old
+	}
+	inFlight = w.doneIdx.Load() < int64(min(old, w.ln))
+	return dropped, inFlight
+}

@@ -1,0 +1,382 @@
+package dispatch
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/sharecast/sharecast/mcast"
+)
+
+// reader is one Source's goroutine and its state: the batch of buffers it
+// reads into, a per-group cache of the Mux's routes, and the datagrams of
+// the current batch sorted per queue.
+type reader struct {
+	s     *Server
+	name  string
+	src   Source
+	local netip.AddrPort
+	batch int
+
+	ds    []mcast.Datagram
+	slots []*record // slots[Tag]: the record whose buffer ds carries
+	rl    releaser
+
+	tbl       *table
+	cache     map[netip.Addr]*groupEntry
+	lastGroup netip.Addr
+	last      *groupEntry
+	matched   []*route    // scratch for source-filtered routes
+	pending   [][]*record // per queue index
+	touched   []int       // queue indexes with pending records
+	scratch   []*record   // for DropOldest evictions
+
+	datagrams, bytes, readErrors atomic.Uint64
+}
+
+// groupEntry is what a reader knows about one destination group: its
+// counters and the routes that take it on this reader's port.
+type groupEntry struct {
+	stats    *groupStats
+	routes   []*route
+	bySource bool
+}
+
+type groupStats struct {
+	group                       netip.Addr
+	datagrams, bytes, unmatched atomic.Uint64
+}
+
+func newReader(s *Server, name string, src Source) *reader {
+	r := &reader{s: s, name: name, src: src, batch: s.batch}
+	if la, ok := src.(interface{ LocalAddr() netip.AddrPort }); ok {
+		r.local = la.LocalAddr()
+	}
+	if bs, ok := src.(interface{ BatchSize() int }); ok {
+		if n := bs.BatchSize(); n > 0 && n < r.batch {
+			r.batch = n
+		}
+	}
+	r.ds = make([]mcast.Datagram, r.batch)
+	r.slots = make([]*record, r.batch)
+	r.scratch = make([]*record, r.batch)
+	r.rl = newReleaser(s.pool, r.batch)
+	r.cache = make(map[netip.Addr]*groupEntry)
+	return r
+}
+
+// run reads until the Server stops reading, the Source is closed or fails.
+func (r *reader) run() {
+	s := r.s
+	var fatal error
+	defer func() {
+		r.rl.flush()
+		for i, rec := range r.slots {
+			if rec != nil {
+				rec.refs.Store(1)
+				r.rl.release(rec)
+				r.slots[i] = nil
+			}
+		}
+		r.rl.flush()
+		s.readerDone(fatal)
+	}()
+	backoff := time.Duration(0)
+	for {
+		select {
+		case <-s.readStop:
+			return
+		default:
+		}
+		r.refill()
+		n, err := r.src.ReadBatch(r.ds)
+		if n > 0 {
+			if ferr := r.dispatch(n); ferr != nil {
+				fatal = ferr
+				s.stopReading()
+				return
+			}
+			backoff = 0
+		}
+		if err == nil {
+			continue
+		}
+		switch {
+		case r.stopping():
+			return
+		case errors.Is(err, net.ErrClosed):
+			s.log.Debug().Str("socket", r.name).Msg("source closed")
+			return
+		case isTimeout(err):
+			// Someone else's deadline: clear it, unless the Server has
+			// set its own since (it sets readStop first).
+			if derr := r.src.SetReadDeadline(time.Time{}); derr != nil {
+				fatal = fmt.Errorf("dispatch: socket %s: clear read deadline: %w", r.name, derr)
+				s.stopReading()
+				return
+			}
+			continue
+		case isTemporary(err):
+			r.readErrors.Add(1)
+			if e := s.slog.Warn(); e.Enabled() {
+				e.Err(err).Str("socket", r.name).Msg("read error; retrying")
+			}
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			t := time.NewTimer(backoff)
+			select {
+			case <-t.C:
+			case <-s.readStop:
+				t.Stop()
+				return
+			}
+		default:
+			r.readErrors.Add(1)
+			s.log.Error().Err(err).Str("socket", r.name).Msg("read failed; stopping")
+			fatal = fmt.Errorf("dispatch: socket %s: %w", r.name, err)
+			s.stopReading()
+			return
+		}
+	}
+}
+
+func (r *reader) stopping() bool {
+	select {
+	case <-r.s.readStop:
+		return true
+	default:
+		return false
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+}
+
+// isTemporary reports errors after which the next read may well succeed:
+// a lack of memory or buffers, an interrupted call, and ICMP errors that
+// some stacks report on a later read.
+func isTemporary(err error) bool {
+	for _, e := range [...]error{syscall.ENOBUFS, syscall.ENOMEM, syscall.EINTR, syscall.EAGAIN,
+		syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.EHOSTUNREACH, syscall.ENETUNREACH} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// refill gives every empty slot a record and lays the batch out for
+// ReadBatch, each buffer tagged with its slot.
+func (r *reader) refill() {
+	empty := r.scratch[:0]
+	for _, rec := range r.slots {
+		if rec == nil {
+			empty = append(empty, nil)
+		}
+	}
+	if len(empty) > 0 {
+		r.s.pool.get(empty)
+		k := 0
+		for i, rec := range r.slots {
+			if rec == nil {
+				r.slots[i] = empty[k]
+				k++
+			}
+		}
+		clear(empty)
+	}
+	for i, rec := range r.slots {
+		r.ds[i] = mcast.Datagram{Payload: rec.buf, Tag: i}
+	}
+}
+
+// dispatch hands the n datagrams at the front of r.ds to the queues of the
+// handlers that match them.
+func (r *reader) dispatch(n int) error {
+	s := r.s
+	if t := s.mux.table(); t != r.tbl {
+		r.setTable(t)
+	}
+	var bytes uint64
+	var cur *groupEntry
+	var curN, curBytes uint64
+	var lastFlow netip.AddrPort
+	var lastFlowGroup netip.Addr
+	var lastHash uint64
+	for i := range n {
+		md := &r.ds[i]
+		if md.Tag < 0 || md.Tag >= len(r.slots) || r.slots[md.Tag] == nil {
+			return fmt.Errorf("dispatch: socket %s: datagram %d came back with tag %d, not one of the batch's: %w",
+				r.name, i, md.Tag, ErrInvalidConfig)
+		}
+		rec := r.slots[md.Tag]
+		r.slots[md.Tag] = nil
+		rec.d = Datagram{
+			Payload: md.Payload,
+			Source:  md.Source,
+			Group:   md.Group,
+			Port:    r.local.Port(),
+			IfIndex: md.IfIndex,
+			Time:    md.Time,
+			Socket:  r.name,
+		}
+		size := uint64(len(md.Payload))
+		bytes += size
+
+		e := r.entry(md.Group)
+		if e != cur {
+			if cur != nil {
+				cur.stats.datagrams.Add(curN)
+				cur.stats.bytes.Add(curBytes)
+			}
+			cur, curN, curBytes = e, 0, 0
+		}
+		curN++
+		curBytes += size
+
+		routes := e.routes
+		if e.bySource {
+			routes = r.matched[:0]
+			for _, rt := range e.routes {
+				if !rt.pat.Source.IsValid() || rt.pat.Source == md.Source.Addr() {
+					routes = append(routes, rt)
+				}
+			}
+			r.matched = routes
+		}
+		if len(routes) == 0 {
+			e.stats.unmatched.Add(1)
+			s.unmatched.Add(1)
+			if fb := r.tbl.fallback; fb != nil {
+				routes = r.fallbackRoutes(fb)
+			} else {
+				rec.refs.Store(1)
+				r.rl.release(rec)
+				continue
+			}
+		}
+		rec.refs.Store(int32(len(routes)))
+		for _, rt := range routes {
+			w := rt.workers[0]
+			if len(rt.workers) > 1 {
+				if md.Source != lastFlow || md.Group != lastFlowGroup {
+					lastFlow, lastFlowGroup = md.Source, md.Group
+					lastHash = flowHash(md.Source, md.Group)
+				}
+				w = rt.workers[lastHash%uint64(len(rt.workers))]
+			}
+			if len(r.pending[w.idx]) == 0 {
+				r.touched = append(r.touched, w.idx)
+			}
+			r.pending[w.idx] = append(r.pending[w.idx], rec)
+		}
+	}
+	if cur != nil {
+		cur.stats.datagrams.Add(curN)
+		cur.stats.bytes.Add(curBytes)
+	}
+	r.datagrams.Add(uint64(n))
+	r.bytes.Add(bytes)
+
+	// Queues that never block first, so that a blocking one holds up
+	// nobody else's datagrams of this batch.
+	for pass := range 2 {
+		for _, qi := range r.touched {
+			w := r.tbl.queues[qi]
+			if (w.rt.overflow == Block) != (pass == 1) {
+				continue
+			}
+			if k := w.push(r.pending[qi], &r.rl, r.scratch, s.hardCh); k > 0 {
+				s.shutdownDrops.Add(uint64(k))
+			}
+		}
+	}
+	for _, qi := range r.touched {
+		clear(r.pending[qi])
+		r.pending[qi] = r.pending[qi][:0]
+	}
+	r.touched = r.touched[:0]
+	r.rl.flush()
+	return nil
+}
+
+// fallbackRoutes returns fb as a one-element slice without allocating.
+func (r *reader) fallbackRoutes(fb *route) []*route {
+	r.matched = append(r.matched[:0], fb)
+	return r.matched
+}
+
+// entry returns the cached routes and counters of group g.
+func (r *reader) entry(g netip.Addr) *groupEntry {
+	if r.last != nil && g == r.lastGroup {
+		return r.last
+	}
+	e := r.cache[g]
+	if e == nil {
+		e = &groupEntry{stats: r.s.groupStats(g)}
+		e.routes, e.bySource = r.tbl.groupRoutes(g, r.local.Port())
+		r.cache[g] = e
+	}
+	r.last, r.lastGroup = e, g
+	return e
+}
+
+// setTable switches to a new snapshot of the Mux: the group cache is
+// rebuilt as groups come, and the pending lists cover every queue.
+func (r *reader) setTable(t *table) {
+	r.tbl = t
+	clear(r.cache)
+	r.last = nil
+	for len(r.pending) < len(t.queues) {
+		r.pending = append(r.pending, make([]*record, 0, r.batch))
+	}
+	if cap(r.touched) < len(t.queues) {
+		r.touched = make([]int, 0, len(t.queues))
+	}
+	if cap(r.matched) < len(t.routes)+1 {
+		r.matched = make([]*route, 0, len(t.routes)+1)
+	}
+}
+
+// groupStats returns the counters of group g, creating them on first use.
+func (s *Server) groupStats(g netip.Addr) *groupStats {
+	s.groupsMu.Lock()
+	defer s.groupsMu.Unlock()
+	gs := s.groups[g]
+	if gs == nil {
+		gs = &groupStats{group: g}
+		s.groups[g] = gs
+	}
+	return gs
+}
+
+// flowHash mixes a flow's source and group into 64 bits (splitmix64's
+// finaliser over the words of both addresses and the port).
+func flowHash(src netip.AddrPort, g netip.Addr) uint64 {
+	a, b := src.Addr().As16(), g.As16()
+	h := uint64(src.Port())
+	for i := 0; i < 16; i += 8 {
+		h = mix(h ^ le64(a[i:]))
+		h = mix(h ^ le64(b[i:]))
+	}
+	return h
+}
+
+func le64(b []byte) uint64 {
+	_ = b[7]
+	return uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
+		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
+}
+
+func mix(h uint64) uint64 {
+	h += 0x9e3779b97f4a7c15
+	h = (h ^ h>>30) * 0xbf58476d1ce4e5b9
+	h = (h ^ h>>27) * 0x94d049bb133111eb
+	return h ^ h>>31
+}

@@ -1,0 +1,223 @@
+package dispatch
+
+import (
+	"cmp"
+	"fmt"
+	"io"
+	"net/netip"
+	"slices"
+	"text/tabwriter"
+	"time"
+
+	"github.com/sharecast/sharecast/mcast"
+)
+
+// Stats is a snapshot of a Server's counters, per socket, per group and per
+// handler. Counters only grow; Queued and InFlight are the values of the
+// moment. Taken while the Server runs, the counters of different handlers
+// are read one after another, not at one instant. The fields have JSON
+// names, for export.
+type Stats struct {
+	Sockets  []SocketStats  `json:"sockets"`
+	Groups   []GroupStats   `json:"groups"`
+	Handlers []HandlerStats `json:"handlers"`
+	// Unmatched counts datagrams that no pattern matched (they went to
+	// the fallback handler, if any).
+	Unmatched uint64 `json:"unmatched"`
+	// Buffers is how many receive buffers exist, BuffersFree how many of
+	// them no socket, queue or handler holds.
+	Buffers     int `json:"buffers"`
+	BuffersFree int `json:"buffers_free"`
+}
+
+// SocketStats are the counters of one Source.
+type SocketStats struct {
+	Name  string         `json:"name"`
+	Local netip.AddrPort `json:"local"`
+	// Datagrams and Bytes count what the Server read from the Source.
+	Datagrams uint64 `json:"datagrams"`
+	Bytes     uint64 `json:"bytes"`
+	// ReadErrors counts failed reads (temporary ones, retried, and the
+	// one that stopped the reader, if any).
+	ReadErrors uint64 `json:"read_errors"`
+	// Kernel is the Source's own counters, for a Source with a Stats
+	// method (an mcast.Conn: kernel drops, truncated and filtered
+	// datagrams), or nil.
+	Kernel *mcast.Stats `json:"kernel,omitempty"`
+}
+
+// GroupStats are the counters of one destination group, over all sockets.
+type GroupStats struct {
+	Group     netip.Addr `json:"group"`
+	Datagrams uint64     `json:"datagrams"`
+	Bytes     uint64     `json:"bytes"`
+	// Unmatched counts this group's datagrams that no pattern matched.
+	Unmatched uint64 `json:"unmatched"`
+}
+
+// HandlerStats are the counters of one handler and its queue(s).
+//
+// Each datagram that the handler's pattern matched is in Received, and
+// ends up either delivered or dropped: at any instant
+// Received = Delivered + Drops.Total() + Queued + InFlight, where the last
+// two are the datagrams on their way. Once the Server has stopped and the
+// handler calls have returned, Received = Delivered + Drops.Total().
+type HandlerStats struct {
+	Name     string   `json:"name"`
+	Pattern  Pattern  `json:"pattern"`
+	Fallback bool     `json:"fallback,omitempty"`
+	Overflow Overflow `json:"overflow"`
+	Workers  int      `json:"workers"`
+	QueueLen int      `json:"queue_len"`
+
+	Received  uint64 `json:"received"`
+	Delivered uint64 `json:"delivered"`
+	Drops     Drops  `json:"drops"`
+
+	// Queued is how many datagrams wait in the queue(s) now, HighWater
+	// the most that ever waited.
+	Queued    int `json:"queued"`
+	HighWater int `json:"high_water"`
+	// InFlight is how many datagrams the workers have taken from the
+	// queue and not yet finished with (at most 16 per worker).
+	InFlight int `json:"in_flight"`
+
+	// HandlerTime is the time the workers spent handing datagrams to the
+	// handler, over all workers.
+	HandlerTime time.Duration `json:"handler_time_ns"`
+}
+
+// Drops counts a handler's lost datagrams by cause.
+type Drops struct {
+	// QueueFull counts datagrams dropped on arrival at a full queue
+	// (DropNewest).
+	QueueFull uint64 `json:"queue_full"`
+	// Evicted counts queued datagrams dropped to make room for newer ones
+	// (DropOldest).
+	Evicted uint64 `json:"evicted"`
+	// Panic counts datagrams whose handler call panicked.
+	Panic uint64 `json:"panic"`
+	// Shutdown counts datagrams dropped because the Server stopped
+	// before the handler got them.
+	Shutdown uint64 `json:"shutdown"`
+}
+
+// Total returns the sum of the drops.
+func (d Drops) Total() uint64 { return d.QueueFull + d.Evicted + d.Panic + d.Shutdown }
+
+// Stats returns a snapshot of the counters. It is safe to call at any time,
+// also while the Server runs.
+func (s *Server) Stats() Stats {
+	var st Stats
+	s.mu.Lock()
+	readers := s.readers
+	s.mu.Unlock()
+	for _, r := range readers {
+		ss := SocketStats{
+			Name:       r.name,
+			Local:      r.local,
+			Datagrams:  r.datagrams.Load(),
+			Bytes:      r.bytes.Load(),
+			ReadErrors: r.readErrors.Load(),
+		}
+		if k, ok := r.src.(interface{ Stats() mcast.Stats }); ok {
+			ks := k.Stats()
+			ss.Kernel = &ks
+		}
+		st.Sockets = append(st.Sockets, ss)
+	}
+
+	s.groupsMu.Lock()
+	for _, g := range s.groups {
+		st.Groups = append(st.Groups, GroupStats{
+			Group:     g.group,
+			Datagrams: g.datagrams.Load(),
+			Bytes:     g.bytes.Load(),
+			Unmatched: g.unmatched.Load(),
+		})
+	}
+	s.groupsMu.Unlock()
+	slices.SortFunc(st.Groups, func(a, b GroupStats) int { return a.Group.Compare(b.Group) })
+
+	t := s.mux.table()
+	for _, rt := range t.routes {
+		st.Handlers = append(st.Handlers, rt.stats())
+	}
+	if t.fallback != nil {
+		st.Handlers = append(st.Handlers, t.fallback.stats())
+	}
+	st.Unmatched = s.unmatched.Load()
+	st.Buffers, st.BuffersFree = s.pool.stats()
+	return st
+}
+
+func (rt *route) stats() HandlerStats {
+	hs := HandlerStats{
+		Name:     rt.name,
+		Pattern:  rt.pat,
+		Fallback: rt.fallback,
+		Overflow: rt.overflow,
+		Workers:  len(rt.workers),
+		QueueLen: rt.qlen,
+		Drops: Drops{
+			QueueFull: rt.drops[causeQueueFull].Load(),
+			Evicted:   rt.drops[causeEvicted].Load(),
+			Panic:     rt.drops[causePanic].Load(),
+			Shutdown:  rt.drops[causeShutdown].Load(),
+		},
+		HandlerTime: time.Duration(rt.busyNS.Load()),
+	}
+	for _, w := range rt.workers {
+		hs.Delivered += w.delivered.Load()
+		hs.Queued += int(w.depth.Load())
+		hs.HighWater += int(w.highWater.Load())
+		w.mu.Lock()
+		if !w.hard {
+			hs.InFlight += w.ln - int(w.doneIdx.Load())
+		}
+		w.mu.Unlock()
+	}
+	// Received last, so that a datagram counted as delivered or dropped
+	// above is in it too.
+	hs.Received = rt.received.Load()
+	return hs
+}
+
+// Handler returns the stats of the handler named name, and whether there
+// is one.
+func (st *Stats) Handler(name string) (HandlerStats, bool) {
+	for _, h := range st.Handlers {
+		if h.Name == name {
+			return h, true
+		}
+	}
+	return HandlerStats{}, false
+}
+
+// WriteText writes st as aligned text tables, for people.
+func (st *Stats) WriteText(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "socket\tlocal\tdatagrams\tbytes\tread errors\tkernel drops\ttruncated\tfiltered\t\n")
+	for _, s := range st.Sockets {
+		kd, tr, fi := "-", "-", "-"
+		if s.Kernel != nil {
+			kd, tr, fi = fmt.Sprint(s.Kernel.KernelDrops), fmt.Sprint(s.Kernel.Truncated), fmt.Sprint(s.Kernel.Filtered)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t\n", s.Name, s.Local, s.Datagrams, s.Bytes, s.ReadErrors, kd, tr, fi)
+	}
+	fmt.Fprintf(tw, "\t\t\t\t\t\t\t\t\n")
+	fmt.Fprintf(tw, "group\tdatagrams\tbytes\tunmatched\t\n")
+	for _, g := range st.Groups {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t\n", g.Group, g.Datagrams, g.Bytes, g.Unmatched)
+	}
+	fmt.Fprintf(tw, "\t\t\t\t\n")
+	fmt.Fprintf(tw, "handler\toverflow\treceived\tdelivered\tqueue full\tevicted\tpanic\tshutdown\tqueued\thigh water\ttime\t\n")
+	hs := slices.Clone(st.Handlers)
+	slices.SortStableFunc(hs, func(a, b HandlerStats) int { return cmp.Compare(a.Name, b.Name) })
+	for _, h := range hs {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t\n", h.Name, h.Overflow, h.Received, h.Delivered,
+			h.Drops.QueueFull, h.Drops.Evicted, h.Drops.Panic, h.Drops.Shutdown, h.Queued, h.HighWater, h.HandlerTime.Round(time.Microsecond))
+	}
+	fmt.Fprintf(tw, "unmatched %d, buffers %d (%d free)\t\n", st.Unmatched, st.Buffers, st.BuffersFree)
+	return tw.Flush()
+}
