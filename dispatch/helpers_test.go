@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"fmt"
+	"io"
 	"net/netip"
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -183,3 +186,41 @@ func checkBalance(t *testing.T, st dispatch.Stats) {
 }
 
 var _ = slices.Sorted[int]
+
+type dispatchtestRecorder = dispatchtest.Recorder
+
+func newSource() *dispatchtest.Source {
+	return dispatchtest.NewSource(&dispatchtest.SourceConfig{LocalAddr: local})
+}
+
+// syncWriter serialises writes to w (a logger's writer).
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+func (s *syncWriter) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return fmt.Sprint(s.w)
+}
+
+func seqAppend(b []byte, n uint64) []byte { return binary.BigEndian.AppendUint64(b, n) }
+
+func netipAddrPort(a, b, c, d byte, port uint16) netip.AddrPort {
+	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{a, b, c, d}), port)
+}
+
+// goroutineID returns the calling goroutine's id, from its stack.
+func goroutineID() string {
+	var buf [64]byte
+	s := string(buf[:runtime.Stack(buf[:], false)])
+	id, _, _ := strings.Cut(strings.TrimPrefix(s, "goroutine "), " ")
+	return id
+}

@@ -213,19 +213,22 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.mu.Unlock()
 	s.mux.mu.Unlock()
 
+	var err error
 	select {
 	case <-s.workersDone:
 	case <-s.hardDone:
 	case <-ctx.Done():
 		s.Close()
-		s.hcancel()
-		return ctx.Err()
+		err = ctx.Err()
 	}
 	s.hcancel()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.state = stateDone
-	return s.fatal
+	if err == nil {
+		err = s.fatal
+	}
+	return err
 }
 
 // Shutdown stops reading, lets the handlers work through what is queued,
@@ -239,6 +242,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	s.stopReading()
+	if s.drained() {
+		return nil
+	}
 	select {
 	case <-s.workersDone:
 		return nil
@@ -259,8 +265,20 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.stopReading()
-	s.stopHard()
+	if !s.drained() {
+		s.stopHard()
+	}
 	return nil
+}
+
+// drained reports whether the Server has stopped with every queue drained.
+func (s *Server) drained() bool {
+	select {
+	case <-s.workersDone:
+		return true
+	default:
+		return false
+	}
 }
 
 func (s *Server) shutdownError(err error) error {
