@@ -1,0 +1,604 @@
+package arbiter
+
+import (
+	"fmt"
+	"math/bits"
+	"time"
+
+	"github.com/sharecast/sharecast/examples/marketdata/moldudp64"
+)
+
+// Defaults for the zero Config fields.
+const (
+	DefaultWindow      = 16384
+	DefaultGapTimeout  = 10 * time.Millisecond
+	DefaultLineTimeout = 3 * time.Second
+
+	// MaxWindow is the largest Config.Window allowed.
+	MaxWindow = 1 << 22
+)
+
+// Config configures an [Arbiter]. Its zero value means the defaults; a
+// nil *Config is the zero Config.
+type Config struct {
+	// Window is how far ahead of the next expected sequence number a
+	// message may arrive and be buffered: sequence numbers next to
+	// next+Window-1. A message further ahead makes the arbiter give up the
+	// oldest missing messages (a gap with reason GapWindow) until it fits.
+	// The buffer holds at most Window messages; its slots are allocated
+	// once (about 48 bytes each, Window rounded up to a power of two) and
+	// each keeps the largest message it has held. It should cover the
+	// message rate times GapTimeout. 0 means DefaultWindow (16384); at
+	// most MaxWindow.
+	Window int
+
+	// GapTimeout is how long a missing message is waited for, from the
+	// first sign that it is missing: the arrival of a later message, or of
+	// a heartbeat or end of session that announces a later sequence
+	// number. Then it is given up and reported in a gap. It bounds the
+	// delay added to any message, and should exceed the skew between the
+	// lines plus their reordering. 0 means DefaultGapTimeout (10ms).
+	GapTimeout time.Duration
+
+	// LineTimeout is how long a line may send nothing, heartbeats
+	// included, before it is reported silent. MoldUDP64 servers send
+	// heartbeats when idle, so a silent line is a fault. 0 means
+	// DefaultLineTimeout (3s).
+	LineTimeout time.Duration
+
+	// StartSeq is the sequence number expected first in each session. 0,
+	// the default, means the sequence number of the session's first packet
+	// to arrive (data, heartbeat or end), which suits joining a session
+	// under way; copies of earlier messages are then counted as Late. Set
+	// it to 1 to receive sessions from their start and have every missing
+	// message reported.
+	StartSeq uint64
+
+	// OnMessage is called with every message delivered, in sequence order.
+	// nil discards them (the counters still count).
+	OnMessage func(Message)
+
+	// OnGap is called with every gap, in order with the messages.
+	OnGap func(Gap)
+
+	// OnLine is called when a line goes silent and when it comes back.
+	OnLine func(LineEvent)
+
+	// OnSession is called when a session starts, ends or is replaced.
+	OnSession func(SessionEvent)
+}
+
+// Arbiter merges the A and B lines of a MoldUDP64 feed into one stream in
+// which every message appears once, in order, with the gaps that neither
+// line filled reported. See the package documentation for the policy.
+//
+// An Arbiter is not safe for concurrent use: one goroutine feeds it (or the
+// caller serialises Feed, Tick, Flush and Stats with its own lock, which
+// can be as simple as a sync.Mutex held around each call). The callbacks
+// run on the calling goroutine, inside Feed, Tick or Flush, and must not
+// call the Arbiter's methods.
+type Arbiter struct {
+	cfg    Config
+	window uint64
+	mask   uint64
+	ring   []slot // indexed by seq & mask
+	ev     fifo   // when each not yet delivered sequence number was first known missing
+
+	epoch   time.Time // the first time seen; times are kept relative to it
+	clocked bool
+	now     time.Duration // the latest time seen
+
+	active    bool // a session has started
+	session   moldudp64.Session
+	prev      moldudp64.Session // the session replaced last
+	hasPrev   bool
+	start     uint64 // the session's first expected sequence number
+	next      uint64 // the next sequence number to deliver
+	known     uint64 // one past the highest sequence number known to exist
+	ended     bool   // an end of session has arrived
+	endSeq    uint64
+	endReport bool // SessionEnded or SessionReplaced has been reported
+
+	recent  [16]span // the last gaps, to tell late copies from duplicates
+	nrecent int
+
+	lines [2]lineState
+	stats Stats
+}
+
+type slot struct {
+	seq    uint64
+	at     time.Duration // arrival of the first copy
+	data   []byte        // the buffered copy; its capacity is kept for reuse
+	line   Line          // line of the first copy
+	state  uint8
+	paired bool // the other line's copy has been seen (Skew recorded)
+}
+
+// Slot states. A slot describes the sequence number in it only if its seq
+// matches.
+const (
+	empty uint8 = iota
+	buffered
+	delivered
+	gapped
+)
+
+type span struct{ first, last uint64 }
+
+type lineState struct {
+	stats LineStats
+	last  time.Duration
+	seen  bool
+}
+
+// New returns an Arbiter configured by cfg (nil for the defaults). It
+// returns an error wrapping [ErrInvalidConfig] for a negative value or a
+// Window above MaxWindow.
+func New(cfg *Config) (*Arbiter, error) {
+	var c Config
+	if cfg != nil {
+		c = *cfg
+	}
+	switch {
+	case c.Window < 0 || c.Window > MaxWindow:
+		return nil, fmt.Errorf("config: Window %d, want 0 to %d: %w", c.Window, MaxWindow, ErrInvalidConfig)
+	case c.GapTimeout < 0:
+		return nil, fmt.Errorf("config: GapTimeout %v is negative: %w", c.GapTimeout, ErrInvalidConfig)
+	case c.LineTimeout < 0:
+		return nil, fmt.Errorf("config: LineTimeout %v is negative: %w", c.LineTimeout, ErrInvalidConfig)
+	}
+	if c.Window == 0 {
+		c.Window = DefaultWindow
+	}
+	if c.GapTimeout == 0 {
+		c.GapTimeout = DefaultGapTimeout
+	}
+	if c.LineTimeout == 0 {
+		c.LineTimeout = DefaultLineTimeout
+	}
+	size := uint64(1) << bits.Len64(uint64(c.Window-1))
+	a := &Arbiter{
+		cfg:    c,
+		window: uint64(c.Window),
+		mask:   size - 1,
+		ring:   make([]slot, size),
+	}
+	a.ev.limit = 2*c.Window + 64
+	return a, nil
+}
+
+// Feed hands the arbiter a packet that arrived on line at time now. The
+// packet's messages are delivered through Config.OnMessage, in order,
+// either at once or, if they arrived ahead of a missing message, later
+// (Feed copies them). Feed first gives up the messages whose GapTimeout
+// has passed by now, and reports lines that have been silent too long, as
+// Tick does.
+//
+// now should not go backwards; a time before one already seen is taken as
+// that time. Feed returns an error only for an invalid line (wrapping
+// [ErrInvalidLine], the packet is ignored) or a packet whose sequence
+// numbers overflow (wrapping [ErrSequenceOverflow], counted in
+// LineStats.Invalid and dropped). It allocates nothing in steady state.
+func (a *Arbiter) Feed(line Line, p moldudp64.Packet, now time.Time) error {
+	if line > LineB {
+		return fmt.Errorf("line %d: %w", line, ErrInvalidLine)
+	}
+	t := a.clock(now)
+	a.expire(t)
+	a.checkLines(t)
+	ls := &a.lines[line]
+	ls.stats.Packets++
+	if ls.stats.Silent {
+		ls.stats.Silent = false
+		if a.cfg.OnLine != nil {
+			ev := LineEvent{Line: line, At: a.at(t)}
+			if ls.seen {
+				ev.LastPacket = a.at(ls.last)
+			}
+			a.cfg.OnLine(ev)
+		}
+	}
+	ls.last, ls.seen = t, true
+	if !p.Valid() {
+		ls.stats.Invalid++
+		return fmt.Errorf("line %s: packet at %d with %d messages: %w", line, p.Seq, p.Len(), ErrSequenceOverflow)
+	}
+
+	switch {
+	case !a.active:
+		a.startSession(p.Session, p.Seq, t)
+	case p.Session != a.session:
+		if a.hasPrev && p.Session == a.prev {
+			ls.stats.Messages += uint64(p.Len())
+			ls.stats.Late += uint64(p.Len())
+			return nil
+		}
+		a.replaceSession(p.Session, p.Seq, t)
+	}
+
+	switch {
+	case p.IsHeartbeat():
+		ls.stats.Heartbeats++
+		a.announce(p.Seq, t)
+	case p.IsEndOfSession():
+		ls.stats.Ends++
+		if !a.ended {
+			a.ended, a.endSeq = true, p.Seq
+		}
+		a.announce(p.Seq, t)
+	default:
+		a.data(line, p, t)
+	}
+	a.checkEnd(t)
+	return nil
+}
+
+// Tick tells the arbiter the time: it gives up, as gaps, the missing
+// messages whose GapTimeout has passed by now (delivering the buffered
+// messages behind them), and reports each line that has sent nothing for
+// LineTimeout. Feed does the same, so Tick is needed only to get these
+// reports while no packets arrive; call it every few milliseconds, or at
+// the deadline the caller computes. It allocates nothing.
+func (a *Arbiter) Tick(now time.Time) {
+	t := a.clock(now)
+	a.expire(t)
+	a.checkLines(t)
+	a.checkEnd(t)
+}
+
+// Flush gives up at once every message still missing that is known to
+// exist (with reason GapFlush), delivering all that is buffered, as when
+// the feed is being shut down or handed over. The session stays current.
+func (a *Arbiter) Flush(now time.Time) {
+	t := a.clock(now)
+	for a.active && a.next < a.known {
+		if !a.giveUp(a.known, GapFlush, t) {
+			break
+		}
+	}
+	a.checkEnd(t)
+}
+
+// Stats returns a snapshot of the counters.
+func (a *Arbiter) Stats() Stats {
+	s := a.stats
+	for i := range a.lines {
+		s.Lines[i] = a.lines[i].stats
+		if a.lines[i].seen {
+			s.Lines[i].LastPacket = a.at(a.lines[i].last)
+		}
+	}
+	s.Session = a.session
+	s.Next = a.next
+	return s
+}
+
+// clock converts now to the arbiter's time, which never goes backwards.
+func (a *Arbiter) clock(now time.Time) time.Duration {
+	if !a.clocked {
+		a.epoch, a.clocked = now, true
+	}
+	a.now = max(a.now, now.Sub(a.epoch))
+	return a.now
+}
+
+func (a *Arbiter) at(t time.Duration) time.Time { return a.epoch.Add(t) }
+
+// data handles the messages of a data packet.
+func (a *Arbiter) data(line Line, p moldudp64.Packet, t time.Duration) {
+	ls := &a.lines[line].stats
+	ls.Messages += uint64(p.Len())
+	pastEnd := false
+	it := p.Iter()
+	for s, msg, ok := it.Next(); ok; s, msg, ok = it.Next() {
+		if a.ended && s >= a.endSeq {
+			pastEnd = true
+			continue
+		}
+		for s >= a.next && s-a.next >= a.window {
+			if !a.giveUp(s-a.window+1, GapWindow, t) {
+				break
+			}
+		}
+		switch {
+		case s < a.next:
+			a.stale(line, s, t)
+		case s == a.next:
+			a.deliver(line, s, msg, t, t, false)
+			a.drain(t)
+		default:
+			a.buffer(line, s, msg, t)
+		}
+	}
+	if pastEnd {
+		ls.Invalid++
+	}
+	a.announce(p.NextSeq(), t)
+}
+
+// announce records that the sequence numbers before end exist, as of t.
+func (a *Arbiter) announce(end uint64, t time.Duration) {
+	if a.ended {
+		end = min(end, a.endSeq)
+	}
+	if end > a.known {
+		a.known = end
+		if end > a.next {
+			a.ev.push(evidence{end: end, at: t})
+		}
+	}
+}
+
+// buffer keeps a copy of a message that arrived ahead of the next expected.
+func (a *Arbiter) buffer(line Line, s uint64, msg []byte, t time.Duration) {
+	sl := &a.ring[s&a.mask]
+	if sl.seq == s && sl.state == buffered {
+		a.duplicate(sl, line, t)
+		return
+	}
+	// Any other sequence number in this slot is behind next (the window is
+	// no larger than the ring), so it is no longer needed.
+	sl.seq, sl.at, sl.line, sl.state, sl.paired = s, t, line, buffered, false
+	sl.data = append(sl.data[:0], msg...)
+	a.stats.Buffered++
+	a.stats.BufferedMax = max(a.stats.BufferedMax, a.stats.Buffered)
+}
+
+// deliver passes message s to OnMessage and advances next past it.
+func (a *Arbiter) deliver(line Line, s uint64, msg []byte, arrived, t time.Duration, wasBuffered bool) {
+	sl := &a.ring[s&a.mask]
+	if !wasBuffered {
+		sl.seq, sl.at, sl.line, sl.paired = s, arrived, line, false
+	}
+	sl.state = delivered
+	a.next = s + 1
+	a.stats.Delivered++
+	a.stats.Delay.Record(t - arrived)
+	a.lines[line].stats.First++
+	if a.cfg.OnMessage != nil {
+		a.cfg.OnMessage(Message{
+			Session:  a.session,
+			Seq:      s,
+			Data:     msg,
+			Line:     line,
+			Arrived:  a.at(arrived),
+			Buffered: wasBuffered,
+		})
+	}
+}
+
+// drain delivers the buffered messages that follow next without a break.
+func (a *Arbiter) drain(t time.Duration) {
+	for a.stats.Buffered > 0 {
+		sl := &a.ring[a.next&a.mask]
+		if sl.seq != a.next || sl.state != buffered {
+			return
+		}
+		a.stats.Buffered--
+		a.deliver(sl.line, sl.seq, sl.data, sl.at, t, true)
+	}
+}
+
+// stale handles a copy of a message behind next: a duplicate of one
+// delivered, or a late copy of one given up.
+func (a *Arbiter) stale(line Line, s uint64, t time.Duration) {
+	ls := &a.lines[line].stats
+	if sl := &a.ring[s&a.mask]; sl.seq == s && sl.state != empty {
+		if sl.state == gapped {
+			ls.Late++
+		} else {
+			a.duplicate(sl, line, t)
+		}
+		return
+	}
+	// Older than the ring remembers.
+	if s < a.start || a.inRecentGap(s) {
+		ls.Late++
+		return
+	}
+	ls.Duplicates++
+}
+
+// duplicate counts a copy of a message already delivered or buffered, and
+// measures the lag between the lines.
+func (a *Arbiter) duplicate(sl *slot, line Line, t time.Duration) {
+	a.lines[line].stats.Duplicates++
+	if sl.line != line && !sl.paired {
+		sl.paired = true
+		a.stats.Skew.Record(t - sl.at)
+	}
+}
+
+// expire gives up the missing messages whose GapTimeout has passed.
+func (a *Arbiter) expire(t time.Duration) {
+	for a.active && a.next < a.known {
+		e, ok := a.ev.oldest(a.next)
+		if !ok || t-e.at < a.cfg.GapTimeout {
+			return
+		}
+		if !a.giveUp(a.known, GapTimeout, t) {
+			return
+		}
+	}
+}
+
+// giveUp reports the missing messages from next up to the first buffered
+// one, or limit, whichever comes first, as a gap; then delivers the
+// buffered messages that follow. It reports whether it advanced next (it
+// always does when limit > next, since the message at next is never
+// buffered).
+func (a *Arbiter) giveUp(limit uint64, reason GapReason, t time.Duration) bool {
+	end := a.firstBuffered(limit)
+	if end <= a.next {
+		return false
+	}
+	g := span{a.next, end - 1}
+	// Mark the slots (the last ring's worth) so that late copies are told
+	// from duplicates.
+	for s := max(g.first, g.last-min(g.last, a.mask)); ; s++ {
+		sl := &a.ring[s&a.mask]
+		sl.seq, sl.state = s, gapped
+		if s == g.last {
+			break
+		}
+	}
+	a.recent[a.nrecent%len(a.recent)] = g
+	a.nrecent++
+	a.next = end
+	a.stats.Gaps++
+	a.stats.Missing += end - g.first
+	if a.cfg.OnGap != nil {
+		a.cfg.OnGap(Gap{Session: a.session, First: g.first, Last: g.last, At: a.at(t), Reason: reason})
+	}
+	a.drain(t)
+	return true
+}
+
+// firstBuffered returns the lowest buffered sequence number below limit, or
+// limit if there is none. Buffered messages lie within the window, so it
+// looks at no more than Window slots.
+func (a *Arbiter) firstBuffered(limit uint64) uint64 {
+	if a.stats.Buffered == 0 {
+		return limit
+	}
+	for s := a.next; s < limit && s-a.next <= a.mask; s++ {
+		if sl := &a.ring[s&a.mask]; sl.seq == s && sl.state == buffered {
+			return s
+		}
+	}
+	return limit
+}
+
+func (a *Arbiter) inRecentGap(s uint64) bool {
+	for _, g := range a.recent[:min(a.nrecent, len(a.recent))] {
+		if g.first <= s && s <= g.last {
+			return true
+		}
+	}
+	return false
+}
+
+// checkLines reports the lines that have been silent for LineTimeout.
+func (a *Arbiter) checkLines(t time.Duration) {
+	for i := range a.lines {
+		l := &a.lines[i]
+		if l.stats.Silent || t-l.last < a.cfg.LineTimeout {
+			continue
+		}
+		l.stats.Silent = true
+		l.stats.Silences++
+		if a.cfg.OnLine != nil {
+			ev := LineEvent{Line: Line(i), Silent: true, At: a.at(t)}
+			if l.seen {
+				ev.LastPacket = a.at(l.last)
+			}
+			a.cfg.OnLine(ev)
+		}
+	}
+}
+
+// checkEnd reports the end of the session once all of it is accounted for.
+func (a *Arbiter) checkEnd(t time.Duration) {
+	if a.ended && !a.endReport && a.next >= a.endSeq {
+		a.endReport = true
+		a.sessionEvent(SessionEnded, a.next, t)
+	}
+}
+
+func (a *Arbiter) sessionEvent(k SessionEventKind, seq uint64, t time.Duration) {
+	if a.cfg.OnSession != nil {
+		a.cfg.OnSession(SessionEvent{Kind: k, Session: a.session, Seq: seq, At: a.at(t)})
+	}
+}
+
+// startSession makes s the current session, expecting first (or
+// Config.StartSeq) next.
+func (a *Arbiter) startSession(s moldudp64.Session, first uint64, t time.Duration) {
+	if a.cfg.StartSeq != 0 {
+		first = a.cfg.StartSeq
+	}
+	a.active, a.session = true, s
+	a.start, a.next, a.known = first, first, first
+	a.ended, a.endSeq, a.endReport = false, 0, false
+	a.nrecent = 0
+	a.ev.clear()
+	a.stats.Sessions++
+	a.sessionEvent(SessionStarted, first, t)
+}
+
+// replaceSession gives up what is missing of the current session and
+// starts s.
+func (a *Arbiter) replaceSession(s moldudp64.Session, first uint64, t time.Duration) {
+	for a.next < a.known {
+		if !a.giveUp(a.known, GapSessionChange, t) {
+			break
+		}
+	}
+	if !a.endReport {
+		k := SessionReplaced
+		if a.ended && a.next >= a.endSeq {
+			k = SessionEnded
+		}
+		a.endReport = true
+		a.sessionEvent(k, a.next, t)
+	}
+	for i := range a.ring {
+		a.ring[i].state = empty
+	}
+	a.prev, a.hasPrev = a.session, true
+	a.startSession(s, first, t)
+}
+
+// evidence says that the sequence numbers below end were known to exist at
+// time at.
+type evidence struct {
+	end uint64
+	at  time.Duration
+}
+
+// fifo holds evidence in arrival order. Since an entry is pushed only when
+// it raises the highest end, the ends increase too, so the oldest entry
+// whose end is past next is the earliest time at which next was known to
+// be missing.
+type fifo struct {
+	buf   []evidence // length a power of two
+	head  int
+	n     int
+	limit int
+}
+
+func (f *fifo) push(e evidence) {
+	if f.n == len(f.buf) {
+		if f.n >= f.limit {
+			// Full (only a flood of heartbeats with rising sequence numbers
+			// gets here): extend the newest entry, which makes the newest
+			// sequence numbers seem known a little earlier than they were.
+			f.buf[(f.head+f.n-1)&(len(f.buf)-1)].end = e.end
+			return
+		}
+		nb := make([]evidence, max(16, 2*len(f.buf)))
+		for i := range f.n {
+			nb[i] = f.buf[(f.head+i)&(len(f.buf)-1)]
+		}
+		f.buf, f.head = nb, 0
+	}
+	f.buf[(f.head+f.n)&(len(f.buf)-1)] = e
+	f.n++
+}
+
+// oldest drops the entries that no longer matter (end <= next) and returns
+// the oldest one left.
+func (f *fifo) oldest(next uint64) (evidence, bool) {
+	for f.n > 0 {
+		e := f.buf[f.head]
+		if e.end > next {
+			return e, true
+		}
+		f.head = (f.head + 1) & (len(f.buf) - 1)
+		f.n--
+	}
+	return evidence{}, false
+}
+
+func (f *fifo) clear() { f.head, f.n = 0, 0 }

@@ -1,0 +1,98 @@
+// Package arbiter merges the two redundant lines of a MoldUDP64 feed, A
+// and B, into one stream in which every message appears exactly once and in
+// sequence order, and reports what neither line delivered.
+//
+// Exchanges such as Nasdaq send every market-data packet twice, on two
+// multicast groups carried over separate networks, so that a packet lost on
+// one line is usually found on the other. A receiver joins both and keeps,
+// for each sequence number, the first copy to arrive ("line arbitration").
+// The framing, sessions, heartbeats and end-of-session packets are those of
+// the MoldUDP64 Protocol Specification v1.00 (package moldudp64).
+//
+// # Use
+//
+// Decode each datagram with moldudp64.Decode and pass it to [Arbiter.Feed]
+// with its line and receive time (mcast.Datagram.Time); call [Arbiter.Tick]
+// now and then so that timeouts fire while no packets come. The arbiter
+// calls back, on the caller's goroutine:
+//
+//   - Config.OnMessage with each message, in order, once;
+//   - Config.OnGap with each run of sequence numbers that neither line
+//     delivered in time (what to ask a re-request server for);
+//   - Config.OnLine when a line goes silent or comes back;
+//   - Config.OnSession when a session starts, ends or is replaced.
+//
+// Time comes only from the caller (Feed's and Tick's now): the arbiter has
+// no timers or goroutines, and tests drive it with made-up times, without
+// sleeping.
+//
+// # Ordering policy
+//
+// The arbiter keeps next, the sequence number it will deliver next.
+//
+//   - A message at next is delivered at once (and then any buffered ones
+//     that follow it). This is the common case, and costs no copy: the
+//     message handed to OnMessage aliases the packet.
+//   - A message behind next is a duplicate (its first copy was delivered, or
+//     it is buffered) or late (its sequence number was given up in a gap),
+//     and is dropped and counted.
+//   - A message ahead of next, because a packet was lost on one line or
+//     arrived out of order, is copied into a buffer (a ring of
+//     Config.Window slots, each reused) to wait for the missing ones.
+//
+// A missing message is waited for at most Config.GapTimeout from the first
+// sign that it is missing: the arrival of any later message, or of a
+// heartbeat or end of session announcing a later sequence number. Then it,
+// and the missing messages around it that the same sign revealed, are
+// reported in a [Gap] (reason GapTimeout) and the buffered messages behind
+// them are delivered. So no message is held back longer than GapTimeout,
+// and a message that arrives within GapTimeout of the first sign of its
+// absence is never lost; GapTimeout should exceed the skew between the
+// lines plus their reordering. Config.Window bounds the buffer: a message
+// Window or more ahead of next gives up the oldest missing ones at once
+// (reason GapWindow). The gaps and the delivered messages together cover
+// every sequence number exactly once, in order.
+//
+// # Sessions
+//
+// The first packet starts a session, expecting Config.StartSeq first (or,
+// by default, the packet's own sequence number). An end-of-session packet
+// (count 0xFFFF) announces the session's last sequence number; once every
+// message before it is delivered or reported missing, OnSession reports
+// SessionEnded. A packet of another session replaces the current one: what
+// is still missing of it is reported (reason GapSessionChange), the
+// buffered messages are delivered, OnSession reports SessionReplaced, and
+// the new session starts. Packets of the replaced session that arrive
+// later are dropped as late. Heartbeats (count 0) carry no messages but,
+// like every packet, announce how far the sequence has gone, which reveals
+// a lost tail, and keep their line from being declared silent.
+//
+// # Silent lines
+//
+// A line that has sent nothing, heartbeats included, for Config.LineTimeout
+// is reported once through OnLine (and counted in LineStats.Silences);
+// its next packet reports it back. The check runs in Feed and Tick, so a
+// silence is noticed even when only Feed is called, at the latest when the
+// line comes back.
+//
+// # Measurements
+//
+// [Arbiter.Stats] returns per-line counters (packets, messages, which line
+// was first, duplicates, late copies, silences) and, for the feed, messages
+// delivered, gaps and missing messages, buffer use, and two latency
+// histograms:
+//
+//   - Delay, the arbitration delay: for each delivered message, the time
+//     from the arrival of its first copy to its delivery. It is zero for
+//     messages delivered on arrival; it is the price of waiting for a
+//     missing message (at most GapTimeout).
+//   - Skew, for each message that both lines delivered, the time from the
+//     first copy to the other line's copy: how far the slower line lags.
+//
+// # Memory and concurrency
+//
+// New allocates the ring of Window slots; a slot's message buffer grows to
+// the largest message it has held and is reused, so in steady state Feed
+// and Tick allocate nothing. An Arbiter is not safe for concurrent use; see
+// [Arbiter].
+package arbiter

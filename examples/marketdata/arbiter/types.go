@@ -1,0 +1,274 @@
+package arbiter
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/sharecast/sharecast/examples/marketdata/moldudp64"
+)
+
+// Line names one of the two redundant feeds.
+type Line uint8
+
+// The two lines. Nothing distinguishes them but their names: the arbiter
+// treats A and B alike.
+const (
+	LineA Line = iota
+	LineB
+)
+
+// String returns "A" or "B" (or "Line(n)" for an invalid line).
+func (l Line) String() string {
+	switch l {
+	case LineA:
+		return "A"
+	case LineB:
+		return "B"
+	}
+	return "Line(" + strconv.Itoa(int(l)) + ")"
+}
+
+// Message is one message delivered by the arbiter.
+//
+// Ownership: Data is valid only until the OnMessage callback returns. A
+// message delivered as it arrived (Buffered false) aliases the packet
+// passed to [Arbiter.Feed], which the caller may reuse after Feed returns;
+// a buffered one aliases the arbiter's own buffer, which it reuses for a
+// later message. Copy Data to keep it.
+type Message struct {
+	// Session is the session the message belongs to.
+	Session moldudp64.Session
+
+	// Seq is its sequence number.
+	Seq uint64
+
+	// Data is the message's bytes (see the ownership rule above).
+	Data []byte
+
+	// Line is the line whose copy is delivered: the first to arrive.
+	Line Line
+
+	// Arrived is when that copy arrived.
+	Arrived time.Time
+
+	// Buffered reports whether the message waited in the arbiter's buffer
+	// (it arrived ahead of a missing one) rather than being delivered on
+	// arrival.
+	Buffered bool
+}
+
+// GapReason says why a gap was declared.
+type GapReason uint8
+
+// Gap reasons.
+const (
+	// GapTimeout: the missing messages did not arrive on either line within
+	// Config.GapTimeout of the first sign that they were missing.
+	GapTimeout GapReason = iota + 1
+
+	// GapWindow: a message arrived Config.Window or more sequence numbers
+	// ahead of the next expected one, so the oldest missing messages were
+	// given up to make room.
+	GapWindow
+
+	// GapSessionChange: a packet of another session arrived, and what was
+	// still missing of the old one was given up.
+	GapSessionChange
+
+	// GapFlush: [Arbiter.Flush] gave up the missing messages.
+	GapFlush
+)
+
+// String returns the reason's name: "timeout", "window", "session-change"
+// or "flush".
+func (r GapReason) String() string {
+	switch r {
+	case GapTimeout:
+		return "timeout"
+	case GapWindow:
+		return "window"
+	case GapSessionChange:
+		return "session-change"
+	case GapFlush:
+		return "flush"
+	}
+	return "GapReason(" + strconv.Itoa(int(r)) + ")"
+}
+
+// Gap is a run of consecutive sequence numbers that neither line delivered
+// in time: First to Last, inclusive. The messages in it are given up: a
+// copy that arrives later is dropped and counted in LineStats.Late. A gap
+// is what a receiver asks a re-request server for.
+//
+// Every missing sequence number is reported in exactly one Gap, in order
+// with the delivered messages. A run of missing messages is usually one
+// Gap, but can come in two or more adjacent ones when news of its later
+// part (a later message, or a heartbeat) arrives only after its earlier
+// part was declared.
+type Gap struct {
+	// Session is the session of the missing messages.
+	Session moldudp64.Session
+
+	// First and Last are the first and last missing sequence numbers.
+	First, Last uint64
+
+	// At is when the gap was declared.
+	At time.Time
+
+	// Reason says why it was declared then.
+	Reason GapReason
+}
+
+// Len returns the number of missing messages, Last-First+1.
+func (g Gap) Len() uint64 { return g.Last - g.First + 1 }
+
+// LineEvent reports that a line went silent or came back.
+type LineEvent struct {
+	// Line is the line.
+	Line Line
+
+	// Silent is true when the line has sent nothing (heartbeats included)
+	// for Config.LineTimeout, false when a packet arrives on a line that
+	// was silent.
+	Silent bool
+
+	// LastPacket is when the line's last packet before the silence arrived,
+	// or the zero Time if it never sent one.
+	LastPacket time.Time
+
+	// At is when the silence was detected, or the packet that ended it
+	// arrived.
+	At time.Time
+}
+
+// SessionEventKind says what happened to a session.
+type SessionEventKind uint8
+
+// Session event kinds.
+const (
+	// SessionStarted: the first packet of a session arrived. Seq is the
+	// first sequence number expected.
+	SessionStarted SessionEventKind = iota + 1
+
+	// SessionEnded: an end-of-session packet arrived, and every message
+	// before the sequence number it announced was delivered or reported
+	// in a gap. Seq is one past the last.
+	SessionEnded
+
+	// SessionReplaced: a packet of another session arrived before this
+	// one ended; whatever of it was still missing was reported in a gap
+	// with reason GapSessionChange. Seq is one past the last message
+	// delivered or reported.
+	SessionReplaced
+)
+
+// String returns "started", "ended" or "replaced".
+func (k SessionEventKind) String() string {
+	switch k {
+	case SessionStarted:
+		return "started"
+	case SessionEnded:
+		return "ended"
+	case SessionReplaced:
+		return "replaced"
+	}
+	return "SessionEventKind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// SessionEvent reports the start or end of a session.
+type SessionEvent struct {
+	// Kind says what happened.
+	Kind SessionEventKind
+
+	// Session is the session it happened to.
+	Session moldudp64.Session
+
+	// Seq is a sequence number whose meaning depends on Kind.
+	Seq uint64
+
+	// At is when it happened.
+	At time.Time
+}
+
+// LineStats counts what arrived on one line and what became of it.
+type LineStats struct {
+	// Packets counts every packet fed for the line: data, heartbeats, end
+	// of session and invalid ones.
+	Packets uint64
+
+	// Heartbeats and Ends count heartbeat and end-of-session packets.
+	Heartbeats, Ends uint64
+
+	// Messages counts message copies received. Each is either delivered
+	// (and counted in First), or dropped and counted in Duplicates or Late,
+	// or was past its session's end; buffered copies are counted when
+	// delivered or dropped.
+	Messages uint64
+
+	// First counts the messages delivered from this line: those whose copy
+	// on this line arrived first.
+	First uint64
+
+	// Duplicates counts copies dropped because the same message had already
+	// arrived (on either line): delivered, or waiting in the buffer.
+	Duplicates uint64
+
+	// Late counts copies dropped because their sequence number had been
+	// given up: reported in a gap, before the first sequence number the
+	// session was started at, or of a session that was replaced.
+	Late uint64
+
+	// Invalid counts packets dropped, wholly or partly: sequence numbers
+	// that overflow (Feed returns ErrSequenceOverflow), or messages at or
+	// past the sequence number that ended their session.
+	Invalid uint64
+
+	// Silences counts the times the line was declared silent.
+	Silences uint64
+
+	// Silent reports whether the line is silent now.
+	Silent bool
+
+	// LastPacket is when its last packet arrived (the zero Time if none).
+	LastPacket time.Time
+}
+
+// Stats is a snapshot of an Arbiter's counters.
+type Stats struct {
+	// Lines holds the per-line counters, indexed by Line.
+	Lines [2]LineStats
+
+	// Session is the current session (zero before the first packet).
+	Session moldudp64.Session
+
+	// Sessions counts the sessions started.
+	Sessions uint64
+
+	// Next is the sequence number of the next message to deliver.
+	Next uint64
+
+	// Delivered counts the messages delivered, in all sessions.
+	Delivered uint64
+
+	// Gaps counts the gaps reported, and Missing the messages in them.
+	// Delivered + Missing covers every sequence number from each session's
+	// first to its last delivered or reported one, exactly once.
+	Gaps, Missing uint64
+
+	// Buffered is the number of messages waiting in the buffer now, and
+	// BufferedMax the most that ever waited at once.
+	Buffered, BufferedMax int
+
+	// Delay is the arbitration delay of every delivered message: from the
+	// arrival of its first copy to its delivery. It is 0 for a message
+	// delivered on arrival; only messages that waited behind a missing one
+	// add to it.
+	Delay Histogram
+
+	// Skew is, for each message that arrived on both lines, the time from
+	// its first copy to its copy on the other line: how far the slower line
+	// lags. It is measured while the first copy is among the last
+	// Config.Window sequence numbers (rounded up to a power of two), so an
+	// extreme lag goes unmeasured.
+	Skew Histogram
+}
