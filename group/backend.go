@@ -1,0 +1,131 @@
+package group
+
+import (
+	"net"
+	"net/netip"
+
+	"github.com/sharecast/sharecast/mcast"
+)
+
+// backend is what a Set asks of the kernel. connBackend is the real one,
+// over an *mcast.Conn; tests give a fake.
+type backend interface {
+	// join and leave a membership; source is the zero Addr for any-source.
+	join(ifi *net.Interface, group, source netip.Addr) error
+	leave(ifi *net.Interface, group, source netip.Addr) error
+	// block or unblock a source of an any-source membership.
+	block(ifi *net.Interface, group, source netip.Addr, on bool) error
+	// rejoin joins again a membership that the socket has, after its
+	// interface came back; one the kernel still holds is no error.
+	rejoin(ifi *net.Interface, group, source netip.Addr) error
+	// held reports whether the kernel lists group on interface index
+	// (known is false where the OS does not say).
+	held(index int, group netip.Addr) (held, known bool)
+	// memberships counts the socket's (group, interface) memberships and
+	// the sources of (group, index), for the messages of limit errors.
+	memberships(group netip.Addr, index int) (groups, sources int)
+	ipv6() bool
+	port() uint16
+}
+
+// connBackend joins through mcast.Conn, which joins through x/net and keeps
+// the socket's membership set for its destination filter. Where x/net lacks
+// an operation for an OS, the per-OS function osSource does it instead.
+type connBackend struct {
+	c *mcast.Conn
+}
+
+func (b connBackend) join(ifi *net.Interface, group, source netip.Addr) error {
+	if source.IsValid() {
+		return b.source(srcJoin, ifi, group, source)
+	}
+	return b.c.JoinGroup(ifi, group)
+}
+
+func (b connBackend) leave(ifi *net.Interface, group, source netip.Addr) error {
+	if source.IsValid() {
+		return b.source(srcLeave, ifi, group, source)
+	}
+	return b.c.LeaveGroup(ifi, group)
+}
+
+func (b connBackend) block(ifi *net.Interface, group, source netip.Addr, on bool) error {
+	if on {
+		return b.source(srcBlock, ifi, group, source)
+	}
+	return b.source(srcUnblock, ifi, group, source)
+}
+
+// source does a source operation: by the OS's own means where x/net lacks
+// it (osSource), else through mcast.
+func (b connBackend) source(op srcOp, ifi *net.Interface, group, source netip.Addr) error {
+	if done, err := osSource(b.c, op, ifi, group, source); done {
+		return err
+	}
+	switch op {
+	case srcJoin:
+		return b.c.JoinSourceSpecificGroup(ifi, group, source)
+	case srcLeave:
+		return b.c.LeaveSourceSpecificGroup(ifi, group, source)
+	case srcBlock:
+		return b.c.ExcludeSource(ifi, group, source)
+	}
+	return b.c.IncludeSource(ifi, group, source)
+}
+
+func (b connBackend) rejoin(ifi *net.Interface, group, source netip.Addr) error {
+	m := mcast.Membership{Group: group, Source: source}
+	if ifi != nil {
+		m.IfIndex = ifi.Index
+	}
+	return b.c.Rejoin(ifi, m)
+}
+
+func (b connBackend) held(index int, group netip.Addr) (bool, bool) {
+	return kernelHolds(group.Is6(), index, group)
+}
+
+func (b connBackend) memberships(group netip.Addr, index int) (groups, sources int) {
+	type gi struct {
+		g netip.Addr
+		i int
+	}
+	seen := make(map[gi]struct{})
+	for _, m := range b.c.Memberships() {
+		seen[gi{m.Group, m.IfIndex}] = struct{}{}
+		if m.Group == group && m.IfIndex == index && m.Source.IsValid() {
+			sources++
+		}
+	}
+	for _, m := range b.c.Blocked() {
+		if m.Group == group && m.IfIndex == index {
+			sources++
+		}
+	}
+	return len(seen), sources
+}
+
+func (b connBackend) ipv6() bool   { return b.c.IPv6() }
+func (b connBackend) port() uint16 { return b.c.LocalAddr().Port() }
+
+// srcOp is a source operation that an OS may have to do itself.
+type srcOp int
+
+const (
+	srcJoin    srcOp = iota // join a source-specific group
+	srcLeave                // leave it
+	srcBlock                // block a source of an any-source group
+	srcUnblock              // unblock it
+)
+
+func (op srcOp) String() string {
+	switch op {
+	case srcJoin:
+		return "source-specific join"
+	case srcLeave:
+		return "source-specific leave"
+	case srcBlock:
+		return "source block"
+	}
+	return "source unblock"
+}
