@@ -326,12 +326,6 @@ func (s *Server) stopReading() {
 func (s *Server) stopHard() {
 	s.hardOnce.Do(func() {
 		close(s.hardCh)
-		s.mu.Lock()
-		cancel := s.hcancel
-		s.mu.Unlock()
-		if cancel != nil {
-			cancel()
-		}
 		s.mux.mu.Lock()
 		t := s.mux.table()
 		s.mux.mu.Unlock()
@@ -345,6 +339,14 @@ func (s *Server) stopHard() {
 			}
 		}
 		rl.flush()
+		// Cancelled after the queues are stopped, so that a handler that
+		// returns on it does not let its worker take another datagram.
+		s.mu.Lock()
+		cancel := s.hcancel
+		s.mu.Unlock()
+		if cancel != nil {
+			cancel()
+		}
 		<-s.readersDone
 		s.hardInFlight = inFlight
 		close(s.hardDone)
