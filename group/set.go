@@ -278,7 +278,7 @@ func (s *Set) Join(spec Spec) error {
 	}
 	for _, ifi := range targets {
 		if err := s.acquire(r, ifi); err != nil {
-			for idx := range r.on {
+			for _, idx := range slices.Sorted(maps.Keys(r.on)) {
 				_ = s.release(r, idx) // undoing a join that just succeeded; its error would hide the cause
 			}
 			return fmt.Errorf("group: join %s: %w", spec, err)
