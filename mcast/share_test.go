@@ -228,12 +228,31 @@ func recvHelper(args []string) int {
 	return 0
 }
 
+// receiverProc is a recv helper process and its output.
+type receiverProc struct {
+	cmd  *exec.Cmd
+	out  bytes.Buffer
+	done chan struct{} // closed when out holds all the output
+}
+
+// wait waits for the process and decodes its result.
+func (p *receiverProc) wait() (recvResult, error) {
+	var res recvResult
+	<-p.done
+	if err := p.cmd.Wait(); err != nil {
+		return res, err
+	}
+	if err := json.Unmarshal(p.out.Bytes(), &res); err != nil {
+		return res, fmt.Errorf("output %q: %w", p.out.String(), err)
+	}
+	return res, nil
+}
+
 // startReceivers starts n recv helpers and waits until each has joined.
-func startReceivers(t *testing.T, n int, args ...string) ([]*exec.Cmd, []*bytes.Buffer) {
+func startReceivers(t *testing.T, n int, args ...string) []*receiverProc {
 	t.Helper()
-	cmds := make([]*exec.Cmd, n)
-	outs := make([]*bytes.Buffer, n)
-	for i := range cmds {
+	procs := make([]*receiverProc, n)
+	for i := range procs {
 		cmd := testbed.Command(t, "recv", args...)
 		out, err := cmd.StdoutPipe()
 		if err != nil {
@@ -247,11 +266,14 @@ func startReceivers(t *testing.T, n int, args ...string) ([]*exec.Cmd, []*bytes.
 		if _, err := out.Read(line); err != nil || string(line) != "ready\n" {
 			t.Fatalf("receiver %d: %q, %v", i, line, err)
 		}
-		outs[i] = new(bytes.Buffer)
-		go outs[i].ReadFrom(out)
-		cmds[i] = cmd
+		p := &receiverProc{cmd: cmd, done: make(chan struct{})}
+		go func() {
+			defer close(p.done)
+			p.out.ReadFrom(out)
+		}()
+		procs[i] = p
 	}
-	return cmds, outs
+	return procs
 }
 
 // Acceptance 1 and 3, across processes: 4 receiver processes on one group
@@ -260,16 +282,13 @@ func TestShareAcrossProcesses(t *testing.T) {
 	testbed.Require(t)
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
-			cmds, outs := startReceivers(t, 4, "-group", g.group.String())
+			procs := startReceivers(t, 4, "-group", g.group.String())
 			sendStream(t, g.group, streamLen, streamSize)
 			want := expectedCRC(streamLen, streamSize)
-			for i, cmd := range cmds {
-				if err := cmd.Wait(); err != nil {
+			for i, p := range procs {
+				res, err := p.wait()
+				if err != nil {
 					t.Fatalf("receiver %d: %v", i, err)
-				}
-				var res recvResult
-				if err := json.Unmarshal(outs[i].Bytes(), &res); err != nil {
-					t.Fatalf("receiver %d output %q: %v", i, outs[i], err)
 				}
 				if res.Err != "" || res.Received != streamLen || res.Bad != 0 || res.CRC != want || res.Stats.KernelDrops != 0 {
 					t.Errorf("receiver %d: %+v (want %d datagrams, crc %08x)", i, res, streamLen, want)
