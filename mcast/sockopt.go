@@ -8,6 +8,13 @@ import (
 // platform names the running OS and architecture in errors.
 var platform = runtime.GOOS + "/" + runtime.GOARCH
 
+// windowsExclusiveAddrUse is SO_EXCLUSIVEADDRUSE, which
+// golang.org/x/sys/windows does not define. The Windows SDK (winsock2.h)
+// defines it as ((int)(~SO_REUSEADDR)), and SO_REUSEADDR is 4, so its value
+// is -5 (0xfffffffb as an unsigned 32-bit option number). It is defined here,
+// on every OS, so that its test runs everywhere.
+const windowsExclusiveAddrUse = ^0x0004
+
 // optID names a socket option independently of the OS. Each OS maps the
 // names it knows to its own level and option number (from golang.org/x/sys,
 // whose values differ by OS and architecture) in sockopt_<goos>.go; a name

@@ -5,10 +5,8 @@ import "golang.org/x/sys/windows"
 const goos = "windows"
 
 // soExclusiveAddrUse is SO_EXCLUSIVEADDRUSE, which golang.org/x/sys/windows
-// does not define. The Windows SDK (winsock2.h) defines it as
-// ((int)(~SO_REUSEADDR)), and SO_REUSEADDR is 4, so its value is -5
-// (0xfffffffb as an unsigned 32-bit option number); sockopt_test.go checks it.
-const soExclusiveAddrUse = ^windows.SO_REUSEADDR
+// does not define: see windowsExclusiveAddrUse in sockopt.go.
+const soExclusiveAddrUse = windowsExclusiveAddrUse
 
 // sysOpt maps an option name to the Windows level and number.
 func sysOpt(id optID, ipv6 bool) (level, name int, ok bool) {

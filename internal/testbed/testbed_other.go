@@ -3,6 +3,9 @@
 package testbed
 
 import (
+	"errors"
+	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"testing"
@@ -39,3 +42,58 @@ func Command(t testing.TB, name string, args ...string) *exec.Cmd {
 
 // Cleanup does nothing outside Linux.
 func Cleanup() {}
+
+// AsUser fails t outside Linux.
+func AsUser(t testing.TB, cmd *exec.Cmd, uid, gid int) {
+	t.Helper()
+	t.Fatal("the test bed needs Linux")
+}
+
+// Host is a network namespace (Linux only).
+type Host struct{ Name string }
+
+// NewHost fails t outside Linux.
+func NewHost(t testing.TB, name string) *Host {
+	t.Helper()
+	t.Fatal("the test bed needs Linux")
+	return nil
+}
+
+// Do fails outside Linux.
+func (h *Host) Do(fn func() error) error { return errors.ErrUnsupported }
+
+// Start fails outside Linux.
+func (h *Host) Start(cmd *exec.Cmd) error { return errors.ErrUnsupported }
+
+// Command fails t outside Linux.
+func (h *Host) Command(t testing.TB, name string, args ...string) *exec.Cmd {
+	return Command(t, name, args...)
+}
+
+// Interface fails outside Linux.
+func (h *Host) Interface(name string) (*net.Interface, error) { return nil, errors.ErrUnsupported }
+
+// Veth fails t outside Linux.
+func Veth(t testing.TB, a *Host, nameA string, addrA netip.Prefix, b *Host, nameB string, addrB netip.Prefix) {
+	t.Helper()
+	t.Fatal("the test bed needs Linux")
+}
+
+// Switch is a bridge (Linux only).
+type Switch struct {
+	Host *Host
+	Name string
+}
+
+// NewSwitch fails t outside Linux.
+func NewSwitch(t testing.TB, name string, snooping bool) *Switch {
+	t.Helper()
+	t.Fatal("the test bed needs Linux")
+	return nil
+}
+
+// Attach fails t outside Linux.
+func (s *Switch) Attach(t testing.TB, h *Host, ifname string, addr netip.Prefix) {
+	t.Helper()
+	t.Fatal("the test bed needs Linux")
+}
