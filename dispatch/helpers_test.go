@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"fmt"
 	"io"
 	"net/netip"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -185,8 +183,6 @@ func checkBalance(t *testing.T, st dispatch.Stats) {
 	}
 }
 
-var _ = slices.Sorted[int]
-
 type dispatchtestRecorder = dispatchtest.Recorder
 
 func newSource() *dispatchtest.Source {
@@ -203,12 +199,6 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.w.Write(p)
-}
-
-func (s *syncWriter) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return fmt.Sprint(s.w)
 }
 
 func seqAppend(b []byte, n uint64) []byte { return binary.BigEndian.AppendUint64(b, n) }

@@ -6,7 +6,8 @@ import (
 	"io"
 	"net/netip"
 	"slices"
-	"text/tabwriter"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sharecast/sharecast/mcast"
@@ -172,8 +173,8 @@ func (rt *route) stats() HandlerStats {
 		hs.Queued += int(w.depth.Load())
 		hs.HighWater += int(w.highWater.Load())
 		w.mu.Lock()
-		if !w.hard {
-			hs.InFlight += w.ln - int(w.doneIdx.Load())
+		if next := int(w.next.Load()); !w.hard && next <= w.ln {
+			hs.InFlight += w.ln - max(next-1, 0)
 		}
 		w.mu.Unlock()
 	}
@@ -194,30 +195,66 @@ func (st *Stats) Handler(name string) (HandlerStats, bool) {
 	return HandlerStats{}, false
 }
 
-// WriteText writes st as aligned text tables, for people.
+// WriteText writes st as three aligned text tables (sockets, groups,
+// handlers) and a line of totals, for people.
 func (st *Stats) WriteText(w io.Writer) error {
-	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "socket\tlocal\tdatagrams\tbytes\tread errors\tkernel drops\ttruncated\tfiltered\t\n")
+	var rows [][]string
+	rows = append(rows, []string{"socket", "local", "datagrams", "bytes", "read errors", "kernel drops", "truncated", "filtered"})
 	for _, s := range st.Sockets {
 		kd, tr, fi := "-", "-", "-"
 		if s.Kernel != nil {
-			kd, tr, fi = fmt.Sprint(s.Kernel.KernelDrops), fmt.Sprint(s.Kernel.Truncated), fmt.Sprint(s.Kernel.Filtered)
+			kd, tr, fi = u64(s.Kernel.KernelDrops), u64(s.Kernel.Truncated), u64(s.Kernel.Filtered)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t\n", s.Name, s.Local, s.Datagrams, s.Bytes, s.ReadErrors, kd, tr, fi)
+		rows = append(rows, []string{s.Name, s.Local.String(), u64(s.Datagrams), u64(s.Bytes), u64(s.ReadErrors), kd, tr, fi})
 	}
-	fmt.Fprintf(tw, "\t\t\t\t\t\t\t\t\n")
-	fmt.Fprintf(tw, "group\tdatagrams\tbytes\tunmatched\t\n")
+	if err := writeTable(w, rows); err != nil {
+		return err
+	}
+	rows = [][]string{{"group", "datagrams", "bytes", "unmatched"}}
 	for _, g := range st.Groups {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t\n", g.Group, g.Datagrams, g.Bytes, g.Unmatched)
+		rows = append(rows, []string{g.Group.String(), u64(g.Datagrams), u64(g.Bytes), u64(g.Unmatched)})
 	}
-	fmt.Fprintf(tw, "\t\t\t\t\n")
-	fmt.Fprintf(tw, "handler\toverflow\treceived\tdelivered\tqueue full\tevicted\tpanic\tshutdown\tqueued\thigh water\ttime\t\n")
+	if err := writeTable(w, rows); err != nil {
+		return err
+	}
+	rows = [][]string{{"handler", "overflow", "received", "delivered", "queue full", "evicted", "panic", "shutdown", "queued", "high water", "time"}}
 	hs := slices.Clone(st.Handlers)
 	slices.SortStableFunc(hs, func(a, b HandlerStats) int { return cmp.Compare(a.Name, b.Name) })
 	for _, h := range hs {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t\n", h.Name, h.Overflow, h.Received, h.Delivered,
-			h.Drops.QueueFull, h.Drops.Evicted, h.Drops.Panic, h.Drops.Shutdown, h.Queued, h.HighWater, h.HandlerTime.Round(time.Microsecond))
+		rows = append(rows, []string{h.Name, h.Overflow.String(), u64(h.Received), u64(h.Delivered),
+			u64(h.Drops.QueueFull), u64(h.Drops.Evicted), u64(h.Drops.Panic), u64(h.Drops.Shutdown),
+			strconv.Itoa(h.Queued), strconv.Itoa(h.HighWater), h.HandlerTime.Round(time.Microsecond).String()})
 	}
-	fmt.Fprintf(tw, "unmatched %d, buffers %d (%d free)\t\n", st.Unmatched, st.Buffers, st.BuffersFree)
-	return tw.Flush()
+	if err := writeTable(w, rows); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "unmatched %d, buffers %d (%d free)\n", st.Unmatched, st.Buffers, st.BuffersFree)
+	return err
 }
+
+// writeTable writes rows with the first column left-aligned and the others
+// right-aligned, and a blank line after.
+func writeTable(w io.Writer, rows [][]string) error {
+	widths := make([]int, len(rows[0]))
+	for _, r := range rows {
+		for i, c := range r {
+			widths[i] = max(widths[i], len(c))
+		}
+	}
+	var b strings.Builder
+	for _, r := range rows {
+		for i, c := range r {
+			if i == 0 {
+				b.WriteString(c + strings.Repeat(" ", widths[0]-len(c)))
+				continue
+			}
+			b.WriteString("  " + strings.Repeat(" ", widths[i]-len(c)) + c)
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("\n")
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func u64(v uint64) string { return strconv.FormatUint(v, 10) }

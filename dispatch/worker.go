@@ -64,7 +64,6 @@ func (w *worker) serveBatch(ctx context.Context, s *Server, h Handler, rl *relea
 		} else {
 			w.delivered.Add(1)
 		}
-		w.doneIdx.Store(int64(i + 1))
 		rl.release(r)
 	}
 	w.rt.busyNS.Add(int64(time.Since(t0)))
