@@ -35,9 +35,10 @@ type Config struct {
 	// GapTimeout is how long a missing message is waited for, from the
 	// first sign that it is missing: the arrival of a later message, or of
 	// a heartbeat or end of session that announces a later sequence
-	// number. Then it is given up and reported in a gap. It bounds the
-	// delay added to any message, and should exceed the skew between the
-	// lines plus their reordering. 0 means DefaultGapTimeout (10ms).
+	// number. Then it is given up and reported in a gap (at the first Feed
+	// or Tick from then on). It bounds the delay added to any message, and
+	// should exceed the skew between the lines plus their reordering. 0
+	// means DefaultGapTimeout (10ms).
 	GapTimeout time.Duration
 
 	// LineTimeout is how long a line may send nothing, heartbeats
@@ -87,6 +88,7 @@ type Arbiter struct {
 	epoch   time.Time // the first time seen; times are kept relative to it
 	clocked bool
 	now     time.Duration // the latest time seen
+	nowTime time.Time     // now as a Time
 
 	active    bool // a session has started
 	session   moldudp64.Session
@@ -279,11 +281,19 @@ func (a *Arbiter) clock(now time.Time) time.Duration {
 	if !a.clocked {
 		a.epoch, a.clocked = now, true
 	}
-	a.now = max(a.now, now.Sub(a.epoch))
+	if d := now.Sub(a.epoch); d >= a.now {
+		a.now, a.nowTime = d, now
+	}
 	return a.now
 }
 
-func (a *Arbiter) at(t time.Duration) time.Time { return a.epoch.Add(t) }
+// at converts the arbiter's time back to a Time.
+func (a *Arbiter) at(t time.Duration) time.Time {
+	if t == a.now {
+		return a.nowTime
+	}
+	return a.epoch.Add(t)
+}
 
 // data handles the messages of a data packet.
 func (a *Arbiter) data(line Line, p moldudp64.Packet, t time.Duration) {
@@ -417,7 +427,9 @@ func (a *Arbiter) expire(t time.Duration) {
 		if !ok || t-e.at < a.cfg.GapTimeout {
 			return
 		}
-		if !a.giveUp(a.known, GapTimeout, t) {
+		// Give up only what this evidence revealed: a later heartbeat may
+		// have announced more, which waits for its own deadline.
+		if !a.giveUp(e.end, GapTimeout, t) {
 			return
 		}
 	}

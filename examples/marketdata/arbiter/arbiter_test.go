@@ -140,6 +140,20 @@ func TestHeartbeat(t *testing.T) {
 	}
 }
 
+func TestHeartbeatsWaitEach(t *testing.T) {
+	// Each announcement starts its own wait: 4-5 (announced at 10) are
+	// given up at 110, 6-8 (announced at 50) at 150.
+	r := newRec(t, &arbiter.Config{GapTimeout: 100 * time.Microsecond})
+	r.data(A, 0, 1, 3)
+	r.heartbeat(A, 10, 6)
+	r.heartbeat(B, 50, 9)
+	r.a.Tick(us(110))
+	r.expect(started, "msg 1 A", "msg 2 A", "msg 3 A", "gap 4-5 timeout @110")
+	r.data(B, 120, 6, 2)
+	r.a.Tick(us(150))
+	r.expect("msg 6 B", "msg 7 B", "gap 8-8 timeout @150")
+}
+
 func TestEndOfSession(t *testing.T) {
 	r := newRec(t, &arbiter.Config{GapTimeout: 100 * time.Microsecond})
 	r.data(A, 0, 1, 2)

@@ -45,9 +45,10 @@
 // heartbeat or end of session announcing a later sequence number. Then it,
 // and the missing messages around it that the same sign revealed, are
 // reported in a [Gap] (reason GapTimeout) and the buffered messages behind
-// them are delivered. So no message is held back longer than GapTimeout,
-// and a message that arrives within GapTimeout of the first sign of its
-// absence is never lost; GapTimeout should exceed the skew between the
+// them are delivered. The deadline is checked by each Feed and Tick, so no
+// message is held back longer than GapTimeout plus the time to the next
+// call; and a message that arrives within GapTimeout of the first sign of
+// its absence is never lost. GapTimeout should exceed the skew between the
 // lines plus their reordering. Config.Window bounds the buffer: a message
 // Window or more ahead of next gives up the oldest missing ones at once
 // (reason GapWindow). The gaps and the delivered messages together cover
