@@ -422,6 +422,10 @@ func (a *Arbiter) duplicate(sl *slot, line Line, t time.Duration) {
 
 // expire gives up the missing messages whose GapTimeout has passed.
 func (a *Arbiter) expire(t time.Duration) {
+	if a.next >= a.known {
+		a.ev.clear() // nothing is missing: all evidence is spent
+		return
+	}
 	for a.active && a.next < a.known {
 		e, ok := a.ev.oldest(a.next)
 		if !ok || t-e.at < a.cfg.GapTimeout {

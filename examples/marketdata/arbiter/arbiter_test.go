@@ -224,6 +224,15 @@ func TestSessionChange(t *testing.T) {
 		t.Errorf("Stats = %+v", st)
 	}
 
+	// An end of session whose tail is still missing when the next session
+	// comes: the tail is given up, and the session did end.
+	r = newRec(t, nil)
+	r.data(A, 0, 1, 1)
+	r.end(A, 1, 5)
+	r.feedSession(B, 2, next, 1, 1)
+	r.expect(started, "msg 1 A", "gap 2-4 session-change @2", "session 20240102A ended 5",
+		"session 20240103A started 1", "msg 1 B")
+
 	// After an orderly end, a new session only starts.
 	r = newRec(t, nil)
 	r.data(A, 0, 1, 1)
@@ -350,5 +359,54 @@ func TestHistogram(t *testing.T) {
 		if got := h.Quantile(tt.q); got != tt.want {
 			t.Errorf("Quantile(%v) = %v, want %v", tt.q, got, tt.want)
 		}
+	}
+}
+
+func TestFeedAllocs(t *testing.T) {
+	// Warm up past the first lap of the ring, then no packet allocates:
+	// in order, duplicated, or early (copied into a slot's kept buffer).
+	a, err := arbiter.New(&arbiter.Config{Window: 64, StartSeq: 1, OnMessage: func(arbiter.Message) {}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := [][]byte{make([]byte, 30), make([]byte, 30)}
+	raw, _ := moldudp64.AppendPacket(nil, sess, 1, msgs...)
+	p, _ := moldudp64.Decode(raw)
+	now := base
+	step := func() {
+		// 2 messages early on A, then the 2 before them on B (delivering
+		// all 4), then A's copy of those as duplicates.
+		now = now.Add(time.Microsecond)
+		early := p
+		early.Seq = p.Seq + 2
+		a.Feed(A, early, now)
+		a.Feed(B, p, now)
+		a.Feed(A, p, now)
+		a.Tick(now)
+		p.Seq += 4
+	}
+	for range 100 {
+		step()
+	}
+	if n := testing.AllocsPerRun(1000, step); n != 0 {
+		t.Errorf("%v allocations per step, want 0", n)
+	}
+	if st := a.Stats(); st.Delivered != 4404 || st.Gaps != 0 || st.Lines[A].Duplicates != 2202 || st.Skew.Count != 2202 {
+		t.Errorf("Stats = %+v", st)
+	}
+}
+
+func TestHeartbeatFlood(t *testing.T) {
+	// Heartbeats announcing one more each, far more than the arbiter keeps
+	// deadlines for: it keeps going and, in the end, accounts for all.
+	r := newRec(t, &arbiter.Config{Window: 1, GapTimeout: 100 * time.Microsecond})
+	r.data(A, 0, 1, 1)
+	for i := range 500 {
+		r.heartbeat(B, 1+i/10, uint64(3+i))
+	}
+	r.a.Tick(us(1000))
+	st := r.a.Stats()
+	if st.Next != 502 || st.Missing != 500 || st.Delivered != 1 || st.Lines[B].Heartbeats != 500 {
+		t.Errorf("Stats = %+v", st)
 	}
 }

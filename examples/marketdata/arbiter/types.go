@@ -199,10 +199,10 @@ type LineStats struct {
 	// Heartbeats and Ends count heartbeat and end-of-session packets.
 	Heartbeats, Ends uint64
 
-	// Messages counts message copies received. Each is either delivered
-	// (and counted in First), or dropped and counted in Duplicates or Late,
-	// or was past its session's end; buffered copies are counted when
-	// delivered or dropped.
+	// Messages counts message copies received. Each is delivered (counted
+	// in First, when it is), dropped as a duplicate or late copy, or was
+	// past its session's end; so, with nothing buffered and no session
+	// ended early, Messages = First + Duplicates + Late.
 	Messages uint64
 
 	// First counts the messages delivered from this line: those whose copy

@@ -303,3 +303,24 @@ func TestHandBuiltPacket(t *testing.T) {
 		break
 	}
 }
+
+func TestDecodeAllocs(t *testing.T) {
+	b, err := moldudp64.AppendPacket(make([]byte, 0, 512), sess, 1, []byte("one"), []byte("two"), []byte("three"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total int
+	n := testing.AllocsPerRun(1000, func() {
+		p, err := moldudp64.Decode(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, msg := range p.Messages() {
+			total += len(msg)
+		}
+		b, _ = moldudp64.AppendPacket(b[:0], p.Session, p.Seq, []byte("one"), []byte("two"), []byte("three"))
+	})
+	if n != 0 || total != 11*1001 {
+		t.Errorf("%v allocations per decode, walk and encode, %d bytes walked; want 0 and %d", n, total, 11*1001)
+	}
+}
