@@ -1,8 +1,10 @@
 package group
 
 import (
+	"errors"
 	"net"
 	"net/netip"
+	"syscall"
 
 	"github.com/sharecast/sharecast/mcast"
 )
@@ -78,7 +80,15 @@ func (b connBackend) rejoin(ifi *net.Interface, group, source netip.Addr) error 
 	if ifi != nil {
 		m.IfIndex = ifi.Index
 	}
-	return b.c.Rejoin(ifi, m)
+	err := b.c.Rejoin(ifi, m)
+	// Linux refuses a source-specific IPv6 join of a source that the
+	// socket has already with EADDRNOTAVAIL (ip6_mc_source), where IPv4
+	// and any-source joins say EADDRINUSE, which Rejoin takes for success.
+	// Whether the interface still holds the group is checked after.
+	if err != nil && source.Is6() && errors.Is(err, syscall.EADDRNOTAVAIL) {
+		return nil
+	}
+	return err
 }
 
 func (b connBackend) held(index int, group netip.Addr) (bool, bool) {
