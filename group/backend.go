@@ -81,11 +81,11 @@ func (b connBackend) rejoin(ifi *net.Interface, group, source netip.Addr) error 
 		m.IfIndex = ifi.Index
 	}
 	err := b.c.Rejoin(ifi, m)
-	// Linux refuses a source-specific IPv6 join of a source that the
-	// socket has already with EADDRNOTAVAIL (ip6_mc_source), where IPv4
-	// and any-source joins say EADDRINUSE, which Rejoin takes for success.
+	// Linux refuses a source-specific join of a source that the socket
+	// has already with EADDRNOTAVAIL (ip_mc_source, ip6_mc_source), where
+	// any-source joins say EADDRINUSE, which Rejoin takes for success.
 	// Whether the interface still holds the group is checked after.
-	if err != nil && source.Is6() && errors.Is(err, syscall.EADDRNOTAVAIL) {
+	if err != nil && source.IsValid() && errors.Is(err, syscall.EADDRNOTAVAIL) {
 		return nil
 	}
 	return err
