@@ -3,17 +3,32 @@ package dispatch
 import (
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // record is one receive buffer and the Datagram that handlers see of it.
 // A record is owned by one reader between get and dispatch; after dispatch
 // it is shared read-only by the queues it was pushed to, each holding one
 // reference, and goes back to the pool when the last reference is released.
+//
+// The reference count has a cache line of its own: every handler's worker
+// writes it, possibly on another core than the others, and the Datagram
+// that they all read should not move between cores with it. A record is a
+// whole number of cache lines, and the chunks that records come in are
+// large enough to be aligned to one.
 type record struct {
+	refs atomic.Int32
+	_    [cacheLine - 4]byte
 	buf  []byte // the whole buffer; d.Payload is a prefix of it
 	d    Datagram
-	refs atomic.Int32
+	_    [recordPad]byte
 }
+
+// cacheLine is the cache line size of common CPUs (amd64, most arm64).
+const cacheLine = 64
+
+// recordPad pads record to a multiple of cacheLine.
+const recordPad = (cacheLine - (unsafe.Sizeof([]byte{})+unsafe.Sizeof(Datagram{}))%cacheLine) % cacheLine
 
 // pool holds the records that no reader or queue holds. It grows on demand
 // in chunks and never shrinks: how many records are in use at once is

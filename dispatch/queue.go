@@ -50,10 +50,18 @@ func newRoute(p Pattern, name string, h Handler, c *HandlerConfig, fallback bool
 // The hand-over batch (local[:ln]) is claimed one index at a time with
 // next.Add, so that a hard stop can claim, and drop, the indexes that the
 // worker has not reached, while the worker may be stuck in a handler.
+//
+// The fields are in two groups, each on cache lines of its own: those that
+// readers and the worker share under mu, and those that only the worker
+// writes, many times a batch, so that a reader on another core does not
+// make the worker's line move with every push.
 type worker struct {
-	rt  *route
-	idx int // index in table.queues
+	rt    *route
+	idx   int           // index in table.queues
+	wake  chan struct{} // a push to an idle worker
+	space chan struct{} // room for a waiting reader
 
+	_       [cacheLine]byte
 	mu      sync.Mutex
 	ring    []*record
 	head, n int
@@ -61,21 +69,20 @@ type worker struct {
 	waiters int  // readers waiting on space (Block)
 	hard    bool // stopped hard: no more pushes or pops
 	started bool
-	ln      int // length of the hand-over batch; written under mu by the worker
 
-	// local[:ln] is the hand-over batch. The worker claims index i with
-	// next.Add, which returns i+1 once it has finished with index i-1:
-	// the index before next is in the handler (or just out of it), those
-	// below are done.
-	local []*record
-	next  atomic.Int64
-
-	depth     atomic.Int64 // mirror of n, for Stats
 	highWater atomic.Int64
-	delivered atomic.Uint64
+	taken     uint64 // datagrams moved into hand-over batches
+	dropped   uint64 // of those, dropped by a hard stop
 
-	wake  chan struct{} // a push to an idle worker
-	space chan struct{} // room for a waiting reader
+	_ [cacheLine]byte
+	// local[:ln] is the hand-over batch; ln is written under mu by the
+	// worker. The worker claims index i with next.Add, which returns i+1
+	// once it has finished with index i-1: the index before next is in the
+	// handler (or just out of it), those below are done.
+	local []*record
+	ln    int
+	next  atomic.Int64
+	_     [cacheLine]byte
 }
 
 // enqueue appends rs, which fit; w.mu is held.
@@ -88,7 +95,6 @@ func (w *worker) enqueue(rs []*record) {
 	k := copy(w.ring[tail:], rs)
 	copy(w.ring, rs[k:])
 	w.n += len(rs)
-	w.depth.Store(int64(w.n))
 	if int64(w.n) > w.highWater.Load() {
 		w.highWater.Store(int64(w.n))
 	}
@@ -105,7 +111,6 @@ func (w *worker) dequeue(dst []*record) {
 		}
 	}
 	w.n -= len(dst)
-	w.depth.Store(int64(w.n))
 }
 
 // signal wakes the worker if it waits; w.mu is held. It reports whether
@@ -204,6 +209,24 @@ func (w *worker) push(rs []*record, rl *releaser, scratch []*record, hard <-chan
 	return 0
 }
 
+// handed returns how many datagrams the worker has handed to the handler
+// (or is handing), and how many of those calls may still be running: its
+// hand-over batch less what a hard stop dropped, less the indexes not yet
+// claimed. w.mu is held.
+func (w *worker) handed() (handed uint64, inFlight int) {
+	handed = w.taken - w.dropped
+	if w.hard {
+		return handed, 0
+	}
+	switch next := int(w.next.Load()); {
+	case next == 0:
+		inFlight = w.ln
+	case next <= w.ln:
+		inFlight = w.ln - next + 1
+	}
+	return handed - uint64(inFlight), inFlight
+}
+
 // drop counts rs as dropped for cause c and releases them.
 func (w *worker) drop(rs []*record, c cause, rl *releaser) {
 	if len(rs) == 0 {
@@ -227,6 +250,7 @@ func (w *worker) take() int {
 	if k > 0 {
 		w.dequeue(w.local[:k])
 		w.ln = k
+		w.taken += uint64(k)
 		w.next.Store(0)
 		// Waiting readers are woken once half the queue is free, not
 		// for every hand-over batch: fewer switches between goroutines
@@ -260,6 +284,7 @@ func (w *worker) stopHard(rl *releaser) (dropped int, inFlight bool) {
 	if old < w.ln {
 		w.drop(w.local[old:w.ln], causeShutdown, rl)
 		dropped += w.ln - old
+		w.dropped += uint64(w.ln - old)
 	}
 	inFlight = old >= 1 && old <= w.ln
 	return dropped, inFlight

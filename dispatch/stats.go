@@ -168,16 +168,21 @@ func (rt *route) stats() HandlerStats {
 		},
 		HandlerTime: time.Duration(rt.busyNS.Load()),
 	}
+	var handed uint64
 	for _, w := range rt.workers {
-		hs.Delivered += w.delivered.Load()
-		hs.Queued += int(w.depth.Load())
-		hs.HighWater += int(w.highWater.Load())
 		w.mu.Lock()
-		if next := int(w.next.Load()); !w.hard && next <= w.ln {
-			hs.InFlight += w.ln - max(next-1, 0)
-		}
+		h, inFlight := w.handed()
+		hs.Queued += w.n
 		w.mu.Unlock()
+		handed += h
+		hs.InFlight += inFlight
+		hs.HighWater += int(w.highWater.Load())
 	}
+	// A call that panicked counts as handed until its worker claims the
+	// next index; so that Delivered never dips below 0, panics are read
+	// after the workers.
+	hs.Drops.Panic = rt.drops[causePanic].Load()
+	hs.Delivered = handed - min(handed, hs.Drops.Panic)
 	// Received last, so that a datagram counted as delivered or dropped
 	// above is in it too.
 	hs.Received = rt.received.Load()

@@ -50,37 +50,48 @@ func (w *worker) run(s *Server) {
 }
 
 // serveBatch passes the hand-over batch to the handler, one claimed index
-// at a time.
+// at a time, and adds the time it took to the handler's.
 func (w *worker) serveBatch(ctx context.Context, s *Server, h Handler, rl *releaser) {
-	t0 := time.Now()
+	t0 := monotonic()
+	for !w.serveRange(ctx, s, h, rl) {
+	}
+	w.rt.busyNS.Add(int64(monotonic() - t0))
+}
+
+// serveRange serves claimed indexes until the batch ends, and reports
+// true; or, if the handler panics, it counts the panic, logs it through the
+// Server's sampler, releases that datagram and reports false, so that the
+// caller goes on with the next. (One deferred recover a batch, rather than
+// one a datagram.)
+func (w *worker) serveRange(ctx context.Context, s *Server, h Handler, rl *releaser) (done bool) {
+	var cur *record
+	defer func() {
+		if done {
+			return
+		}
+		v := recover()
+		w.rt.drops[causePanic].Add(1)
+		if e := s.slog.Error(); e.Enabled() {
+			d := &cur.d
+			e.Str("handler", w.rt.name).Str("src", d.Source.String()).Str("group", d.Group.String()).
+				Interface("panic", v).Bytes("stack", debug.Stack()).Msg("handler panicked; datagram dropped")
+		}
+		rl.release(cur)
+	}()
 	for {
 		i := int(w.next.Add(1) - 1)
 		if i >= w.ln {
-			break
+			return true
 		}
-		r := w.local[i]
-		if w.call(ctx, s, h, &r.d) {
-			w.rt.drops[causePanic].Add(1)
-		} else {
-			w.delivered.Add(1)
-		}
-		rl.release(r)
+		cur = w.local[i]
+		h.ServeDatagram(ctx, &cur.d)
+		rl.release(cur)
 	}
-	w.rt.busyNS.Add(int64(time.Since(t0)))
 }
 
-// call calls h, recovering a panic, which it logs through the Server's
-// sampler. It reports whether h panicked.
-func (w *worker) call(ctx context.Context, s *Server, h Handler, d *Datagram) (panicked bool) {
-	defer func() {
-		if v := recover(); v != nil {
-			panicked = true
-			if e := s.slog.Error(); e.Enabled() {
-				e.Str("handler", w.rt.name).Str("src", d.Source.String()).Str("group", d.Group.String()).
-					Interface("panic", v).Bytes("stack", debug.Stack()).Msg("handler panicked; datagram dropped")
-			}
-		}
-	}()
-	h.ServeDatagram(ctx, d)
-	return false
-}
+// epoch is the origin of monotonic.
+var epoch = time.Now()
+
+// monotonic returns the time since epoch, reading the monotonic clock only
+// (time.Now reads the wall clock too).
+func monotonic() time.Duration { return time.Since(epoch) }
