@@ -76,11 +76,13 @@ type HandlerStats struct {
 	Drops     Drops  `json:"drops"`
 
 	// Queued is how many datagrams wait in the queue(s) now, HighWater
-	// the most that ever waited.
+	// the most that ever waited (with several workers, the sum of each
+	// worker's queue's mark).
 	Queued    int `json:"queued"`
 	HighWater int `json:"high_water"`
 	// InFlight is how many datagrams the workers have taken from the
-	// queue and not yet finished with (at most 16 per worker).
+	// queue and not yet finished with (at most 16 per worker). After a
+	// hard stop it is 0, and a call still running counts as delivered.
 	InFlight int `json:"in_flight"`
 
 	// HandlerTime is the time the workers spent handing datagrams to the
