@@ -117,7 +117,9 @@ func TestGenerator(t *testing.T) {
 	if _, err := g2.ReadBatch(ds); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Errorf("ReadBatch past the deadline = %v", err)
 	}
-	if n := testing.AllocsPerRun(100, func() { _, _ = dispatchtest.NewGenerator(1<<40, netip.AddrPort{}, func(uint64, *mcast.Datagram) {}).ReadBatch(ds) }); n > 1 {
+	if n := testing.AllocsPerRun(100, func() {
+		_, _ = dispatchtest.NewGenerator(1<<40, netip.AddrPort{}, func(uint64, *mcast.Datagram) {}).ReadBatch(ds)
+	}); n > 1 {
 		t.Errorf("Generator.ReadBatch: %v allocations", n)
 	}
 }
