@@ -117,9 +117,8 @@ func TestGenerator(t *testing.T) {
 	if _, err := g2.ReadBatch(ds); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Errorf("ReadBatch past the deadline = %v", err)
 	}
-	if n := testing.AllocsPerRun(100, func() {
-		_, _ = dispatchtest.NewGenerator(1<<40, netip.AddrPort{}, func(uint64, *mcast.Datagram) {}).ReadBatch(ds)
-	}); n > 1 {
+	big := dispatchtest.NewGenerator(1<<40, netip.AddrPort{}, func(uint64, *mcast.Datagram) {})
+	if n := testing.AllocsPerRun(100, func() { _, _ = big.ReadBatch(ds) }); n != 0 {
 		t.Errorf("Generator.ReadBatch: %v allocations", n)
 	}
 }
