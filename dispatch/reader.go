@@ -37,6 +37,7 @@ type reader struct {
 	scratch   []*record   // for DropOldest evictions
 
 	datagrams, bytes, readErrors atomic.Uint64
+	exited                       atomic.Bool
 }
 
 // groupEntry is what a reader knows about one destination group: its
@@ -84,6 +85,7 @@ func (r *reader) run() {
 			}
 		}
 		r.rl.flush()
+		r.exited.Store(true)
 		s.readerDone(fatal)
 	}()
 	backoff := time.Duration(0)
@@ -95,6 +97,7 @@ func (r *reader) run() {
 		}
 		r.refill()
 		n, err := r.src.ReadBatch(r.ds)
+		n = min(max(n, 0), len(r.ds))
 		if n > 0 {
 			if ferr := r.dispatch(n); ferr != nil {
 				fatal = ferr

@@ -314,6 +314,9 @@ func (s *Server) stopReading() {
 		s.mu.Unlock()
 		now := time.Now()
 		for _, r := range rs {
+			if r.exited.Load() {
+				continue // its Source ended; it may be closed
+			}
 			if err := r.src.SetReadDeadline(now); err != nil {
 				s.log.Error().Err(err).Str("socket", r.name).Msg("cannot interrupt read; the reader stops after its next datagram")
 			}
