@@ -150,8 +150,8 @@ func chanFanOut(n, k int, start func()) {
 // runtime's own: a goroutine that blocks on a channel takes a sudog from a
 // cache that each garbage collection empties.
 func TestFanOutAllocations(t *testing.T) {
-	if testing.Short() {
-		t.Skip("short")
+	if testing.Short() || raceEnabled {
+		t.Skip("allocation counts need a full run without the race detector")
 	}
 	const warm, n = 50_000, 250_000
 	var before, after runtime.MemStats
