@@ -44,9 +44,11 @@ type ShutdownError struct {
 	Err error
 }
 
+// Error says how many datagrams were dropped and why.
 func (e *ShutdownError) Error() string {
 	return fmt.Sprintf("dispatch: shutdown: dropped %d queued datagrams, %d handler calls still running: %s",
 		e.Dropped, e.InFlight, e.Err)
 }
 
+// Unwrap returns the context's error.
 func (e *ShutdownError) Unwrap() error { return e.Err }

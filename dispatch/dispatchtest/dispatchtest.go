@@ -1,19 +1,3 @@
-// Package dispatchtest helps to test dispatch handlers without sockets: an
-// in-memory [Source] that stands in for an mcast.Conn, a [Generator] that
-// makes datagrams without allocating (for benchmarks), and a [Recorder]
-// handler that keeps copies of what it is given.
-//
-// A Source behaves as a socket does where it matters to a dispatch.Server:
-// ReadBatch blocks until a datagram is there, honours the read deadline
-// (os.ErrDeadlineExceeded), returns net.ErrClosed once closed and emptied,
-// and, with a Backlog, drops what overflows it and counts that in
-// Stats().KernelDrops, as the kernel does with a socket's receive buffer.
-//
-//	src := dispatchtest.NewSource(&dispatchtest.SourceConfig{LocalAddr: netip.MustParseAddrPort("0.0.0.0:5000")})
-//	srv.AddSource("test", src)
-//	go srv.Serve(ctx)
-//	src.Send([]byte("hello"), netip.MustParseAddrPort("10.0.0.1:4000"), netip.MustParseAddr("239.1.2.3"))
-//	src.Close() // Serve returns once everything sent is handled
 package dispatchtest
 
 import (
@@ -227,6 +211,8 @@ func (s *Source) BatchSize() int { return s.cfg.BatchSize }
 // Generator is a dispatch.Source that makes n datagrams with a function,
 // then reports itself closed. It never blocks and allocates nothing, so
 // that benchmarks measure what consumes datagrams, not what makes them.
+// ReadBatch may be called from one goroutine at a time; SetReadDeadline
+// from any.
 type Generator struct {
 	n, next  uint64
 	fill     func(i uint64, d *mcast.Datagram)
