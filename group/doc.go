@@ -85,9 +85,10 @@
 // a group that the interface does not list is left and joined afresh.
 //
 // The watcher's netlink sockets, and its interface lists, belong to the
-// network namespace of the thread that called [New]; if that is not the
-// process's namespace, the watcher runs on a thread of its own in that
-// namespace.
+// network namespace of the thread that called [New] (as a socket made by
+// mcast.Listen on that thread does); when the watcher's goroutine finds
+// its thread in another namespace, it moves a locked thread of its own
+// there, which ends with the watcher.
 //
 // # Windows
 //

@@ -149,12 +149,21 @@ func mustNL(t *testing.T, err error) {
 // the test ends.
 func setSysctl(t *testing.T, path, value string) {
 	t.Helper()
+	if err := trySysctl(t, path, value); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// trySysctl is setSysctl that returns the error of the write.
+func trySysctl(t *testing.T, path, value string) error {
+	t.Helper()
 	old, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	if err := os.WriteFile(path, []byte(value), 0o644); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	t.Cleanup(func() { os.WriteFile(path, old, 0o644) })
+	return nil
 }

@@ -63,10 +63,15 @@ func listen(t *testing.T, network string, port uint16) *mcast.Conn {
 	return c
 }
 
-// testLogger logs to the test's log.
+// testLogger logs to the test's log, from level info (or debug with -v
+// and GROUP_DEBUG set).
 func testLogger(t *testing.T) zerolog.Logger {
+	level := zerolog.InfoLevel
+	if os.Getenv("GROUP_DEBUG") != "" {
+		level = zerolog.DebugLevel
+	}
 	return zerolog.New(zerolog.ConsoleWriter{Out: testWriter{t}, NoColor: true, TimeFormat: "15:04:05.000"}).
-		With().Timestamp().Logger()
+		Level(level).With().Timestamp().Logger()
 }
 
 type testWriter struct{ t *testing.T }

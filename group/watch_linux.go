@@ -2,7 +2,6 @@ package group
 
 import (
 	"errors"
-	"os"
 	"runtime"
 	"sync"
 	"time"
@@ -58,16 +57,11 @@ type watcher struct {
 func startWatcher(s *Set) (*watcher, error) {
 	w := &watcher{s: s, ns: netns.None(), done: make(chan struct{}), stopped: make(chan struct{})}
 	// The netlink sockets below, and net.Interfaces, belong to the calling
-	// thread's namespace. The goroutine must use the same one: if it is
-	// not the process's, the goroutine moves its locked thread there.
-	if cur, err := netns.Get(); err == nil {
-		if proc, err := netns.GetFromPid(os.Getpid()); err == nil && !cur.Equal(proc) {
-			w.ns, cur = cur, netns.None()
-			proc.Close()
-		} else if err == nil {
-			proc.Close()
-		}
-		cur.Close()
+	// thread's namespace; the goroutine makes sure to run in it too. (The
+	// process's namespace cannot tell: /proc/<pid>/ns/net is that of the
+	// main thread, which Go may have lent to a goroutine locked in another.)
+	if ns, err := netns.Get(); err == nil {
+		w.ns = ns
 	}
 	if err := w.subscribeLink(); err != nil {
 		w.ns.Close()
@@ -152,17 +146,22 @@ func (w *watcher) stop() {
 func (w *watcher) run() {
 	defer close(w.stopped)
 	if w.ns.IsOpen() {
-		// The thread stays locked, and so ends with the goroutine, rather
-		// than go back to the pool in another namespace.
 		runtime.LockOSThread()
-		err := netns.Set(w.ns)
-		w.ns.Close()
-		if err != nil {
+		here, err := netns.Get()
+		if err == nil && here.Equal(w.ns) {
+			runtime.UnlockOSThread()
+		} else if err = netns.Set(w.ns); err != nil {
+			here.Close()
+			w.ns.Close()
 			w.s.log.Error().Err(err).Msg("cannot enter the network namespace of the set; link watcher stopped")
 			w.link.close()
 			w.addr.close()
 			return
 		}
+		// After netns.Set, the thread stays locked, and so ends with the
+		// goroutine, rather than go back to the pool in another namespace.
+		here.Close()
+		w.ns.Close()
 	}
 	s := w.s
 	marks := make(map[int]mark)
