@@ -29,7 +29,7 @@ type Sender struct {
 // the test ends.
 func NewSender(t testing.TB, group netip.AddrPort, ifi *net.Interface, src netip.Addr) *Sender {
 	t.Helper()
-	s, err := newSender(group, ifi, src)
+	s, err := OpenSender(group, ifi, src)
 	if err != nil {
 		t.Fatalf("testbed: sender to %s: %v", group, err)
 	}
@@ -37,7 +37,9 @@ func NewSender(t testing.TB, group netip.AddrPort, ifi *net.Interface, src netip
 	return s
 }
 
-func newSender(group netip.AddrPort, ifi *net.Interface, src netip.Addr) (*Sender, error) {
+// OpenSender is NewSender for code that runs outside the test's goroutine,
+// such as inside [Host.Do]; the caller closes the Sender.
+func OpenSender(group netip.AddrPort, ifi *net.Interface, src netip.Addr) (*Sender, error) {
 	if !group.Addr().IsMulticast() {
 		return nil, fmt.Errorf("%s is not a multicast group", group)
 	}
@@ -86,6 +88,9 @@ func newSender(group netip.AddrPort, ifi *net.Interface, src netip.Addr) (*Sende
 	_ = uc.SetWriteBuffer(4 << 20)
 	return &Sender{uc: uc, dst: net.UDPAddrFromAddrPort(group), port: group.Port()}, nil
 }
+
+// Close closes the sender's socket.
+func (s *Sender) Close() error { return s.uc.Close() }
 
 // Send sends one datagram.
 func (s *Sender) Send(b []byte) error {

@@ -1,6 +1,7 @@
 package testbed
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
@@ -533,13 +535,17 @@ func prefixToIPNet(p netip.Prefix) *net.IPNet {
 
 // Switch is a Linux bridge in a namespace of its own, joining hosts.
 type Switch struct {
-	Host *Host // the namespace that holds the bridge
-	Name string
-	n    int
+	Host     *Host // the namespace that holds the bridge
+	Name     string
+	n        int
+	snooping bool
 }
 
 // NewSwitch makes a bridge called name in a namespace of its own, with
-// IGMP/MLD snooping on or off, and removes it when the test ends.
+// IGMP/MLD snooping on or off, and removes it when the test ends. With
+// snooping on, the bridge is also the IGMP/MLD querier (a Linux bridge
+// floods multicast while it knows of no querier) and its ports leave a
+// group as soon as the last member says so (fast leave).
 func NewSwitch(t testing.TB, name string, snooping bool) *Switch {
 	t.Helper()
 	h := NewHost(t, name)
@@ -547,15 +553,92 @@ func NewSwitch(t testing.TB, name string, snooping bool) *Switch {
 	if err := h.nl.LinkAdd(br); err != nil {
 		t.Fatalf("testbed: bridge %s: %v", name, err)
 	}
+	if snooping {
+		err := h.Do(func() error { return bridgeSetQuerier(name) })
+		if err != nil {
+			t.Fatalf("testbed: bridge %s querier: %v", name, err)
+		}
+	}
 	if err := h.nl.LinkSetUp(br); err != nil {
 		t.Fatalf("testbed: bridge %s up: %v", name, err)
 	}
-	return &Switch{Host: h, Name: name}
+	return &Switch{Host: h, Name: name, snooping: snooping}
+}
+
+// bridgeSetQuerier makes the bridge called name, in the calling thread's
+// namespace, an IGMPv3/MLDv2 querier (the netlink library has no setter
+// for these attributes).
+func bridgeSetQuerier(name string) error {
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		return err
+	}
+	set := func(attrs map[uint16][]byte) error {
+		req := nl.NewNetlinkRequest(unix.RTM_NEWLINK, unix.NLM_F_ACK)
+		msg := nl.NewIfInfomsg(unix.AF_BRIDGE)
+		msg.Index = int32(l.Attrs().Index)
+		req.AddData(msg)
+		info := nl.NewRtAttr(unix.IFLA_LINKINFO, nil)
+		info.AddRtAttr(nl.IFLA_INFO_KIND, nl.NonZeroTerminated("bridge"))
+		data := info.AddRtAttr(nl.IFLA_INFO_DATA, nil)
+		for k, v := range attrs {
+			data.AddRtAttr(int(k), v)
+		}
+		req.AddData(info)
+		_, err := req.Execute(unix.NETLINK_ROUTE, 0)
+		return err
+	}
+	// The bridge floods until its querier has waited one query response
+	// interval (10 s by default, in centiseconds), taken when the querier
+	// is turned on: shorten it to 1 s first.
+	if err := set(map[uint16][]byte{nl.IFLA_BR_MCAST_QUERY_RESPONSE_INTVL: nl.Uint64Attr(100)}); err != nil {
+		return err
+	}
+	// IGMPv3 and MLDv2 queries: with v2 (the default) hosts fall back to
+	// IGMPv2, where a host that hears another's report for a group keeps
+	// quiet, and the bridge learns only one member port per group.
+	return set(map[uint16][]byte{
+		nl.IFLA_BR_MCAST_IGMP_VERSION: {3},
+		nl.IFLA_BR_MCAST_MLD_VERSION:  {2},
+		nl.IFLA_BR_MCAST_QUERIER:      {1},
+	})
+}
+
+// Ports returns the names of the bridge ports that the bridge's multicast
+// database lists for group (from iproute2's "bridge mdb").
+func (s *Switch) Ports(group netip.Addr) ([]string, error) {
+	var out []byte
+	err := s.Host.Do(func() error {
+		var err error
+		out, err = exec.Command("bridge", "-j", "mdb", "show", "dev", s.Name).Output()
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bridge mdb show: %w", err)
+	}
+	var mdb []struct {
+		Mdb []struct {
+			Port string `json:"port"`
+			Grp  string `json:"grp"`
+		} `json:"mdb"`
+	}
+	if err := json.Unmarshal(out, &mdb); err != nil {
+		return nil, fmt.Errorf("bridge mdb show: %q: %w", out, err)
+	}
+	var ports []string
+	for _, m := range mdb {
+		for _, e := range m.Mdb {
+			if a, err := netip.ParseAddr(e.Grp); err == nil && a == group {
+				ports = append(ports, e.Port)
+			}
+		}
+	}
+	return ports, nil
 }
 
 // Attach plugs host h into the switch through a veth pair: ifname in h,
-// with addr, and a port of the bridge on the other side.
-func (s *Switch) Attach(t testing.TB, h *Host, ifname string, addr netip.Prefix) {
+// with addr, and a port of the bridge on the other side, which it returns.
+func (s *Switch) Attach(t testing.TB, h *Host, ifname string, addr netip.Prefix) string {
 	t.Helper()
 	s.n++
 	port := fmt.Sprintf("%s-p%d", s.Name, s.n)
@@ -571,4 +654,10 @@ func (s *Switch) Attach(t testing.TB, h *Host, ifname string, addr netip.Prefix)
 	if err := s.Host.nl.LinkSetMaster(p, br); err != nil {
 		t.Fatalf("testbed: %s into bridge %s: %v", port, s.Name, err)
 	}
+	if s.snooping {
+		if err := s.Host.nl.LinkSetFastLeave(p, true); err != nil {
+			t.Fatalf("testbed: fast leave on %s: %v", port, err)
+		}
+	}
+	return port
 }

@@ -93,7 +93,11 @@ func NewSwitch(t testing.TB, name string, snooping bool) *Switch {
 }
 
 // Attach fails t outside Linux.
-func (s *Switch) Attach(t testing.TB, h *Host, ifname string, addr netip.Prefix) {
+func (s *Switch) Attach(t testing.TB, h *Host, ifname string, addr netip.Prefix) string {
 	t.Helper()
 	t.Fatal("the test bed needs Linux")
+	return ""
 }
+
+// Ports fails outside Linux.
+func (s *Switch) Ports(group netip.Addr) ([]string, error) { return nil, errors.ErrUnsupported }

@@ -121,13 +121,24 @@ func Is(b []byte) bool {
 	return len(b) >= HeaderLen && [4]byte(b[:4]) == Magic && binary.BigEndian.Uint16(b[4:6]) == Version
 }
 
+// ramp holds 0, 1, ..., 255 twice, so that any 256 consecutive filler
+// bytes are one slice of it.
+var ramp = func() (r [512]byte) {
+	for i := range r {
+		r[i] = byte(i)
+	}
+	return r
+}()
+
 // Fill writes the filler of datagram seq into p, the bytes after the
 // header: byte i of p is byte(seq + i). It lets a receiver check every byte
 // of a datagram with CheckFill.
 func Fill(p []byte, seq uint64) {
-	s := byte(seq)
-	for i := range p {
-		p[i] = s + byte(i)
+	off := int(byte(seq))
+	for len(p) > 0 {
+		n := copy(p, ramp[off:off+256])
+		p = p[n:]
+		off = (off + n) & 0xff
 	}
 }
 

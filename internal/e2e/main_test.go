@@ -1,0 +1,9 @@
+package e2e
+
+import (
+	"testing"
+
+	"github.com/sharecast/sharecast/internal/testbed"
+)
+
+func TestMain(m *testing.M) { testbed.Main(m) }
