@@ -1,0 +1,282 @@
+// recv.c: the reference multicast receiver of the sharecast benchmark
+// harness. It marks the kernel's limit on a machine: what a receiver
+// written close to the system calls gets, against which the Go receivers
+// are measured in the same run.
+//
+// It opens N UDP sockets on one port, each joined to one IPv4 group on lo,
+// and reads each with recvmmsg in a thread of its own. Per datagram it does
+// what every receiver of the harness does: decodes the sharecast test
+// header (internal/wire: magic "SCST", version, length, stream, sequence,
+// send time, all big-endian), counts it and records its latency (clock read
+// now minus the sender's time) in a log-linear histogram.
+//
+// Protocol with the harness: "ready" on stdout once every socket has joined;
+// it then reads until stdin says anything or closes (or -t seconds pass),
+// and prints one JSON line: CPU time (getrusage, from ready to the end),
+// and per socket the datagrams and bytes received, the kernel's drops
+// (SO_MEMINFO), the truncated and the foreign datagrams, and latency
+// percentiles.
+//
+// Build: gcc -O2 -pthread -o recv recv.c
+// Usage: recv -n SOCKETS -g GROUP -p PORT -s STREAM [-b BUFSIZE] [-B BATCH] [-r RCVBUF] [-t SECONDS]
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <linux/sock_diag.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef SO_MEMINFO
+#define SO_MEMINFO 55
+#endif
+#ifndef IP_MULTICAST_ALL
+#define IP_MULTICAST_ALL 49
+#endif
+
+#define HEADER_LEN 32
+#define MAX_BATCH 1024
+
+// Log-linear histogram of nanoseconds: values under 128 exactly, then 64
+// sub-buckets per power of two (under 1.6% error), up to 2^47 ns.
+#define SUB 64
+#define HBUCKETS (128 + 41 * SUB)
+
+struct sock {
+	int fd;
+	pthread_t thread;
+	uint64_t received, bytes, truncated, foreign;
+	uint64_t hist[HBUCKETS];
+	uint64_t max_ns;
+};
+
+static int nsock = 1, batch = 64, bufsize = 2048, rcvbuf = 4 << 20, lifetime = 60;
+static uint64_t stream;
+static atomic_int stop;
+
+static void die(const char *what) {
+	fprintf(stderr, "recv: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+static int hindex(uint64_t v) {
+	if (v < 128)
+		return (int)v;
+	int e = 63 - __builtin_clzll(v); // >= 7
+	int shift = e - 6;
+	int i = 128 + (e - 7) * SUB + (int)((v >> shift) - SUB);
+	return i < HBUCKETS ? i : HBUCKETS - 1;
+}
+
+static uint64_t hvalue(int i) { // the bucket's lowest value
+	if (i < 128)
+		return (uint64_t)i;
+	int e = (i - 128) / SUB + 7;
+	return (uint64_t)(SUB + (i - 128) % SUB) << (e - 6);
+}
+
+static uint64_t percentile(const struct sock *s, double q) {
+	uint64_t total = 0;
+	for (int i = 0; i < HBUCKETS; i++)
+		total += s->hist[i];
+	if (total == 0)
+		return 0;
+	uint64_t rank = (uint64_t)(q * (double)total + 0.999999);
+	if (rank < 1)
+		rank = 1;
+	uint64_t seen = 0;
+	for (int i = 0; i < HBUCKETS; i++) {
+		seen += s->hist[i];
+		if (seen >= rank)
+			return hvalue(i);
+	}
+	return s->max_ns;
+}
+
+static uint64_t be64(const unsigned char *p) {
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static void *reader(void *arg) {
+	struct sock *s = arg;
+	struct mmsghdr *msgs = calloc(batch, sizeof *msgs);
+	struct iovec *iovs = calloc(batch, sizeof *iovs);
+	unsigned char *buf = malloc((size_t)batch * bufsize);
+	if (!msgs || !iovs || !buf)
+		die("malloc");
+	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+		for (int i = 0; i < batch; i++) {
+			iovs[i].iov_base = buf + (size_t)i * bufsize;
+			iovs[i].iov_len = bufsize;
+			msgs[i].msg_hdr.msg_iov = &iovs[i];
+			msgs[i].msg_hdr.msg_iovlen = 1;
+			msgs[i].msg_hdr.msg_name = NULL;
+			msgs[i].msg_hdr.msg_namelen = 0;
+			msgs[i].msg_hdr.msg_control = NULL;
+			msgs[i].msg_hdr.msg_controllen = 0;
+			msgs[i].msg_hdr.msg_flags = 0;
+		}
+		int n = recvmmsg(s->fd, msgs, batch, MSG_WAITFORONE, NULL);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+				continue; // SO_RCVTIMEO: look at the stop flag
+			die("recvmmsg");
+		}
+		for (int i = 0; i < n; i++) {
+			const unsigned char *p = iovs[i].iov_base;
+			unsigned len = msgs[i].msg_len;
+			if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
+				s->truncated++;
+				continue;
+			}
+			if (len < HEADER_LEN || memcmp(p, "SCST", 4) != 0 || p[4] != 0 || p[5] != 1 ||
+			    be64(p + 8) != stream) {
+				s->foreign++;
+				continue;
+			}
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			int64_t now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+			int64_t lat = now - (int64_t)be64(p + 24);
+			uint64_t v = lat > 0 ? (uint64_t)lat : 0;
+			s->hist[hindex(v)]++;
+			if (v > s->max_ns)
+				s->max_ns = v;
+			s->received++;
+			s->bytes += len;
+		}
+	}
+	free(msgs);
+	free(iovs);
+	free(buf);
+	return NULL;
+}
+
+static int open_socket(struct in_addr group, int port, int ifindex) {
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		die("socket");
+	int one = 1, zero = 0;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
+		die("SO_REUSEADDR");
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0)
+		die("SO_REUSEPORT");
+	if (setsockopt(fd, IPPROTO_IP, IP_MULTICAST_ALL, &zero, sizeof zero) < 0)
+		die("IP_MULTICAST_ALL");
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) < 0 &&
+	    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf) < 0)
+		die("SO_RCVBUF");
+	struct timeval tv = {0, 50000}; // wake every 50 ms to look at the stop flag
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0)
+		die("SO_RCVTIMEO");
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr = {htonl(INADDR_ANY)}};
+	if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
+		die("bind");
+	struct ip_mreqn mr = {.imr_multiaddr = group, .imr_ifindex = ifindex};
+	if (setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mr, sizeof mr) < 0)
+		die("IP_ADD_MEMBERSHIP");
+	return fd;
+}
+
+static uint64_t drops(int fd) {
+	uint32_t mem[SK_MEMINFO_VARS];
+	socklen_t l = sizeof mem;
+	if (getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mem, &l) < 0 || l < sizeof mem)
+		return 0;
+	return mem[SK_MEMINFO_DROPS];
+}
+
+static int64_t cpu_ns(void) {
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return ((int64_t)ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000 +
+	       ((int64_t)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000;
+}
+
+int main(int argc, char **argv) {
+	const char *group = "239.255.77.1";
+	int port = 0, opt;
+	while ((opt = getopt(argc, argv, "n:g:p:s:b:B:r:t:")) != -1) {
+		switch (opt) {
+		case 'n': nsock = atoi(optarg); break;
+		case 'g': group = optarg; break;
+		case 'p': port = atoi(optarg); break;
+		case 's': stream = strtoull(optarg, NULL, 10); break;
+		case 'b': bufsize = atoi(optarg); break;
+		case 'B': batch = atoi(optarg); break;
+		case 'r': rcvbuf = atoi(optarg); break;
+		case 't': lifetime = atoi(optarg); break;
+		default:
+			fprintf(stderr, "usage: recv -n SOCKETS -g GROUP -p PORT -s STREAM [-b BUFSIZE] [-B BATCH] [-r RCVBUF] [-t SECONDS]\n");
+			return 2;
+		}
+	}
+	if (nsock < 1 || nsock > 1024 || port < 1 || port > 65535 || batch < 1 || batch > MAX_BATCH ||
+	    bufsize < HEADER_LEN || lifetime < 1) {
+		fprintf(stderr, "recv: bad arguments\n");
+		return 2;
+	}
+	struct in_addr g;
+	if (inet_pton(AF_INET, group, &g) != 1) {
+		fprintf(stderr, "recv: bad group %s\n", group);
+		return 2;
+	}
+	int lo = (int)if_nametoindex("lo");
+	if (lo == 0)
+		die("lo");
+	struct sock *socks = calloc(nsock, sizeof *socks);
+	if (!socks)
+		die("calloc");
+	for (int i = 0; i < nsock; i++)
+		socks[i].fd = open_socket(g, port, lo);
+	for (int i = 0; i < nsock; i++)
+		if (pthread_create(&socks[i].thread, NULL, reader, &socks[i]) != 0)
+			die("pthread_create");
+	int64_t cpu0 = cpu_ns();
+	printf("ready\n");
+	fflush(stdout);
+
+	// Wait for a word or EOF on stdin, at most lifetime seconds.
+	struct pollfd pfd = {.fd = 0, .events = POLLIN};
+	int left = lifetime * 1000;
+	while (left > 0) {
+		int r = poll(&pfd, 1, left > 1000 ? 1000 : left);
+		if (r > 0)
+			break;
+		if (r < 0 && errno != EINTR)
+			break;
+		left -= 1000;
+	}
+	atomic_store(&stop, 1);
+	for (int i = 0; i < nsock; i++)
+		pthread_join(socks[i].thread, NULL);
+	int64_t cpu = cpu_ns() - cpu0;
+
+	printf("{\"kind\":\"c\",\"pid\":%d,\"cpu_ns\":%" PRId64 ",\"allocs\":-1,\"sockets\":[", (int)getpid(), cpu);
+	for (int i = 0; i < nsock; i++) {
+		struct sock *s = &socks[i];
+		printf("%s{\"received\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"drops\":%" PRIu64
+		       ",\"truncated\":%" PRIu64 ",\"foreign\":%" PRIu64 ",\"p50_ns\":%" PRIu64
+		       ",\"p99_ns\":%" PRIu64 ",\"max_ns\":%" PRIu64 "}",
+		       i ? "," : "", s->received, s->bytes, drops(s->fd), s->truncated, s->foreign,
+		       percentile(s, 0.50), percentile(s, 0.99), s->max_ns);
+		close(s->fd);
+	}
+	printf("]}\n");
+	fflush(stdout);
+	return 0;
+}

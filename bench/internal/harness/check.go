@@ -1,0 +1,44 @@
+//go:build linux
+
+package harness
+
+import "fmt"
+
+// Check returns the sanity problems of a report, whatever the machine's
+// speed: a failed run; in the rate phase, a socket that missed a datagram
+// (the quick mode's rate is low enough for every receiver); in any run,
+// counts that do not add up (received + drops + truncated != sent for a
+// socket, or the kernel's drops per /proc/net/udp differing from those the
+// receivers read); and allocations per datagram on the sharecast and
+// mcast paths. It never judges a timing.
+func Check(r *Report) []string {
+	var out []string
+	for i := range r.Runs {
+		run := &r.Runs[i]
+		id := fmt.Sprintf("%s %dB %s N=%d %s #%d", run.Phase, run.Size, run.Mode, run.N, run.Kind, run.Rep)
+		if run.Err != "" {
+			out = append(out, fmt.Sprintf("%s: %s", id, run.Err))
+			continue
+		}
+		if run.Sent == 0 {
+			out = append(out, id+": nothing sent")
+		}
+		if run.Phase == PhaseRate && r.Config.Quick && !run.Lossless() {
+			out = append(out, fmt.Sprintf("%s: delivery ratio %.6f at %.0f/s, want 1", id, run.MinRatio(), run.TargetRate))
+		}
+		if u := run.Unaccounted(); u != 0 && run.Drained {
+			out = append(out, fmt.Sprintf("%s: %d datagrams unaccounted for (sent %d to %d sockets)", id, u, run.Sent, run.N))
+		}
+		var drops uint64
+		for _, s := range run.Sockets {
+			drops += s.Drops
+		}
+		if drops != run.ProcDrops {
+			out = append(out, fmt.Sprintf("%s: receivers counted %d kernel drops, /proc/net/udp %d", id, drops, run.ProcDrops))
+		}
+		if a := run.AllocsPerDatagram(); (run.Kind == KindSharecast || run.Kind == KindMcast) && run.Received() > 100_000 && a > 0.01 {
+			out = append(out, fmt.Sprintf("%s: %.3f allocations per datagram, want 0", id, a))
+		}
+	}
+	return out
+}

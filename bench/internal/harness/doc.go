@@ -1,0 +1,59 @@
+// Package harness is sharecast's benchmark harness (`go run ./bench`): it
+// measures per-socket multicast delivery of four receivers side by side,
+// in a private network namespace, and writes bench/RESULTS.md and a chart.
+//
+// # What runs
+//
+// One sender (sendmmsg on a blocking socket, from a locked thread) sends
+// datagrams that carry the sharecast test header (package internal/wire:
+// stream, sequence, send time) to one group and port on lo. N receiving
+// sockets share the port, as N sockets in one process ([ModeProc]) or as N
+// processes of one socket ([ModeProcs]); every receiver is a process of its
+// own, so that its CPU time and allocations are its own. The receivers:
+//
+//   - [KindSharecast]: mcast.Conn batch reads through a dispatch.Server,
+//     one per socket, with one handler each (overflow Block);
+//   - [KindMcast]: mcast.Conn.ReadBatch in a plain loop;
+//   - [KindStdlib]: net.ListenMulticastUDP and ReadFromUDP;
+//   - [KindC]: bench/cref/recv.c, recvmmsg in a thread per socket, built
+//     with the C compiler at run time: the kernel's limit on the machine.
+//
+// Each does the same work per datagram: decode the header, check the
+// stream, count, read the clock, record the latency in a histogram.
+//
+// # A run
+//
+// The harness starts the receivers (the Go ones are its own binary again,
+// in the receiver role: [RecvMain]), waits for each to say "ready" (every
+// socket joined), checks in /proc/net/udp that N sockets are bound, sends
+// for a while (at a rate, or flat out), waits for the receive queues to
+// drain, then tells the receivers to stop (a line on stdin) and reads one
+// JSON line from each ([ProcReport]): per socket the datagrams received,
+// the kernel's drops (SO_MEMINFO), truncated and foreign datagrams and
+// latency percentiles; per process CPU time and heap allocations from
+// "ready" on. Every loop is bounded in count and time; receivers exit by
+// themselves after a lifetime, and are killed if the harness dies.
+//
+// # The sweep
+//
+// [PhaseRate] sends at a set rate; [PhaseMax] sends flat out (on loopback
+// the sender's system call pays the kernel's delivery to every socket, so
+// its rate is the host's limit) and repeats each cell; [PhaseLossless]
+// searches, per receiver and N, the highest rate at which every socket gets
+// every datagram of a run, with a bounded number of probes. Within a cell
+// the receivers run one after another, in an order rotated from cell to
+// cell, so that their ratios hold on a noisy machine. A time budget bounds
+// the whole sweep; [Quick] is the CI mode, whose [Check] judges sanity
+// only (delivery ratio 1 at a low rate, counts that add up), never a
+// timing.
+//
+// # Safety
+//
+// [Main] re-executes the program in a new network namespace
+// (internal/netns: CLONE_NEWNET, and CLONE_NEWUSER when not root), brings
+// lo up with the multicast routes, and runs there; the sender refuses to
+// open if the namespace holds any interface but lo. Nothing leaves the
+// host. Under `go test`, the test bed's namespace serves instead.
+//
+// The harness needs Linux; elsewhere [Main] says so.
+package harness
