@@ -2,6 +2,7 @@ package group
 
 import (
 	"errors"
+	"net"
 	"runtime"
 	"sync"
 	"time"
@@ -81,7 +82,7 @@ func startWatcher(s *Set) (*watcher, error) {
 	}
 	w.lastUp = make(map[int]bool, len(ifs))
 	for _, ifi := range ifs {
-		w.lastUp[ifi.Index] = upAndRunning(uint32(ifi.Flags))
+		w.lastUp[ifi.Index] = ifUpAndRunning(ifi.Flags)
 	}
 	go w.run()
 	return w, nil
@@ -133,6 +134,14 @@ func lastErr(ch chan error) error {
 	}
 }
 
+// ifUpAndRunning is upAndRunning for the flags of package net, whose bits
+// are not the kernel's.
+func ifUpAndRunning(flags net.Flags) bool {
+	return flags&net.FlagUp != 0 && flags&net.FlagRunning != 0
+}
+
+// upAndRunning reports whether the kernel's link flags (IFF_*) say up and
+// running (carrier).
 func upAndRunning(flags uint32) bool {
 	return flags&unix.IFF_UP != 0 && flags&unix.IFF_RUNNING != 0
 }
@@ -247,7 +256,7 @@ func (w *watcher) run() {
 				m := marks[ifi.Index]
 				m.resync = true
 				marks[ifi.Index] = m
-				w.lastUp[ifi.Index] = upAndRunning(uint32(ifi.Flags))
+				w.lastUp[ifi.Index] = ifUpAndRunning(ifi.Flags)
 			}
 			arm()
 

@@ -5,8 +5,13 @@ import (
 	"net/netip"
 	"runtime"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/vishvananda/netlink"
 
 	"github.com/sharecast/sharecast/group"
 	"github.com/sharecast/sharecast/internal/testbed"
@@ -97,5 +102,66 @@ func TestWatcherAllInterfaces(t *testing.T) {
 	waitFor(t, backWithin, "membership dropped", func() bool { return set.Stats().Memberships == 1 })
 	if st := set.Stats(); st.Lost != 1 {
 		t.Fatalf("Stats = %+v, want 1 lost", st)
+	}
+}
+
+// logLines collects the JSON log lines of a Set.
+type logLines struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logLines) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	l.lines = append(l.lines, string(p))
+	l.mu.Unlock()
+	return len(p), nil
+}
+
+// find returns the lines that contain every one of parts.
+func (l *logLines) find(parts ...string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, line := range l.lines {
+		ok := true
+		for _, p := range parts {
+			ok = ok && strings.Contains(line, p)
+		}
+		if ok {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+// TestWatcherOnlyRejoinsWhatCameBack checks that a change to a link that
+// stays up (its MTU) re-joins nothing, while a link that goes down and up
+// is re-joined: the log says so, in the order of the events.
+func TestWatcherOnlyRejoinsWhatCameBack(t *testing.T) {
+	testbed.Require(t)
+	f := families[0]
+	ha, hb := testbed.NewHost(t, "a"), testbed.NewHost(t, "b")
+	testbed.Veth(t, nil, "r0", f.prefix(0, 1), ha, "a0", f.prefix(0, 2))
+	testbed.Veth(t, nil, "r1", f.prefix(99, 99), hb, "b0", f.prefix(99, 1))
+	c := listen(t, "udp4", 5402)
+	logs := &logLines{}
+	set := newSet(t, c, &group.Config{Logger: zerolog.New(logs)})
+	join(t, set, "239.1.2.3:5402%r0")
+	join(t, set, "239.1.2.3:5402%r1")
+	nl, err := netlink.NewHandle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nl.Close)
+	mustNL(t, nl.LinkSetMTU(link(t, "r0"), 1400))
+	mustNL(t, nl.LinkSetDown(link(t, "r1")))
+	mustNL(t, nl.LinkSetUp(link(t, "r1")))
+	waitFor(t, backWithin, "re-join on r1", func() bool { return len(logs.find(`"interface":"r1"`, "re-joined")) > 0 })
+	if ls := logs.find(`"interface":"r0"`, "re-join"); len(ls) != 0 {
+		t.Fatalf("r0 stayed up, yet: %q", ls)
+	}
+	if st := set.Stats(); st.Rejoins != 1 {
+		t.Fatalf("Stats = %+v, want 1 re-join", st)
 	}
 }
