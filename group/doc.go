@@ -76,7 +76,8 @@
 // the kernel keeps both the socket's membership and the interface's (it
 // stops reporting, and reports again on up; /proc/net/igmp and igmp6 list
 // the group all along), so delivery resumes by itself and the re-join finds
-// the membership in place (EADDRINUSE, taken as success). When the
+// the membership in place (EADDRINUSE, or EADDRNOTAVAIL for a
+// source-specific one; both taken as success). When the
 // interface is deleted, the interface's membership goes, but the socket's
 // stays: joining again on the old index gives ENODEV (IPv4) or EADDRINUSE
 // (IPv6) and receives nothing, and leaving it succeeds. So the watcher
@@ -104,6 +105,13 @@
 //
 // BUG(sharecast): Only Linux names a limit in its error; elsewhere the
 // kernel's error (ETOOMANYREFS on the BSDs and macOS) is returned as it is.
+//
+// BUG(sharecast): Linux delivers an IPv6 group to every socket that joined
+// it, whichever interface each joined it on (it checks the interface only
+// for IPv4, with IP_MULTICAST_ALL off), and mcast's destination check
+// compares groups only: a socket that joined an IPv6 group on one interface
+// also gets the group's datagrams from another interface on which any
+// socket of the host joined it. Datagram.IfIndex says where each came from.
 //
 // BUG(sharecast): On Windows, IPv6 source-specific multicast is not
 // supported, and IPv4 source-specific memberships do not show in

@@ -38,13 +38,13 @@ func (s *subscription[T]) close() {
 	s.done = nil
 }
 
-// watcher follows the kernel's link and address events (rtnetlink,
-// RTNLGRP_LINK and RTNLGRP_IPV4_IFADDR or RTNLGRP_IPV6_IFADDR through
-// github.com/vishvananda/netlink) and has the Set reconcile after each
-// burst of them.
+// watcher follows the kernel's link and address events (rtnetlink groups
+// RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR and RTNLGRP_IPV6_IFADDR, through
+// github.com/vishvananda/netlink; address events of the other family than
+// the socket's are ignored) and has the Set reconcile after each burst.
 type watcher struct {
 	s       *Set
-	ns      netns.NsHandle // the Set's namespace, when not the process's
+	ns      netns.NsHandle // the namespace of the thread that made the Set
 	link    subscription[netlink.LinkUpdate]
 	addr    subscription[netlink.AddrUpdate]
 	lastUp  map[int]bool
