@@ -4,7 +4,10 @@
 // are measured in the same run.
 //
 // It opens N UDP sockets on one port, each joined to one IPv4 group on lo,
-// and reads each with recvmmsg in a thread of its own. Per datagram it does
+// and reads them with recvmmsg: by default each in a thread of its own
+// (blocking, MSG_WAITFORONE); with -T k, in k threads that each wait on
+// their share of the sockets with epoll and read each ready socket until
+// it is empty (MSG_DONTWAIT). Per datagram it does
 // what every receiver of the harness does: decodes the sharecast test
 // header (internal/wire: magic "SCST", version, length, stream, sequence,
 // send time, all big-endian), counts it and records its latency (clock read
@@ -18,7 +21,7 @@
 // percentiles.
 //
 // Build: gcc -O2 -pthread -o recv recv.c
-// Usage: recv -n SOCKETS -g GROUP -p PORT -s STREAM [-b BUFSIZE] [-B BATCH] [-r RCVBUF] [-t SECONDS]
+// Usage: recv -n SOCKETS -g GROUP -p PORT -s STREAM [-b BUFSIZE] [-B BATCH] [-r RCVBUF] [-t SECONDS] [-T THREADS]
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -27,6 +30,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -61,7 +65,7 @@ struct sock {
 	uint64_t max_ns;
 };
 
-static int nsock = 1, batch = 64, bufsize = 2048, rcvbuf = 4 << 20, lifetime = 60;
+static int nsock = 1, batch = 64, bufsize = 2048, rcvbuf = 4 << 20, lifetime = 60, nthreads = 0;
 static uint64_t stream;
 static atomic_int stop;
 
@@ -111,58 +115,115 @@ static uint64_t be64(const unsigned char *p) {
 	return v;
 }
 
-static void *reader(void *arg) {
-	struct sock *s = arg;
-	struct mmsghdr *msgs = calloc(batch, sizeof *msgs);
-	struct iovec *iovs = calloc(batch, sizeof *iovs);
-	unsigned char *buf = malloc((size_t)batch * bufsize);
-	if (!msgs || !iovs || !buf)
+// rbuf is one thread's receive buffers.
+struct rbuf {
+	struct mmsghdr *msgs;
+	struct iovec *iovs;
+	unsigned char *buf;
+};
+
+static void rbuf_init(struct rbuf *rb) {
+	rb->msgs = calloc(batch, sizeof *rb->msgs);
+	rb->iovs = calloc(batch, sizeof *rb->iovs);
+	rb->buf = malloc((size_t)batch * bufsize);
+	if (!rb->msgs || !rb->iovs || !rb->buf)
 		die("malloc");
+}
+
+static void rbuf_free(struct rbuf *rb) {
+	free(rb->msgs);
+	free(rb->iovs);
+	free(rb->buf);
+}
+
+// read_batch reads up to batch datagrams from s with one recvmmsg call and
+// handles them; it returns what recvmmsg returned.
+static int read_batch(struct sock *s, struct rbuf *rb, int flags) {
+	for (int i = 0; i < batch; i++) {
+		rb->iovs[i].iov_base = rb->buf + (size_t)i * bufsize;
+		rb->iovs[i].iov_len = bufsize;
+		struct msghdr *h = &rb->msgs[i].msg_hdr;
+		memset(h, 0, sizeof *h);
+		h->msg_iov = &rb->iovs[i];
+		h->msg_iovlen = 1;
+	}
+	int n = recvmmsg(s->fd, rb->msgs, batch, flags, NULL);
+	for (int i = 0; i < n; i++) {
+		const unsigned char *p = rb->iovs[i].iov_base;
+		unsigned len = rb->msgs[i].msg_len;
+		if (rb->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
+			s->truncated++;
+			continue;
+		}
+		if (len < HEADER_LEN || memcmp(p, "SCST", 4) != 0 || p[4] != 0 || p[5] != 1 ||
+		    be64(p + 8) != stream) {
+			s->foreign++;
+			continue;
+		}
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		int64_t now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+		int64_t lat = now - (int64_t)be64(p + 24);
+		uint64_t v = lat > 0 ? (uint64_t)lat : 0;
+		s->hist[hindex(v)]++;
+		if (v > s->max_ns)
+			s->max_ns = v;
+		s->received++;
+		s->bytes += len;
+	}
+	return n;
+}
+
+// blocking_reader is a thread for one socket: blocking recvmmsg, which
+// returns as soon as one datagram is there (MSG_WAITFORONE).
+static void *blocking_reader(void *arg) {
+	struct sock *s = arg;
+	struct rbuf rb;
+	rbuf_init(&rb);
 	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
-		for (int i = 0; i < batch; i++) {
-			iovs[i].iov_base = buf + (size_t)i * bufsize;
-			iovs[i].iov_len = bufsize;
-			msgs[i].msg_hdr.msg_iov = &iovs[i];
-			msgs[i].msg_hdr.msg_iovlen = 1;
-			msgs[i].msg_hdr.msg_name = NULL;
-			msgs[i].msg_hdr.msg_namelen = 0;
-			msgs[i].msg_hdr.msg_control = NULL;
-			msgs[i].msg_hdr.msg_controllen = 0;
-			msgs[i].msg_hdr.msg_flags = 0;
-		}
-		int n = recvmmsg(s->fd, msgs, batch, MSG_WAITFORONE, NULL);
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-				continue; // SO_RCVTIMEO: look at the stop flag
-			die("recvmmsg");
-		}
+		if (read_batch(s, &rb, MSG_WAITFORONE) < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			die("recvmmsg"); // EAGAIN: SO_RCVTIMEO, look at the stop flag
+	}
+	rbuf_free(&rb);
+	return NULL;
+}
+
+// epoll_reader is a thread for a share of the sockets: epoll_wait, then
+// each ready socket read until it is empty.
+struct share {
+	pthread_t thread;
+	struct sock **socks;
+	int n;
+};
+
+static void *epoll_reader(void *arg) {
+	struct share *sh = arg;
+	struct rbuf rb;
+	rbuf_init(&rb);
+	int efd = epoll_create1(EPOLL_CLOEXEC);
+	if (efd < 0)
+		die("epoll_create1");
+	for (int i = 0; i < sh->n; i++) {
+		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = sh->socks[i]};
+		if (epoll_ctl(efd, EPOLL_CTL_ADD, sh->socks[i]->fd, &ev) < 0)
+			die("epoll_ctl");
+	}
+	struct epoll_event evs[64];
+	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+		int n = epoll_wait(efd, evs, 64, 50);
+		if (n < 0 && errno != EINTR)
+			die("epoll_wait");
 		for (int i = 0; i < n; i++) {
-			const unsigned char *p = iovs[i].iov_base;
-			unsigned len = msgs[i].msg_len;
-			if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
-				s->truncated++;
-				continue;
-			}
-			if (len < HEADER_LEN || memcmp(p, "SCST", 4) != 0 || p[4] != 0 || p[5] != 1 ||
-			    be64(p + 8) != stream) {
-				s->foreign++;
-				continue;
-			}
-			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			int64_t now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-			int64_t lat = now - (int64_t)be64(p + 24);
-			uint64_t v = lat > 0 ? (uint64_t)lat : 0;
-			s->hist[hindex(v)]++;
-			if (v > s->max_ns)
-				s->max_ns = v;
-			s->received++;
-			s->bytes += len;
+			struct sock *s = evs[i].data.ptr;
+			int k;
+			while ((k = read_batch(s, &rb, MSG_DONTWAIT)) == batch)
+				;
+			if (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+				die("recvmmsg");
 		}
 	}
-	free(msgs);
-	free(iovs);
-	free(buf);
+	close(efd);
+	rbuf_free(&rb);
 	return NULL;
 }
 
@@ -210,7 +271,7 @@ static int64_t cpu_ns(void) {
 int main(int argc, char **argv) {
 	const char *group = "239.255.77.1";
 	int port = 0, opt;
-	while ((opt = getopt(argc, argv, "n:g:p:s:b:B:r:t:")) != -1) {
+	while ((opt = getopt(argc, argv, "n:g:p:s:b:B:r:t:T:")) != -1) {
 		switch (opt) {
 		case 'n': nsock = atoi(optarg); break;
 		case 'g': group = optarg; break;
@@ -220,13 +281,14 @@ int main(int argc, char **argv) {
 		case 'B': batch = atoi(optarg); break;
 		case 'r': rcvbuf = atoi(optarg); break;
 		case 't': lifetime = atoi(optarg); break;
+		case 'T': nthreads = atoi(optarg); break;
 		default:
-			fprintf(stderr, "usage: recv -n SOCKETS -g GROUP -p PORT -s STREAM [-b BUFSIZE] [-B BATCH] [-r RCVBUF] [-t SECONDS]\n");
+			fprintf(stderr, "usage: recv -n SOCKETS -g GROUP -p PORT -s STREAM [-b BUFSIZE] [-B BATCH] [-r RCVBUF] [-t SECONDS] [-T THREADS]\n");
 			return 2;
 		}
 	}
 	if (nsock < 1 || nsock > 1024 || port < 1 || port > 65535 || batch < 1 || batch > MAX_BATCH ||
-	    bufsize < HEADER_LEN || lifetime < 1) {
+	    bufsize < HEADER_LEN || lifetime < 1 || nthreads < 0 || nthreads > nsock) {
 		fprintf(stderr, "recv: bad arguments\n");
 		return 2;
 	}
@@ -243,9 +305,28 @@ int main(int argc, char **argv) {
 		die("calloc");
 	for (int i = 0; i < nsock; i++)
 		socks[i].fd = open_socket(g, port, lo);
-	for (int i = 0; i < nsock; i++)
-		if (pthread_create(&socks[i].thread, NULL, reader, &socks[i]) != 0)
-			die("pthread_create");
+	struct share *shares = NULL;
+	if (nthreads == 0) {
+		for (int i = 0; i < nsock; i++)
+			if (pthread_create(&socks[i].thread, NULL, blocking_reader, &socks[i]) != 0)
+				die("pthread_create");
+	} else {
+		shares = calloc(nthreads, sizeof *shares);
+		if (!shares)
+			die("calloc");
+		for (int t = 0; t < nthreads; t++) {
+			shares[t].socks = calloc(nsock, sizeof(struct sock *));
+			if (!shares[t].socks)
+				die("calloc");
+		}
+		for (int i = 0; i < nsock; i++) {
+			struct share *sh = &shares[i % nthreads];
+			sh->socks[sh->n++] = &socks[i];
+		}
+		for (int t = 0; t < nthreads; t++)
+			if (pthread_create(&shares[t].thread, NULL, epoll_reader, &shares[t]) != 0)
+				die("pthread_create");
+	}
 	int64_t cpu0 = cpu_ns();
 	printf("ready\n");
 	fflush(stdout);
@@ -262,8 +343,12 @@ int main(int argc, char **argv) {
 		left -= 1000;
 	}
 	atomic_store(&stop, 1);
-	for (int i = 0; i < nsock; i++)
-		pthread_join(socks[i].thread, NULL);
+	if (nthreads == 0)
+		for (int i = 0; i < nsock; i++)
+			pthread_join(socks[i].thread, NULL);
+	else
+		for (int t = 0; t < nthreads; t++)
+			pthread_join(shares[t].thread, NULL);
 	int64_t cpu = cpu_ns() - cpu0;
 
 	printf("{\"kind\":\"c\",\"pid\":%d,\"cpu_ns\":%" PRId64 ",\"allocs\":-1,\"sockets\":[", (int)getpid(), cpu);

@@ -107,6 +107,12 @@ type Config struct {
 	// CSource is the C reference receiver's source (bench/cref/recv.c).
 	CSource []byte `json:"-"`
 
+	// CThreads is how the C receiver reads several sockets in one
+	// process: 0 means a thread per socket, each blocking in recvmmsg; k
+	// means k threads (at most one per socket), each waiting on its share
+	// of the sockets with epoll.
+	CThreads int
+
 	// CC is the C compiler for the reference receiver ("" means gcc); if
 	// it cannot be found, or CSource is empty, the C receiver is left out with a note.
 	CC string
@@ -139,6 +145,7 @@ func Defaults() Config {
 		LosslessProbes:   4,
 		LosslessModes:    []Mode{ModeProc},
 		LosslessSizes:    []int{64},
+		CThreads:         2,
 		Budget:           9*time.Minute + 30*time.Second,
 		Group:            netip.MustParseAddrPort("239.255.77.1:27000"),
 		Results:          "bench/RESULTS.md",
@@ -189,6 +196,7 @@ func ParseFlags(args []string, out io.Writer) (Config, error) {
 	jsonOut := fs.String("json", "", `raw results as JSON ("-" for none)`)
 	profile := fs.String("profile", "", "directory for CPU profiles of the Go receivers")
 	cc := fs.String("cc", "", "C compiler for the reference receiver (default gcc)")
+	cthreads := fs.Int("c-threads", -1, "C receiver with several sockets in a process: 0 a thread per socket (blocking recvmmsg), k: k threads with epoll")
 	replot := fs.String("replot", "", "write -results and -chart from this JSON report of an earlier sweep, measuring nothing")
 	fs.Usage = func() {
 		fmt.Fprint(out, usage)
@@ -262,6 +270,9 @@ func ParseFlags(args []string, out io.Writer) (Config, error) {
 	file(*jsonOut, &c.JSON)
 	c.ProfileDir = *profile
 	c.CC = *cc
+	if *cthreads >= 0 {
+		c.CThreads = *cthreads
+	}
 	c.Replot = *replot
 	if err == nil {
 		err = c.validate()

@@ -113,18 +113,25 @@ func busy(load string) bool {
 
 func methodText(r *Report) string {
 	c := r.Config
-	return fmt.Sprintf(`How: the harness runs in a private network namespace that it makes (only lo, up, with 224.0.0.0/4 routed through it; it refuses to send if any other interface is there). One sender (sendmmsg, %d datagrams a call, on a blocking socket from a locked thread) sends to one group and port; N receivers each open N sockets on that port, joined to the group, either as N sockets in one process (proc) or as N processes of one socket (procs; N=1 runs once, as proc). Each datagram carries the sharecast test header (internal/wire: stream, sequence, send time). The receivers, run one after another within each cell, in an order rotated from cell to cell:
+	return fmt.Sprintf(`How: the harness runs in a private network namespace that it makes (only lo, up, with 224.0.0.0/4 routed through it; it refuses to send if any other interface is there). One sender (sendmmsg, %d datagrams a call, on a blocking socket from a locked thread) sends to one group and port; the receiver under test opens N sockets on that port, each joined to the group, either as N sockets in one process (proc) or as N processes of one socket (procs; N=1 runs once, as proc). Each datagram carries the sharecast test header (internal/wire: stream, sequence, send time). The receivers, run one after another within each cell, in an order rotated from cell to cell:
 
 - **sharecast**: mcast.Conn batch reads (recvmmsg, 64 a call) through a dispatch.Server per socket, with one handler (queue of 1,024, overflow Block, so that every loss shows as a kernel drop);
 - **mcast**: mcast.Conn.ReadBatch in a plain loop, no dispatcher;
 - **stdlib**: net.ListenMulticastUDP and ReadFromUDP, one datagram a call;
-- **c**: bench/cref/recv.c, built with the C compiler at run time: recvmmsg (64 a call, MSG_WAITFORONE), a thread per socket; it marks the kernel's limit.
+- **c**: bench/cref/recv.c, built with the C compiler at run time: recvmmsg (64 a call); %s; it marks the kernel's limit.
 
 Every receiver does the same work per datagram (decodes the header, checks the stream, counts, reads the clock and records the latency in a histogram: hdrhistogram-go, or a log-linear one in C), and every socket has a %d MiB receive buffer (SO_RCVBUFFORCE). After the sender stops, the harness waits for the receive queues to drain (/proc/net/udp), then stops the receivers, which report per socket: received, kernel drops (SO_MEMINFO), truncated, latency p50/p99 (from the sender's time stamp to the receiver's clock), and per process the CPU time (getrusage) and heap allocations (Go) from "ready" to the end. Delivery ratio = received / sent; copies/s = datagrams received over all sockets / send time; CPU s/M = receivers' CPU seconds per million datagrams received.
 
 Phases: **rate**: sender at %s datagrams/s for %v; **max**: sender flat out for %v, %d repetitions (64-byte datagrams; %d for larger ones): on loopback the sender's own system call pays the kernel's delivery to every socket, so the sender's rate is the host's limit and the question is which receivers keep up; **lossless**: per receiver and N, the highest sender rate at which every socket gets 100%% of a %v run, by a bounded search (at most %d probes: flat out first, then from the slowest socket's drain rate, bisecting). Figures are medians over repetitions; ratios between receivers are taken within each repetition (runs side by side) and then the median.`,
-		sendBatch, ReadBuffer>>20, fmtRate(float64(c.Rate)), c.Duration, c.Duration, c.Repeats, c.RepeatsLarge,
+		sendBatch, cThreadsText(c.CThreads), ReadBuffer>>20, fmtRate(float64(c.Rate)), c.Duration, c.Duration, c.Repeats, c.RepeatsLarge,
 		c.LosslessDuration, c.LosslessProbes)
+}
+
+func cThreadsText(k int) string {
+	if k == 0 {
+		return "a thread per socket, blocking in recvmmsg (MSG_WAITFORONE)"
+	}
+	return fmt.Sprintf("per process, %d thread(s) (at most one per socket), each waiting on its share of the sockets with epoll and reading each ready socket until it is empty (with a thread per socket blocking in recvmmsg, the sender pays a wake-up per socket and its rate falls several times at N=16)", k)
 }
 
 // target is one line of the summary against the issue's targets.

@@ -200,7 +200,7 @@ func (h *harness) startChild(spec runSpec, port uint16, stream uint64, sockets, 
 		cmd = exec.Command(h.cbin, "-n", strconv.Itoa(sockets), "-g", group.Addr().String(),
 			"-p", strconv.Itoa(int(port)), "-s", strconv.FormatUint(stream, 10),
 			"-b", strconv.Itoa(BufferSize), "-r", strconv.Itoa(ReadBuffer),
-			"-t", strconv.Itoa(int(life.Seconds())))
+			"-t", strconv.Itoa(int(life.Seconds())), "-T", strconv.Itoa(min(h.cfg.CThreads, sockets)))
 	} else {
 		args := []string{"-kind", string(spec.kind), "-n", strconv.Itoa(sockets), "-group", group.String(),
 			"-stream", strconv.FormatUint(stream, 10), "-life", life.String()}
