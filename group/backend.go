@@ -6,6 +6,9 @@ import (
 	"net/netip"
 	"syscall"
 
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+
 	"github.com/sharecast/sharecast/mcast"
 )
 
@@ -20,6 +23,9 @@ type backend interface {
 	// rejoin joins again a membership that the socket has, after its
 	// interface came back; one the kernel still holds is no error.
 	rejoin(ifi *net.Interface, group, source netip.Addr) error
+	// purge leaves group on ifi as a whole, at the socket, whatever the
+	// Conn's membership set says: see Set.release.
+	purge(ifi *net.Interface, group netip.Addr) error
 	// held reports whether the kernel lists group on interface index
 	// (known is false where the OS does not say).
 	held(index int, group netip.Addr) (held, known bool)
@@ -89,6 +95,14 @@ func (b connBackend) rejoin(ifi *net.Interface, group, source netip.Addr) error 
 		return nil
 	}
 	return err
+}
+
+func (b connBackend) purge(ifi *net.Interface, group netip.Addr) error {
+	g := &net.UDPAddr{IP: group.AsSlice()}
+	if b.c.IPv6() {
+		return ipv6.NewPacketConn(b.c.UDPConn()).LeaveGroup(ifi, g)
+	}
+	return ipv4.NewPacketConn(b.c.UDPConn()).LeaveGroup(ifi, g)
 }
 
 func (b connBackend) held(index int, group netip.Addr) (bool, bool) {

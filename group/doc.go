@@ -80,10 +80,14 @@
 // source-specific one; both taken as success). When the
 // interface is deleted, the interface's membership goes, but the socket's
 // stays: joining again on the old index gives ENODEV (IPv4) or EADDRINUSE
-// (IPv6) and receives nothing, and leaving it succeeds. So the watcher
-// leaves memberships of deleted interfaces, joins fresh ones on interfaces
-// that come back, and after each re-join checks /proc/net/igmp or igmp6:
-// a group that the interface does not list is left and joined afresh.
+// (IPv6) and receives nothing, and leaving it succeeds, except for a
+// source-specific membership, whose leave fails with ENODEV and which then
+// stays in the socket for good, counting against igmp_max_memberships,
+// unless the group is left as a whole on that index. So the watcher leaves
+// memberships of deleted interfaces (a source-specific one also as a whole),
+// joins fresh ones on interfaces that come back, and after each re-join
+// checks /proc/net/igmp or igmp6: a group that the interface does not list
+// is left and joined afresh.
 //
 // The watcher's netlink sockets, and its interface lists, belong to the
 // network namespace of the thread that called [New] (as a socket made by

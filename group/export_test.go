@@ -86,6 +86,10 @@ func (k *FakeKernel) rejoin(ifi *net.Interface, g, s netip.Addr) error {
 	return k.do(call("rejoin", ifi, g, s))
 }
 
+func (k *FakeKernel) purge(ifi *net.Interface, g netip.Addr) error {
+	return k.do(call("purge", ifi, g, netip.Addr{}))
+}
+
 func (k *FakeKernel) held(index int, g netip.Addr) (bool, bool) {
 	return !k.Dropped[fmt.Sprintf("%s%%%d", g, index)], true
 }

@@ -98,13 +98,6 @@ func newSet(t *testing.T, c *mcast.Conn, cfg *group.Config) *group.Set {
 	return s
 }
 
-func join(t *testing.T, s *group.Set, spec string) {
-	t.Helper()
-	if err := s.Join(group.MustParseSpec(spec)); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // sender sends to a group from a host, out of one of its interfaces,
 // from one of its addresses, with TTL 1.
 type sender struct {

@@ -34,10 +34,9 @@ func limitReason(err error, v6, source bool, groups, sources int) string {
 		if maxSrc, ok := sysctlInt("net.ipv4.igmp_max_msf"); ok && source && sources >= maxSrc {
 			return fmt.Sprintf("the group has %d sources on this socket and interface, the most that net.ipv4.igmp_max_msf = %d allows", sources, maxSrc)
 		}
-		if !okG {
-			return fmt.Sprintf("the socket holds %d memberships, at the limit of net.ipv4.igmp_max_memberships (unreadable here)", groups)
-		}
-		return optmem()
+		return fmt.Sprintf("the kernel refused another membership; the socket holds %d that group knows of, "+
+			"net.ipv4.igmp_max_memberships = %s and net.core.optmem_max = %s bytes",
+			groups, sysctl("net.ipv4.igmp_max_memberships"), sysctl("net.core.optmem_max"))
 	case v6 && errors.Is(err, unix.ENOBUFS) && source:
 		return fmt.Sprintf("the group has %d sources on this socket and interface, the most that net.ipv6.mld_max_msf = %s allows", sources, sysctl("net.ipv6.mld_max_msf"))
 	case errors.Is(err, unix.ENOMEM), errors.Is(err, unix.ENOBUFS):

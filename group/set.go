@@ -533,8 +533,31 @@ func (s *Set) release(r *request, index int) error {
 		if err := s.be.leave(m.iface(), mk.group, mk.source); err != nil {
 			errs = append(errs, err)
 		}
+		if mk.source.IsValid() && mk.index != 0 && s.gone(mk.index) {
+			// Linux cannot leave a source-specific membership of a
+			// deleted interface (ENODEV), and keeps it in the socket,
+			// where it counts against igmp_max_memberships, until the
+			// group is left as a whole on that index; which drops
+			// nothing else, since every membership there is as dead.
+			// An error means there was nothing to drop.
+			_ = s.be.purge(m.iface(), mk.group)
+		}
 	}
 	return errors.Join(errs...)
+}
+
+// gone reports whether no interface has index now.
+func (s *Set) gone(index int) bool {
+	ifs, err := s.ifs.list()
+	if err != nil {
+		return false
+	}
+	for _, ifi := range ifs {
+		if ifi.Index == index {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Set) block(mk memberKey, m *member, src netip.Addr) error {

@@ -49,6 +49,13 @@ func wantCalls(t *testing.T, k *group.FakeKernel, want ...string) {
 	}
 }
 
+func join(t *testing.T, s *group.Set, spec string) {
+	t.Helper()
+	if err := s.Join(group.MustParseSpec(spec)); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func listed(s *group.Set) []string {
 	var out []string
 	for _, m := range s.List() {
@@ -276,4 +283,23 @@ func TestExcludeSource(t *testing.T) {
 	}
 	wantCalls(t, k, "block 239.1.2.3%1 10.0.0.66", "block 239.1.2.3%2 10.0.0.66", "block 239.1.2.3%3 10.0.0.66",
 		"unblock 239.1.2.3%1 10.0.0.66", "unblock 239.1.2.3%2 10.0.0.66")
+}
+
+func TestLeaveSourceSpecificOnDeletedInterface(t *testing.T) {
+	s, k, ifs := fakeSet(t)
+	for _, sp := range []string{"232.1.1.1:5000@10.0.0.1%eth0", "232.1.1.1:5000@10.0.0.2%eth0"} {
+		join(t, s, sp)
+	}
+	// eth0 is still there: a leave leaves one source, nothing else.
+	if err := s.Leave(group.MustParseSpec("232.1.1.1:5000@10.0.0.1%eth0")); err != nil {
+		t.Fatal(err)
+	}
+	wantCalls(t, k, "join 232.1.1.1@10.0.0.1%2", "join 232.1.1.1@10.0.0.2%2", "leave 232.1.1.1@10.0.0.1%2")
+	// eth0 is gone (before the watcher noticed): the group is left as a
+	// whole on its index, to clear what the kernel keeps in the socket.
+	ifs.List = []net.Interface{ifs.List[0], ifs.List[2]}
+	if err := s.Leave(group.MustParseSpec("232.1.1.1:5000@10.0.0.2%eth0")); err != nil {
+		t.Fatal(err)
+	}
+	wantCalls(t, k, "leave 232.1.1.1@10.0.0.2%2", "purge 232.1.1.1%2")
 }
