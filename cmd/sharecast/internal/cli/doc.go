@@ -1,0 +1,44 @@
+// Package cli is the sharecast command: listen, send, stat, ports, matrix
+// and demo. [Run] runs a command line and returns the exit status; the
+// program's main only wires it to the process (arguments, standard
+// streams, SIGINT and SIGTERM).
+//
+// # Subcommands
+//
+//   - listen joins groups (specs as package group reads them) and prints
+//     each datagram as text, a hex dump, JSON lines or raw bytes, through a
+//     dispatch.Server with one handler; it warns when a socket of another
+//     user shares the port.
+//   - send sends test datagrams that start with the sharecast header
+//     (package internal/wire), paced by an absolute timetable and sent in
+//     sendmmsg batches; or the lines of standard input. Without an
+//     interface it sends on loopback.
+//   - stat tracks sequence numbers (sharecast header or MoldUDP64) and
+//     latency per stream and reports per group and per socket, as a table
+//     redrawn in place or JSON lines.
+//   - ports reads /proc (Linux) for the sockets on a port, their processes
+//     and users, and the groups joined on each interface; it flags a
+//     co-tenant of another user.
+//   - matrix binds two sockets to one port in every combination of mode
+//     and address and prints the outcomes, laid out like Microsoft's
+//     "Using SO_REUSEADDR and SO_EXCLUSIVEADDRUSE" tables; as root a
+//     second table has the second bind made by another user.
+//   - demo runs receivers, a dispatcher and a sender in a private network
+//     namespace (package internal/netns) and shows that every receiver gets
+//     every datagram.
+//
+// # Exit status and errors
+//
+// 0 for success, also after SIGINT or SIGTERM; 1 for an error at run time
+// (a port that another socket holds, no rights); 2 for a usage error (a
+// bad flag, argument or group spec, or an interface that does not exist),
+// which names the bad value and shows the usage line. Errors are one line.
+//
+// # Logging and metrics
+//
+// --log-level and --log-format (console on a terminal, JSON otherwise) set
+// up the zerolog logger that Run passes to the packages; only this package
+// makes a logger. listen and stat serve Prometheus metrics with --metrics:
+// a collector reads the counters that mcast and dispatch keep, per socket,
+// group and handler, when scraped, so they cost nothing per datagram.
+package cli

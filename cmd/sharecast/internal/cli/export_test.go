@@ -1,0 +1,66 @@
+package cli
+
+import (
+	"context"
+	"time"
+)
+
+// Internals for the tests of package cli_test.
+
+type (
+	UDPEntry     = udpEntry
+	Membership   = membership
+	SourceFilter = sourceFilter
+	HostTables   = hostTables
+	PortsReport  = portsReport
+	ProcInfo     = procInfo
+	SeqCounters  = seqCounters
+)
+
+var (
+	ParseProcUDP      = parseProcUDP
+	ParseProcIGMP     = parseProcIGMP
+	ParseProcIGMP6    = parseProcIGMP6
+	ParseProcMcfilter = parseProcMcfilter
+	ParseSocketLink   = parseSocketLink
+	AddFilters        = addFilters
+	BuildPortsReport  = buildPortsReport
+	WritePortsText    = writePortsText
+	Classify          = classify
+	UserName          = userName
+)
+
+// NewHostTables builds the tables that readHostTables reads on Linux.
+func NewHostTables(udp4, udp6 []udpEntry, procs map[uint64][]procInfo, groups []membership) *hostTables {
+	return &hostTables{udp4: udp4, udp6: udp6, procs: procs, groups: groups}
+}
+
+// SeqTracker is a sequence tracker.
+type SeqTracker struct{ t seqTracker }
+
+func (s *SeqTracker) Observe(first, n uint64) { s.t.observe(first, n) }
+func (s *SeqTracker) Counters() SeqCounters   { return s.t.c }
+func (s *SeqTracker) Next() uint64            { return s.t.next }
+
+// SeqInfo is what Classify returns, exported.
+func (si seqInfo) Kind() string            { return si.kind.String() }
+func (si seqInfo) Range() (uint64, uint64) { return si.first, si.n }
+
+// Schedule is the pacing timetable.
+type Schedule = schedule
+
+func NewSchedule(start time.Time, rate float64) Schedule { return schedule{start: start, rate: rate} }
+func (s schedule) At(i uint64) time.Time                 { return s.at(i) }
+func (s schedule) Due(now time.Time) uint64              { return s.due(now) }
+func (s schedule) Within(d time.Duration) uint64         { return s.within(d) }
+
+// Clock is the pacing loop's clock.
+type Clock = clock
+
+// Pace runs the pacing loop.
+func Pace(ctx context.Context, c Clock, rate float64, total uint64, batch int, send func(first uint64, n int) (int, error)) (uint64, time.Time, time.Time, error) {
+	return pace(ctx, c, rate, total, batch, send)
+}
+
+// RealClock is the clock of sharecast send.
+var RealClock Clock = realClock{}

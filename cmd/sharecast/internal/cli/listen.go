@@ -1,0 +1,304 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sharecast/sharecast/dispatch"
+	"github.com/sharecast/sharecast/examples/marketdata/moldudp64"
+	"github.com/sharecast/sharecast/internal/wire"
+)
+
+func newListenCmd(e *env) *cobra.Command {
+	var f sessionFlags
+	var format, encoding string
+	cmd := &cobra.Command{
+		Use:   "listen GROUP...",
+		Short: "Join groups and print each datagram",
+		Long: `listen joins the groups and prints each datagram that arrives: a line of text
+by default, a hex dump, one JSON object a line, or the raw bytes.
+
+It shares the port (--share any, the default) so that any number of
+listeners, and other programs, receive every datagram on the same group and
+port; it warns at start-up when a socket of another user holds the port too,
+since that socket receives the port's datagrams as well.
+
+It exits after --count datagrams, after --duration, or on Ctrl-C or SIGTERM,
+and then writes a summary to standard error: datagrams and bytes received,
+kernel drops, truncated and filtered datagrams, the receive buffer granted.
+
+JSON lines hold time (RFC 3339, the kernel's receive time), socket, source,
+group, port, interface, length, and payload_base64 (or payload_hex with
+--payload hex).`,
+		Example: `  sharecast listen 239.1.2.3:5000
+  sharecast listen 239.1.2.3:5000 [ff15::1]:5000 -i eth0 -i eth1
+  sharecast listen 232.1.1.1:5000@10.0.0.1%eth0 --count 10 --format hex
+  sharecast listen 239.1.2.3:5000 --format json --payload hex | jq .length
+  sharecast listen 239.1.2.3:5000 --format raw > capture.bin
+  sharecast listen 239.1.2.3:5000 --share exclusive --metrics :9100`,
+		Args: cobra.ArbitraryArgs,
+		RunE: runE(func(cmd *cobra.Command, args []string) error {
+			specs, err := parseSpecs(args)
+			if err != nil {
+				return err
+			}
+			switch format {
+			case "text", "hex", "json", "raw":
+			default:
+				return usagef("invalid argument %q for \"--format\" flag: want text, hex, json or raw", format)
+			}
+			if encoding != "base64" && encoding != "hex" {
+				return usagef("invalid argument %q for \"--payload\" flag: want base64 or hex", encoding)
+			}
+			p := newPrinter(e.stdout, format, encoding, f.count)
+			ctx := cmd.Context()
+			s, err := startSession(ctx, e, specs, &f, []handlerSpec{{"print", p}}, nil)
+			if err != nil {
+				return err
+			}
+			stopFlush := p.flushEvery(100 * time.Millisecond)
+			st, err := s.wait(ctx, p.done, f.duration)
+			stopFlush()
+			s.writeSummary(e.stderr, "sharecast listen", st)
+			return err
+		}),
+	}
+	f.add(cmd.Flags())
+	cmd.Flags().StringVar(&format, "format", "text", "output: text (a line a datagram), hex (a line and a hex dump), json (an object a line) or raw (the payloads' bytes)")
+	cmd.Flags().StringVar(&encoding, "payload", "base64", "payload encoding in JSON lines: base64 or hex")
+	return cmd
+}
+
+// printer is the handler of listen: it writes each datagram to its output.
+type printer struct {
+	format, encoding string
+	limit            uint64
+
+	mu      sync.Mutex // guards w, buf, ifnames
+	w       *bufio.Writer
+	buf     []byte
+	ifnames map[int]string
+
+	n        atomic.Uint64
+	done     chan struct{}
+	doneOnce sync.Once
+}
+
+func newPrinter(w io.Writer, format, encoding string, limit uint64) *printer {
+	return &printer{format: format, encoding: encoding, limit: limit, w: bufio.NewWriterSize(w, 64<<10),
+		ifnames: map[int]string{}, done: make(chan struct{})}
+}
+
+// ServeDatagram prints d, unless the limit has been reached.
+func (p *printer) ServeDatagram(_ context.Context, d *dispatch.Datagram) {
+	if p.limit > 0 && p.n.Load() >= p.limit {
+		return
+	}
+	p.mu.Lock()
+	switch p.format {
+	case "raw":
+		p.w.Write(d.Payload)
+	case "json":
+		p.buf = p.appendJSON(p.buf[:0], d)
+		p.w.Write(p.buf)
+	case "hex":
+		p.buf = p.appendText(p.buf[:0], d)
+		p.w.Write(p.buf)
+		dumper := hex.Dumper(p.w)
+		dumper.Write(d.Payload)
+		dumper.Close()
+	default:
+		p.buf = p.appendText(p.buf[:0], d)
+		p.w.Write(p.buf)
+	}
+	p.mu.Unlock()
+	// Errors writing to the output show at the final Flush.
+	if n := p.n.Add(1); p.limit > 0 && n >= p.limit {
+		p.doneOnce.Do(func() { close(p.done) })
+	}
+}
+
+// flushEvery flushes the output every period, so that a reader of a pipe
+// sees datagrams as they come; the returned function stops it and
+// flushes a last time.
+func (p *printer) flushEvery(period time.Duration) func() {
+	flush := func() {
+		p.mu.Lock()
+		p.w.Flush()
+		p.mu.Unlock()
+	}
+	stop := every(period, flush)
+	return func() {
+		stop()
+		flush()
+	}
+}
+
+// every calls fn every period, from a goroutine of its own, until the
+// returned function is called; that function returns once fn is not
+// running.
+func every(period time.Duration, fn func()) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(period)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				fn()
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+// ifname returns the name of interface index i; p.mu is held.
+func (p *printer) ifname(i int) string {
+	if i == 0 {
+		return ""
+	}
+	if n, ok := p.ifnames[i]; ok {
+		return n
+	}
+	n := strconv.Itoa(i)
+	if ifi, err := net.InterfaceByIndex(i); err == nil {
+		n = ifi.Name
+	}
+	p.ifnames[i] = n
+	return n
+}
+
+// appendText appends the one-line summary of d.
+func (p *printer) appendText(b []byte, d *dispatch.Datagram) []byte {
+	b = d.Time.AppendFormat(b, "15:04:05.000000 ")
+	b = appendGroupPort(b, d)
+	b = append(b, " from "...)
+	b = d.Source.AppendTo(b)
+	if d.IfIndex != 0 {
+		b = append(b, " on "...)
+		b = append(b, p.ifname(d.IfIndex)...)
+	}
+	b = append(b, ": "...)
+	b = strconv.AppendInt(b, int64(len(d.Payload)), 10)
+	b = append(b, " bytes, "...)
+	b = appendDescription(b, d.Payload, d.Time)
+	return append(b, '\n')
+}
+
+func appendGroupPort(b []byte, d *dispatch.Datagram) []byte {
+	if d.Group.Is6() {
+		b = append(b, '[')
+		b = d.Group.AppendTo(b)
+		b = append(b, ']')
+	} else {
+		b = d.Group.AppendTo(b)
+	}
+	b = append(b, ':')
+	return strconv.AppendUint(b, uint64(d.Port), 10)
+}
+
+// appendDescription says what a payload is: a sharecast test datagram, a
+// MoldUDP64 packet, or the start of its bytes.
+func appendDescription(b, payload []byte, recv time.Time) []byte {
+	if h, err := wire.Decode(payload); err == nil {
+		b = append(b, "sharecast stream "...)
+		b = appendHex64(b, h.Stream)
+		b = append(b, " seq "...)
+		b = strconv.AppendUint(b, h.Seq, 10)
+		b = append(b, ", latency "...)
+		return append(b, recv.Sub(h.Time()).String()...)
+	}
+	if m, err := moldudp64.Decode(payload); err == nil {
+		b = append(b, "moldudp64 session "...)
+		b = strconv.AppendQuote(b, m.Session.String())
+		b = append(b, " seq "...)
+		b = strconv.AppendUint(b, m.Seq, 10)
+		switch {
+		case m.IsHeartbeat():
+			return append(b, " heartbeat"...)
+		case m.IsEndOfSession():
+			return append(b, " end of session"...)
+		}
+		b = append(b, " count "...)
+		return strconv.AppendUint(b, uint64(m.Count), 10)
+	}
+	const preview = 32
+	s := payload[:min(len(payload), preview)]
+	if utf8.Valid(s) {
+		b = strconv.AppendQuote(b, string(s))
+	} else {
+		b = append(b, "0x"...)
+		b = hex.AppendEncode(b, s)
+	}
+	if len(payload) > preview {
+		b = append(b, "..."...)
+	}
+	return b
+}
+
+func appendHex64(b []byte, v uint64) []byte {
+	const digits = "0123456789abcdef"
+	for i := 60; i >= 0; i -= 4 {
+		b = append(b, digits[(v>>uint(i))&0xf])
+	}
+	return b
+}
+
+// appendJSON appends d as a JSON object and a newline.
+func (p *printer) appendJSON(b []byte, d *dispatch.Datagram) []byte {
+	b = append(b, `{"time":"`...)
+	b = d.Time.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","socket":`...)
+	b = appendJSONString(b, d.Socket)
+	b = append(b, `,"source":"`...)
+	b = d.Source.AppendTo(b)
+	b = append(b, `","group":"`...)
+	b = d.Group.AppendTo(b)
+	b = append(b, `","port":`...)
+	b = strconv.AppendUint(b, uint64(d.Port), 10)
+	b = append(b, `,"interface":`...)
+	b = appendJSONString(b, p.ifname(d.IfIndex))
+	b = append(b, `,"length":`...)
+	b = strconv.AppendInt(b, int64(len(d.Payload)), 10)
+	if p.encoding == "hex" {
+		b = append(b, `,"payload_hex":"`...)
+		b = hex.AppendEncode(b, d.Payload)
+	} else {
+		b = append(b, `,"payload_base64":"`...)
+		b = base64.StdEncoding.AppendEncode(b, d.Payload)
+	}
+	return append(b, "\"}\n"...)
+}
+
+// appendJSONString appends s as a JSON string.
+func appendJSONString(b []byte, s string) []byte {
+	const digits = "0123456789abcdef"
+	b = append(b, '"')
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			b = append(b, '\\', byte(r))
+		case r < 0x20:
+			b = append(b, '\\', 'u', '0', '0', digits[r>>4], digits[r&0xf])
+		default:
+			b = utf8.AppendRune(b, r)
+		}
+	}
+	return append(b, '"')
+}

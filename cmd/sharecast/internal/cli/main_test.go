@@ -1,0 +1,26 @@
+package cli_test
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+	"testing"
+
+	"github.com/sharecast/sharecast/cmd/sharecast/internal/cli"
+	"github.com/sharecast/sharecast/internal/testbed"
+)
+
+// TestMain runs the tests in the test bed's network namespace. The test
+// binary doubles as the sharecast command (the "sharecast" helper runs
+// cli.Run as main does), so that every subcommand runs as a process of
+// its own, also as another user.
+func TestMain(m *testing.M) {
+	testbed.Register("sharecast", func(args []string) int {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return cli.Run(ctx, args, os.Stdin, os.Stdout, os.Stderr)
+	})
+	testbed.Register("rawbind", rawBindHelper)
+	testbed.Main(m)
+}

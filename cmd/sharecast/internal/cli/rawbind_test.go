@@ -1,0 +1,3 @@
+package cli_test
+
+func rawBindHelper(args []string) int { return 0 }

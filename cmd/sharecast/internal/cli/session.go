@@ -1,0 +1,185 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/pflag"
+
+	"github.com/sharecast/sharecast/dispatch"
+	"github.com/sharecast/sharecast/group"
+)
+
+// sessionFlags are the flags of a receiving subcommand besides recvFlags.
+type sessionFlags struct {
+	recvFlags
+	count    uint64
+	duration time.Duration
+	buffer   int
+	metrics  string
+}
+
+func (f *sessionFlags) add(fs *pflag.FlagSet) {
+	f.recvFlags.add(fs)
+	fs.Uint64Var(&f.count, "count", 0, "exit after this many datagrams (0: no limit)")
+	fs.DurationVar(&f.duration, "duration", 0, "exit after this long, such as 10s or 5m (0: no limit)")
+	fs.IntVar(&f.buffer, "buffer", dispatch.DefaultBufferSize, "longest datagram received whole, in bytes; longer ones are dropped and counted as truncated")
+	fs.StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics at http://ADDR/metrics (such as :9100 or 127.0.0.1:0)")
+}
+
+// handlerSpec is a handler that a session serves.
+type handlerSpec struct {
+	name string
+	h    dispatch.Handler
+}
+
+// session is a running receiver: sockets that joined the groups, a
+// dispatch.Server that reads them into the handlers, and the metrics.
+type session struct {
+	socks   []*socket
+	srv     *dispatch.Server
+	serve   chan error
+	metrics *metricsServer
+	start   time.Time
+}
+
+// startSession opens the sockets of specs, starts a dispatch.Server that
+// hands every datagram to each handler (with back-pressure: a slow handler
+// leaves datagrams in the socket, where the kernel counts what overflows),
+// and serves metrics if asked.
+func startSession(ctx context.Context, e *env, specs []group.Spec, f *sessionFlags, hs []handlerSpec, extra func(chan<- prometheus.Metric)) (*session, error) {
+	if f.buffer <= 0 || f.buffer > 65535 {
+		return nil, usagef("invalid argument %d for \"--buffer\" flag: want 1 to 65535 bytes", f.buffer)
+	}
+	if f.duration < 0 {
+		return nil, usagef("invalid argument %s for \"--duration\" flag: want a positive duration", f.duration)
+	}
+	socks, err := openSockets(ctx, specs, &f.recvFlags, e.log)
+	if err != nil {
+		return nil, err
+	}
+	s := &session{socks: socks, serve: make(chan error, 1)}
+	ok := false
+	defer func() {
+		if !ok {
+			s.metrics.stop()
+			closeSockets(socks)
+		}
+	}()
+	var mux dispatch.Mux
+	for _, h := range hs {
+		if err := mux.Handle(dispatch.Pattern{}, h.h, &dispatch.HandlerConfig{Name: h.name, Overflow: dispatch.Block}); err != nil {
+			return nil, err
+		}
+	}
+	if s.srv, err = dispatch.NewServer(&mux, &dispatch.Config{BufferSize: f.buffer, Logger: e.log}); err != nil {
+		return nil, err
+	}
+	for _, so := range socks {
+		if err := s.srv.AddSource(so.name, so.conn); err != nil {
+			return nil, err
+		}
+	}
+	if f.metrics != "" {
+		if s.metrics, err = serveMetrics(f.metrics, &metricsCollector{srv: s.srv, socks: socks, extra: extra}, e.log); err != nil {
+			return nil, err
+		}
+	}
+	warnCoTenants(socks, e.log)
+	for _, so := range socks {
+		var joined []string
+		for _, m := range so.set.List() {
+			joined = append(joined, m.String())
+		}
+		e.log.Info().Str("socket", so.name).Str("local", so.conn.LocalAddr().String()).Stringer("share", so.conn.Share()).
+			Int("rcvbuf", so.conn.ReadBuffer()).Strs("groups", joined).Msg("listening")
+	}
+	s.start = time.Now()
+	go func() { s.serve <- s.srv.Serve(context.WithoutCancel(ctx)) }()
+	ok = true
+	return s, nil
+}
+
+// wait blocks until ctx ends, done is closed, the duration passes or the
+// server fails; then it drains the queues into the handlers, closes the
+// sockets and returns the final counters.
+func (s *session) wait(ctx context.Context, done <-chan struct{}, duration time.Duration) (dispatch.Stats, error) {
+	var timeout <-chan time.Time
+	if duration > 0 {
+		t := time.NewTimer(duration - time.Since(s.start))
+		defer t.Stop()
+		timeout = t.C
+	}
+	var serveErr error
+	served := false
+	select {
+	case <-ctx.Done():
+	case <-done:
+	case <-timeout:
+	case serveErr = <-s.serve:
+		served = true
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	shutErr := s.srv.Shutdown(sctx)
+	if !served {
+		serveErr = <-s.serve
+	}
+	st := s.srv.Stats()
+	s.metrics.stop()
+	closeSockets(s.socks)
+	if serveErr != nil && !errors.Is(serveErr, dispatch.ErrServerClosed) {
+		return st, serveErr
+	}
+	return st, shutErr
+}
+
+// writeSummary writes the closing summary of a receiving subcommand:
+// totals, then a line per socket.
+func (s *session) writeSummary(w io.Writer, what string, st dispatch.Stats) {
+	var n, bytes, drops, trunc, filt uint64
+	var rcvbuf []string
+	for _, ss := range st.Sockets {
+		n += ss.Datagrams
+		bytes += ss.Bytes
+		if k := ss.Kernel; k != nil {
+			drops += k.KernelDrops
+			trunc += k.Truncated
+			filt += k.Filtered
+		}
+	}
+	for _, so := range s.socks {
+		rcvbuf = append(rcvbuf, fmt.Sprint(granted(so.conn.ReadBuffer())))
+	}
+	fmt.Fprintf(w, "%s: received %d datagrams, %d bytes in %s; kernel drops %d, truncated %d, filtered %d; receive buffer %s bytes granted\n",
+		what, n, bytes, time.Since(s.start).Round(time.Millisecond), drops, trunc, filt, strings.Join(rcvbuf, ", "))
+	for _, ss := range st.Sockets {
+		var k struct{ drops, trunc, filt uint64 }
+		if ss.Kernel != nil {
+			k.drops, k.trunc, k.filt = ss.Kernel.KernelDrops, ss.Kernel.Truncated, ss.Kernel.Filtered
+		}
+		var rb, asked int
+		for _, so := range s.socks {
+			if so.name == ss.Name {
+				rb, asked = so.conn.ReadBuffer(), so.asked
+			}
+		}
+		fmt.Fprintf(w, "  socket %s (%s): received %d, bytes %d, kernel drops %d, truncated %d, filtered %d, read errors %d, receive buffer granted %d (asked %d; SO_RCVBUF reports %d)\n",
+			ss.Name, ss.Local, ss.Datagrams, ss.Bytes, k.drops, k.trunc, k.filt, ss.ReadErrors, granted(rb), asked, rb)
+	}
+}
+
+// granted returns the receive buffer granted, from what SO_RCVBUF reports:
+// Linux reports twice what it grants, the extra for its bookkeeping.
+func granted(reported int) int {
+	if runtime.GOOS == "linux" {
+		return reported / 2
+	}
+	return reported
+}

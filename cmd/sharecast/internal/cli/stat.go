@@ -1,0 +1,428 @@
+package cli
+
+import (
+	"cmp"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+
+	"github.com/sharecast/sharecast/dispatch"
+)
+
+func newStatCmd(e *env) *cobra.Command {
+	var f sessionFlags
+	var format, seqMode string
+	var interval time.Duration
+	cmd := &cobra.Command{
+		Use:   "stat GROUP...",
+		Short: "Live loss, gaps, reordering and latency per group and per socket",
+		Long: `stat joins the groups and shows, every --interval, a table per group and per
+socket: datagrams a second, Mbit/s, numbers lost, gaps, duplicates,
+reordered datagrams, latency p50/p99/max, and the kernel's drops.
+
+On a terminal the table is redrawn in place; otherwise (or with --format
+json) stat writes one JSON object a line per interval, and a last one with
+"final": true when it exits. Latency in the live lines covers the interval,
+in the final line the whole run.
+
+Sequence numbers come from the sharecast header (sharecast send) or from
+MoldUDP64 packets (the sequence number of the first message and the message
+count; heartbeats carry the next number expected). Streams are told apart
+by source address and port, group, and stream id or MoldUDP64 session. A
+number skipped and not received since counts as lost; for MoldUDP64 the
+numbers are messages, for sharecast datagrams. Latency is the kernel's
+receive time minus the sender's send time, so it needs one clock: one host,
+or PTP.
+
+It exits after --count datagrams, after --duration, or on Ctrl-C or
+SIGTERM, and writes a summary to standard error.`,
+		Example: `  sharecast stat 239.1.2.3:5000
+  sharecast stat 239.1.2.3:5000 239.1.2.4:5001 --interval 5s
+  sharecast stat 233.54.12.111:26477 --seq moldudp64 -i eth1
+  sharecast stat 239.1.2.3:5000 --format json --duration 1m > stat.jsonl
+  sharecast stat 239.1.2.3:5000 --metrics 127.0.0.1:9100`,
+		Args: cobra.ArbitraryArgs,
+		RunE: runE(func(cmd *cobra.Command, args []string) error {
+			specs, err := parseSpecs(args)
+			if err != nil {
+				return err
+			}
+			switch format {
+			case "auto":
+				format = "json"
+				if isTerminal(e.stdout) {
+					format = "table"
+				}
+			case "table", "json":
+			default:
+				return usagef("invalid argument %q for \"--format\" flag: want auto, table or json", format)
+			}
+			switch seqMode {
+			case "auto", "sharecast", "moldudp64":
+			default:
+				return usagef("invalid argument %q for \"--seq\" flag: want auto, sharecast or moldudp64", seqMode)
+			}
+			if interval <= 0 {
+				return usagef("invalid argument %s for \"--interval\" flag: want a positive duration", interval)
+			}
+			st := newStatHandler(seqMode, f.count)
+			ctx := cmd.Context()
+			s, err := startSession(ctx, e, specs, &f, []handlerSpec{{"stat", st}}, st.collect)
+			if err != nil {
+				return err
+			}
+			r := &statReporter{w: e.stdout, format: format, h: st, srv: s.srv, start: s.start}
+			stop := r.every(interval)
+			dst, err := s.wait(ctx, st.done, f.duration)
+			stop()
+			r.report(dst, true)
+			s.writeSummary(e.stderr, "sharecast stat", dst)
+			return err
+		}),
+	}
+	f.add(cmd.Flags())
+	cmd.Flags().StringVar(&format, "format", "auto", "output: table (redrawn in place), json (a line an interval), or auto: table on a terminal, json otherwise")
+	cmd.Flags().StringVar(&seqMode, "seq", "auto", "where sequence numbers are: auto, sharecast or moldudp64")
+	cmd.Flags().DurationVar(&interval, "interval", time.Second, "how often to report")
+	return cmd
+}
+
+// groupKey names a group and port.
+type groupKey struct {
+	group netip.Addr
+	port  uint16
+}
+
+func (k groupKey) String() string { return netip.AddrPortFrom(k.group, k.port).String() }
+
+// flowKey names a stream.
+type flowKey struct {
+	groupKey
+	src  netip.AddrPort
+	kind seqKind
+	id   [10]byte
+}
+
+type flowStat struct {
+	t         seqTracker
+	lastSeen  time.Time
+	datagrams uint64
+	bytes     uint64
+}
+
+type groupStat struct {
+	datagrams, bytes uint64
+	unsequenced      uint64
+	flows            map[flowKey]*flowStat
+	total, interval  *hdrhistogram.Histogram // latency in µs
+}
+
+// statHandler is the handler of stat: it tracks sequence numbers and
+// latency per stream. Its methods are safe for concurrent use.
+type statHandler struct {
+	mode  string
+	limit uint64
+
+	mu     sync.Mutex
+	groups map[groupKey]*groupStat
+
+	n        atomic.Uint64
+	done     chan struct{}
+	doneOnce sync.Once
+}
+
+func newStatHandler(mode string, limit uint64) *statHandler {
+	return &statHandler{mode: mode, limit: limit, groups: map[groupKey]*groupStat{}, done: make(chan struct{})}
+}
+
+func newLatencyHistogram() *hdrhistogram.Histogram {
+	return hdrhistogram.New(1, int64(time.Hour/time.Microsecond), 3)
+}
+
+// ServeDatagram tracks d.
+func (h *statHandler) ServeDatagram(_ context.Context, d *dispatch.Datagram) {
+	if h.limit > 0 && h.n.Load() >= h.limit {
+		return
+	}
+	si := classify(d.Payload, h.mode)
+	gk := groupKey{d.Group, d.Port}
+	h.mu.Lock()
+	g := h.groups[gk]
+	if g == nil {
+		g = &groupStat{flows: map[flowKey]*flowStat{}, total: newLatencyHistogram(), interval: newLatencyHistogram()}
+		h.groups[gk] = g
+	}
+	g.datagrams++
+	g.bytes += uint64(len(d.Payload))
+	if si.kind == kindNone {
+		g.unsequenced++
+	} else {
+		fk := flowKey{groupKey: gk, src: d.Source, kind: si.kind, id: si.id}
+		f := g.flows[fk]
+		if f == nil {
+			f = &flowStat{}
+			g.flows[fk] = f
+		}
+		f.t.observe(si.first, si.n)
+		f.datagrams++
+		f.bytes += uint64(len(d.Payload))
+		f.lastSeen = d.Time
+		if si.kind == kindSharecast {
+			us := max(d.Time.Sub(si.sent).Microseconds(), 0)
+			// A latency past the histogram's hour is recorded as its top.
+			_ = g.total.RecordValue(min(us, g.total.HighestTrackableValue()))
+			_ = g.interval.RecordValue(min(us, g.interval.HighestTrackableValue()))
+		}
+	}
+	h.mu.Unlock()
+	if n := h.n.Add(1); h.limit > 0 && n >= h.limit {
+		h.doneOnce.Do(func() { close(h.done) })
+	}
+}
+
+// latency is a latency summary in microseconds.
+type latency struct {
+	Count uint64 `json:"count"`
+	P50   int64  `json:"p50"`
+	P99   int64  `json:"p99"`
+	Max   int64  `json:"max"`
+}
+
+func latencyOf(h *hdrhistogram.Histogram) latency {
+	return latency{Count: uint64(h.TotalCount()), P50: h.ValueAtQuantile(50), P99: h.ValueAtQuantile(99), Max: h.Max()}
+}
+
+// The JSON lines of stat.
+type (
+	statLine struct {
+		Time     time.Time    `json:"time"`
+		Elapsed  float64      `json:"elapsed_s"`
+		Interval float64      `json:"interval_s"`
+		Final    bool         `json:"final"`
+		Groups   []groupLine  `json:"groups"`
+		Sockets  []socketLine `json:"sockets"`
+		Streams  []streamLine `json:"streams"`
+	}
+	groupLine struct {
+		Group       string  `json:"group"`
+		Streams     int     `json:"streams"`
+		Datagrams   uint64  `json:"datagrams"`
+		Bytes       uint64  `json:"bytes"`
+		PPS         float64 `json:"pps"`
+		Mbps        float64 `json:"mbps"`
+		Unsequenced uint64  `json:"unsequenced"`
+		seqCounters
+		Latency latency `json:"latency_us"`
+	}
+	socketLine struct {
+		Socket      string  `json:"socket"`
+		Local       string  `json:"local"`
+		Datagrams   uint64  `json:"datagrams"`
+		PPS         float64 `json:"pps"`
+		KernelDrops uint64  `json:"kernel_drops"`
+		Truncated   uint64  `json:"truncated"`
+		Filtered    uint64  `json:"filtered"`
+	}
+	streamLine struct {
+		Group     string `json:"group"`
+		Source    string `json:"source"`
+		Kind      string `json:"kind"`
+		ID        string `json:"id"`
+		Datagrams uint64 `json:"datagrams"`
+		Next      uint64 `json:"next"`
+		seqCounters
+	}
+)
+
+// snapshot returns the per-group and per-stream lines (rates not set),
+// and resets the interval histograms.
+func (h *statHandler) snapshot(final bool) ([]groupLine, []streamLine) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var gs []groupLine
+	var ss []streamLine
+	for gk, g := range h.groups {
+		gl := groupLine{Group: gk.String(), Streams: len(g.flows), Datagrams: g.datagrams, Bytes: g.bytes, Unsequenced: g.unsequenced}
+		for fk, f := range g.flows {
+			gl.seqCounters.add(f.t.c)
+			id := hex.EncodeToString(fk.id[:8])
+			if fk.kind == kindMold {
+				id = strings.TrimRight(string(fk.id[:]), " ")
+			}
+			ss = append(ss, streamLine{Group: gk.String(), Source: fk.src.String(), Kind: fk.kind.String(), ID: id,
+				Datagrams: f.datagrams, Next: f.t.next, seqCounters: f.t.c})
+		}
+		if final {
+			gl.Latency = latencyOf(g.total)
+		} else {
+			gl.Latency = latencyOf(g.interval)
+		}
+		g.interval.Reset()
+		gs = append(gs, gl)
+	}
+	slices.SortFunc(gs, func(a, b groupLine) int { return cmp.Compare(a.Group, b.Group) })
+	slices.SortFunc(ss, func(a, b streamLine) int {
+		return cmp.Or(cmp.Compare(a.Group, b.Group), cmp.Compare(a.Source, b.Source), cmp.Compare(a.ID, b.ID))
+	})
+	return gs, ss
+}
+
+var (
+	mGroupLost       = prometheus.NewDesc("sharecast_group_lost_total", "Sequence numbers skipped and not received since (datagrams, or MoldUDP64 messages).", []string{"group"}, nil)
+	mGroupGaps       = prometheus.NewDesc("sharecast_group_gaps_total", "Jumps over one or more sequence numbers.", []string{"group"}, nil)
+	mGroupDuplicates = prometheus.NewDesc("sharecast_group_duplicates_total", "Datagrams whose sequence numbers were all received before.", []string{"group"}, nil)
+	mGroupReordered  = prometheus.NewDesc("sharecast_group_reordered_total", "Datagrams that came after a higher sequence number.", []string{"group"}, nil)
+)
+
+// collect adds stat's sequence counters to the metrics.
+func (h *statHandler) collect(ch chan<- prometheus.Metric) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for gk, g := range h.groups {
+		var c seqCounters
+		for _, f := range g.flows {
+			c.add(f.t.c)
+		}
+		name := gk.String()
+		ch <- prometheus.MustNewConstMetric(mGroupLost, prometheus.CounterValue, float64(c.Lost), name)
+		ch <- prometheus.MustNewConstMetric(mGroupGaps, prometheus.CounterValue, float64(c.Gaps), name)
+		ch <- prometheus.MustNewConstMetric(mGroupDuplicates, prometheus.CounterValue, float64(c.Duplicates), name)
+		ch <- prometheus.MustNewConstMetric(mGroupReordered, prometheus.CounterValue, float64(c.Reordered), name)
+	}
+}
+
+// statReporter writes stat's table or JSON lines.
+type statReporter struct {
+	w      io.Writer
+	format string
+	h      *statHandler
+	srv    *dispatch.Server
+	start  time.Time
+
+	mu        sync.Mutex
+	last      time.Time
+	lastGroup map[string][2]uint64 // datagrams, bytes
+	lastSock  map[string]uint64
+	drawn     int // lines of the last table drawn on a terminal
+}
+
+// every reports every period until the returned function is called.
+func (r *statReporter) every(period time.Duration) func() {
+	return every(period, func() { r.report(r.srv.Stats(), false) })
+}
+
+// report writes one report from the server's counters st.
+func (r *statReporter) report(st dispatch.Stats, final bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := time.Now()
+	prev := r.last
+	if prev.IsZero() {
+		prev = r.start
+	}
+	iv := now.Sub(prev).Seconds()
+	r.last = now
+	if r.lastGroup == nil {
+		r.lastGroup, r.lastSock = map[string][2]uint64{}, map[string]uint64{}
+	}
+	line := statLine{Time: now, Elapsed: now.Sub(r.start).Seconds(), Interval: iv, Final: final}
+	line.Groups, line.Streams = r.h.snapshot(final)
+	if final {
+		iv = line.Elapsed // rates over the whole run
+	}
+	rate := func(now, before uint64) float64 {
+		if iv <= 0 {
+			return 0
+		}
+		return float64(now-before) / iv
+	}
+	for i := range line.Groups {
+		g := &line.Groups[i]
+		before := r.lastGroup[g.Group]
+		if final {
+			before = [2]uint64{}
+		}
+		g.PPS = rate(g.Datagrams, before[0])
+		g.Mbps = rate(g.Bytes, before[1]) * 8 / 1e6
+		r.lastGroup[g.Group] = [2]uint64{g.Datagrams, g.Bytes}
+	}
+	for _, s := range st.Sockets {
+		sl := socketLine{Socket: s.Name, Local: s.Local.String(), Datagrams: s.Datagrams}
+		before := r.lastSock[s.Name]
+		if final {
+			before = 0
+		}
+		sl.PPS = rate(s.Datagrams, before)
+		r.lastSock[s.Name] = s.Datagrams
+		if k := s.Kernel; k != nil {
+			sl.KernelDrops, sl.Truncated, sl.Filtered = k.KernelDrops, k.Truncated, k.Filtered
+		}
+		line.Sockets = append(line.Sockets, sl)
+	}
+	if line.Groups == nil {
+		line.Groups = []groupLine{}
+	}
+	if line.Streams == nil {
+		line.Streams = []streamLine{}
+	}
+	if r.format == "json" {
+		b, _ := json.Marshal(line) // plain data: cannot fail
+		r.w.Write(append(b, '\n'))
+		return
+	}
+	r.drawTable(line)
+}
+
+func (r *statReporter) drawTable(line statLine) {
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 8, 2, ' ', tabwriter.AlignRight)
+	what := fmt.Sprintf("every %.1fs", line.Interval)
+	if line.Final {
+		what = "final, over the run"
+	}
+	fmt.Fprintf(&b, "sharecast stat  %s  up %s  (%s)\n", line.Time.Format("15:04:05"), time.Duration(line.Elapsed*float64(time.Second)).Round(time.Second), what)
+	fmt.Fprintln(tw, "group\tstreams\tpps\tMbit/s\treceived\tlost\tgaps\tdup\treorder\tp50\tp99\tmax\t")
+	for _, g := range line.Groups {
+		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.2f\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t\n", g.Group, g.Streams, g.PPS, g.Mbps, g.Datagrams,
+			g.Lost, g.Gaps, g.Duplicates, g.Reordered, us(g.Latency.P50, g.Latency.Count), us(g.Latency.P99, g.Latency.Count), us(g.Latency.Max, g.Latency.Count))
+	}
+	if len(line.Groups) == 0 {
+		fmt.Fprintln(tw, "(nothing received yet)\t\t\t\t\t\t\t\t\t\t\t\t")
+	}
+	fmt.Fprintln(tw, "\t\t\t\t\t\t\t\t\t\t\t\t")
+	fmt.Fprintln(tw, "socket\tlocal\tpps\treceived\tkernel drops\ttruncated\tfiltered\t")
+	for _, s := range line.Sockets {
+		fmt.Fprintf(tw, "%s\t%s\t%.1f\t%d\t%d\t%d\t%d\t\n", s.Socket, s.Local, s.PPS, s.Datagrams, s.KernelDrops, s.Truncated, s.Filtered)
+	}
+	tw.Flush()
+	out := b.String()
+	if isTerminal(r.w) && r.drawn > 0 {
+		fmt.Fprintf(r.w, "\x1b[%dA\x1b[J", r.drawn) // up to the last table's first line, and clear below
+	}
+	io.WriteString(r.w, out)
+	r.drawn = strings.Count(out, "\n")
+	if !isTerminal(r.w) {
+		io.WriteString(r.w, "\n")
+	}
+}
+
+// us formats microseconds, or "-" when there were no samples.
+func us(v int64, n uint64) string {
+	if n == 0 {
+		return "-"
+	}
+	return (time.Duration(v) * time.Microsecond).String()
+}
