@@ -1,0 +1,52 @@
+// Package feedhandler receives a MoldUDP64 market-data feed on its two
+// redundant lines, A and B, over UDP multicast, and merges them into one
+// stream with package arbiter: every message once, in order, and every
+// message that neither line delivered reported as a gap.
+//
+// # Sockets and groups
+//
+// The lines are two group specs (package group: "239.1.1.1:5000",
+// "239.1.1.2:5000%eth1", source-specific ones too), on the same port or
+// on different ports, on one interface or two. Lines that share a port
+// (and address family) share one socket that joins both groups; otherwise
+// each line has its own. Sockets are opened with package mcast, sharing
+// their port with any other receiver on the host, and memberships are kept
+// by a group.Set, which re-joins them when a link comes back.
+//
+// # Dispatch and arbitration
+//
+// A dispatch.Server reads the sockets and hands every datagram to one
+// handler, with one worker, which tells the line by the datagram's group
+// and port, decodes it and feeds the arbiter (under a lock, which Stats
+// takes too). With one socket for both lines the arbiter sees the
+// datagrams in the order the kernel received them, and its clock is the
+// kernel's receive timestamp, so the time a missing message is waited for
+// (arbiter.Config.GapTimeout) is measured between arrivals, whatever the
+// delay before they are handled. The handler's queue blocks when full
+// (dispatch.Block): the reader then waits, the socket's buffer fills, and
+// what overflows it is dropped and counted by the kernel
+// (mcast.Stats.KernelDrops, in [Stats].KernelDrops) rather than lost
+// silently in the middle.
+//
+// While no datagram is arriving, a ticker calls arbiter's Tick with the
+// wall-clock time, so that the gaps at the end of a burst are reported
+// and silent lines noticed (arbiter.Config.LineTimeout). It ticks only
+// when the handler is idle: every datagram read has been handled, so no
+// copy that is still on its way through the queue can be given up.
+//
+// # Malformed packets
+//
+// A datagram that is not a MoldUDP64 packet (moldudp64.Decode fails) is
+// counted for its line in [Stats].Malformed and logged through a sampler
+// (a burst of 5 a second); one whose sequence numbers overflow is counted
+// by the arbiter (arbiter.LineStats.Invalid). Neither stops the feed or
+// panics. A datagram of neither line (another group on a shared socket)
+// is counted in Stats.Foreign.
+//
+// # Events
+//
+// The callbacks of [Config].Arbiter (OnMessage, OnGap, OnLine, OnSession)
+// are called as the arbiter documents, with the Handler's lock held: they
+// must not call the Handler's methods, and should be quick, since the
+// feed waits for them.
+package feedhandler

@@ -1,0 +1,7 @@
+//go:build unix
+
+package feedsend
+
+import "syscall"
+
+var errNoBufs error = syscall.ENOBUFS
