@@ -2,6 +2,7 @@ package group_test
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"runtime"
 	"slices"
@@ -144,6 +145,14 @@ func TestWatcherOnlyRejoinsWhatCameBack(t *testing.T) {
 	ha, hb := testbed.NewHost(t, "a"), testbed.NewHost(t, "b")
 	testbed.Veth(t, nil, "r0", f.prefix(0, 1), ha, "a0", f.prefix(0, 2))
 	testbed.Veth(t, nil, "r1", f.prefix(99, 99), hb, "b0", f.prefix(99, 1))
+	// A veth gets its carrier (RUNNING) when the kernel's link watch gets
+	// to it, which can come after the Set starts and is, rightly, a link
+	// coming up: wait for it.
+	for _, name := range []string{"r0", "r1"} {
+		waitFor(t, backWithin, name+" running", func() bool {
+			return mustInterface(t, name).Flags&net.FlagRunning != 0
+		})
+	}
 	c := listen(t, "udp4", 5402)
 	logs := &logLines{}
 	set := newSet(t, c, &group.Config{Logger: zerolog.New(logs)})
