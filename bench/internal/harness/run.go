@@ -41,6 +41,11 @@ type RunResult struct {
 	Procs   int            `json:"procs"`
 	CPUNs   int64          `json:"cpu_ns"` // over the receiver processes
 	Allocs  int64          `json:"allocs"` // over the receiver processes; -1: not measured
+	// PerProc is, per receiver process, its datagrams and allocations, so
+	// that allocations per datagram can be judged where a process
+	// received enough for its one-time allocations (buffer pools growing
+	// to their working size) not to count.
+	PerProc []ProcCount `json:"per_proc,omitempty"`
 
 	// From /proc/net/udp, after the queues drained: the sockets bound to
 	// the run's port before sending, and their drops, summed.
@@ -161,6 +166,25 @@ func (r *RunResult) Drops() uint64 {
 		d += s.Drops + s.QDrops
 	}
 	return d
+}
+
+// ProcCount is one receiver process's datagrams and heap allocations.
+type ProcCount struct {
+	Received uint64 `json:"received"`
+	Allocs   int64  `json:"allocs"`
+}
+
+// SteadyAllocs returns the highest allocations per datagram of any
+// receiver process of the run that received at least min datagrams, and
+// whether there was one (Go receivers only).
+func (r *RunResult) SteadyAllocs(min uint64) (float64, bool) {
+	worst, ok := 0.0, false
+	for _, p := range r.PerProc {
+		if p.Allocs >= 0 && p.Received >= min {
+			worst, ok = max(worst, float64(p.Allocs)/float64(p.Received)), true
+		}
+	}
+	return worst, ok
 }
 
 // runSpec is what to run.
@@ -381,6 +405,11 @@ func (h *harness) run(ctx context.Context, spec runSpec, res *RunResult) error {
 			continue
 		}
 		res.Sockets = append(res.Sockets, pr.Sockets...)
+		pc := ProcCount{Allocs: pr.Allocs}
+		for _, s := range pr.Sockets {
+			pc.Received += s.Received
+		}
+		res.PerProc = append(res.PerProc, pc)
 		res.CPUNs += pr.CPUNs
 		if pr.Allocs >= 0 {
 			res.Allocs = max(res.Allocs, 0) + pr.Allocs
