@@ -169,22 +169,33 @@ func TestSendRateDuration(t *testing.T) {
 	}
 }
 
-// send keeps 200,000 datagrams a second. The test runs the program as go
-// build makes it, since the race detector, which the test binary may
-// carry, slows the sender several times over.
+// send keeps 200,000 datagrams a second for two seconds. The test runs
+// the program as go build makes it, since the race detector, which the test
+// binary may carry, slows the sender several times over. A machine shared
+// with other work can stall a process for tens of milliseconds, which shows
+// as a late end; so the test tries twice before it fails.
 func TestSendHighRate(t *testing.T) {
 	testbed.Require(t)
 	if testing.Short() {
-		t.Skip("builds the program and sends for a second")
+		t.Skip("builds the program and sends for two seconds")
 	}
-	p := startCmd(t, exec.Command(program(t), "send", groupAt("239.10.0.3", freePort(t)), "--rate", "200000", "--count", "200000", "--size", "100"), nil)
-	code := p.wait(t, 60*time.Second)
-	sendErr := p.stderr.String()
-	m := achievedRE.FindStringSubmatch(sendErr)
-	if code != 0 || m == nil {
-		t.Fatalf("send: exit %d: %s", code, sendErr)
-	}
-	if achieved, _ := strconv.ParseFloat(m[2], 64); m[1] != "200000" || achieved < 196000 || achieved > 204000 {
-		t.Errorf("sent %s at %s a second, want 200000 at 200000 ± 2%%", m[1], m[2])
+	exe := program(t)
+	for try := 1; ; try++ {
+		p := startCmd(t, exec.Command(exe, "send", groupAt("239.10.0.3", freePort(t)), "--rate", "200000", "--count", "400000", "--size", "100"), nil)
+		code := p.wait(t, 60*time.Second)
+		sendErr := p.stderr.String()
+		m := achievedRE.FindStringSubmatch(sendErr)
+		if code != 0 || m == nil || m[1] != "400000" {
+			t.Fatalf("send: exit %d: %s", code, sendErr)
+		}
+		achieved, _ := strconv.ParseFloat(m[2], 64)
+		if achieved >= 196000 && achieved <= 204000 {
+			t.Logf("try %d: %.1f datagrams a second", try, achieved)
+			return
+		}
+		if try == 2 {
+			t.Fatalf("sent at %.1f a second, want 200000 ± 2%%", achieved)
+		}
+		t.Logf("try %d: %.1f datagrams a second; trying again", try, achieved)
 	}
 }

@@ -61,6 +61,3 @@ type Clock = clock
 func Pace(ctx context.Context, c Clock, rate float64, total uint64, batch int, send func(first uint64, n int) (int, error)) (uint64, time.Time, time.Time, error) {
 	return pace(ctx, c, rate, total, batch, send)
 }
-
-// RealClock is the clock of sharecast send.
-var RealClock Clock = realClock{}

@@ -125,19 +125,3 @@ func TestPaceStops(t *testing.T) {
 		t.Fatalf("after cancel: sent %d, %v", sent, err)
 	}
 }
-
-// With the real clock, the loop keeps 200,000 a second for a second.
-func TestPaceRealClock(t *testing.T) {
-	if testing.Short() {
-		t.Skip("takes a second")
-	}
-	const rate, total = 200_000, 200_000
-	sent, first, last, err := cli.Pace(context.Background(), cli.RealClock, rate, total, 64, func(_ uint64, n int) (int, error) { return n, nil })
-	if err != nil || sent != total {
-		t.Fatalf("sent %d, %v", sent, err)
-	}
-	achieved := float64(sent-1) / last.Sub(first).Seconds()
-	if d := achieved/rate - 1; d < -0.02 || d > 0.02 {
-		t.Errorf("achieved %.1f a second, want %d ± 2%%", achieved, rate)
-	}
-}

@@ -1,3 +1,0 @@
-package cli_test
-
-func rawBindHelper(args []string) int { return 0 }
