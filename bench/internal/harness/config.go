@@ -107,6 +107,10 @@ type Config struct {
 	// CSource is the C reference receiver's source (bench/cref/recv.c).
 	CSource []byte `json:"-"`
 
+	// QueueLen is the queue length of the sharecast receiver's handlers;
+	// 0 means dispatch.DefaultQueueLen.
+	QueueLen int
+
 	// CThreads is how the C receiver reads several sockets in one
 	// process: 0 means a thread per socket, each blocking in recvmmsg; k
 	// means k threads (at most one per socket), each waiting on its share
@@ -196,6 +200,7 @@ func ParseFlags(args []string, out io.Writer) (Config, error) {
 	jsonOut := fs.String("json", "", `raw results as JSON ("-" for none)`)
 	profile := fs.String("profile", "", "directory for CPU profiles of the Go receivers")
 	cc := fs.String("cc", "", "C compiler for the reference receiver (default gcc)")
+	queue := fs.Int("queue", 0, "queue length of the sharecast receiver's handlers (0: dispatch's default)")
 	cthreads := fs.Int("c-threads", -1, "C receiver with several sockets in a process: 0 a thread per socket (blocking recvmmsg), k: k threads with epoll")
 	replot := fs.String("replot", "", "write -results and -chart from this JSON report of an earlier sweep, measuring nothing")
 	fs.Usage = func() {
@@ -270,6 +275,7 @@ func ParseFlags(args []string, out io.Writer) (Config, error) {
 	file(*jsonOut, &c.JSON)
 	c.ProfileDir = *profile
 	c.CC = *cc
+	c.QueueLen = *queue
 	if *cthreads >= 0 {
 		c.CThreads = *cthreads
 	}
@@ -305,6 +311,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("lossless duration %v: want 100ms to 1m", c.LosslessDuration)
 	case c.Repeats > 20 || c.RepeatsLarge > 20 || c.LosslessProbes > 12:
 		return errors.New("repeats at most 20, lossless probes at most 12")
+	case c.QueueLen < 0 || c.QueueLen > 1<<20:
+		return fmt.Errorf("queue length %d: want 0 to %d", c.QueueLen, 1<<20)
 	case c.Budget <= 0 || c.Budget > 2*time.Hour:
 		return fmt.Errorf("budget %v: want up to 2h", c.Budget)
 	}

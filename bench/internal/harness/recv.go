@@ -114,17 +114,18 @@ func RecvMain(args []string) int {
 	stream := fs.Uint64("stream", 0, "stream id of this run")
 	life := fs.Duration("life", time.Minute, "exit after this long whatever happens")
 	profile := fs.String("profile", "", "CPU profile to write")
+	queue := fs.Int("queue", 0, "sharecast: handler queue length (0: dispatch's default)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if err := recvMain(Kind(*kind), *n, *group, *stream, *life, *profile, os.Stdin, os.Stdout); err != nil {
+	if err := recvMain(Kind(*kind), *n, *group, *stream, *queue, *life, *profile, os.Stdin, os.Stdout); err != nil {
 		fmt.Fprintf(os.Stderr, "recv %s: %v\n", *kind, err)
 		return 1
 	}
 	return 0
 }
 
-func recvMain(kind Kind, n int, group string, stream uint64, life time.Duration, profile string, in io.Reader, out io.Writer) error {
+func recvMain(kind Kind, n int, group string, stream uint64, queue int, life time.Duration, profile string, in io.Reader, out io.Writer) error {
 	g, err := netip.ParseAddrPort(group)
 	if err != nil {
 		return err
@@ -139,7 +140,7 @@ func recvMain(kind Kind, n int, group string, stream uint64, life time.Duration,
 	var r receiver
 	switch kind {
 	case KindSharecast:
-		r, err = newSharecastRecv(n, g, lo, stream)
+		r, err = newSharecastRecv(n, g, lo, stream, queue)
 	case KindMcast:
 		r, err = newMcastRecv(n, g, lo, stream)
 	case KindStdlib:
@@ -308,7 +309,7 @@ type sharecastRecv struct {
 	errs  []error
 }
 
-func newSharecastRecv(n int, g netip.AddrPort, lo *net.Interface, stream uint64) (*sharecastRecv, error) {
+func newSharecastRecv(n int, g netip.AddrPort, lo *net.Interface, stream uint64, queue int) (*sharecastRecv, error) {
 	conns, err := openMcast(n, g, lo)
 	if err != nil {
 		return nil, err
@@ -319,7 +320,7 @@ func newSharecastRecv(n int, g netip.AddrPort, lo *net.Interface, stream uint64)
 		var m dispatch.Mux
 		err := m.HandleFunc(dispatch.Pattern{Group: g.Addr()}, func(_ context.Context, d *dispatch.Datagram) {
 			t.add(d.Payload)
-		}, &dispatch.HandlerConfig{Overflow: dispatch.Block})
+		}, &dispatch.HandlerConfig{Overflow: dispatch.Block, QueueLen: queue})
 		var srv *dispatch.Server
 		if err == nil {
 			srv, err = dispatch.NewServer(&m, &dispatch.Config{BufferSize: BufferSize})

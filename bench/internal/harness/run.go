@@ -227,7 +227,7 @@ func (h *harness) startChild(spec runSpec, port uint16, stream uint64, sockets, 
 			"-t", strconv.Itoa(int(life.Seconds())), "-T", strconv.Itoa(min(h.cfg.CThreads, sockets)))
 	} else {
 		args := []string{"-kind", string(spec.kind), "-n", strconv.Itoa(sockets), "-group", group.String(),
-			"-stream", strconv.FormatUint(stream, 10), "-life", life.String()}
+			"-stream", strconv.FormatUint(stream, 10), "-life", life.String(), "-queue", strconv.Itoa(h.cfg.QueueLen)}
 		if h.cfg.ProfileDir != "" {
 			name := fmt.Sprintf("%s-%s-%dB-%s-n%d-r%d-p%d.pprof", spec.phase, spec.kind, spec.size, spec.mode, spec.n, spec.rep, idx)
 			args = append(args, "-profile", filepath.Join(h.cfg.ProfileDir, name))
