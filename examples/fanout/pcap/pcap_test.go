@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sharecast/sharecast/examples/fanout/pcap"
+	"github.com/sharecast/sharecast/examples/internal/extest"
 )
 
 type datagram struct {
@@ -232,7 +233,7 @@ func TestMicrosecondsBigEndian(t *testing.T) {
 // tshark comes from Debian's tshark package (.ci/apt-packages); without it
 // the test skips, and fails in CI.
 func TestTshark(t *testing.T) {
-	tshark := requireTshark(t)
+	tshark := extest.RequireCommand(t, "tshark", "tshark")
 	ds := sample()
 	path := filepath.Join(t.TempDir(), "sample.pcap")
 	if err := os.WriteFile(path, write(t, ds), 0o644); err != nil {
@@ -280,17 +281,6 @@ func hexString(b []byte) string {
 	return string(out)
 }
 
-func requireTshark(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("tshark")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("tshark is not installed (Debian package tshark; .ci/apt-packages lists it)")
-		}
-		t.Skip("tshark is not installed")
-	}
-	return p
-}
 
 func BenchmarkWriteUDP(b *testing.B) {
 	w, err := pcap.NewWriter(io.Discard)

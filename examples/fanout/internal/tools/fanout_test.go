@@ -19,6 +19,7 @@ import (
 
 	"github.com/sharecast/sharecast/examples/fanout/internal/tools"
 	"github.com/sharecast/sharecast/examples/fanout/pcap"
+	"github.com/sharecast/sharecast/examples/internal/extest"
 	"github.com/sharecast/sharecast/internal/testbed"
 	"github.com/sharecast/sharecast/internal/wire"
 )
@@ -248,7 +249,7 @@ func TestThreeTools(t *testing.T) {
 	}
 
 	// And by tshark.
-	tshark := requireTshark(t)
+	tshark := extest.RequireCommand(t, "tshark", "tshark")
 	out, err := exec.Command(tshark, "-n", "-r", pcapPath, "-T", "fields", "-e", "udp.payload").Output()
 	if err != nil {
 		t.Fatalf("tshark: %v", err)
@@ -264,14 +265,3 @@ func TestThreeTools(t *testing.T) {
 	}
 }
 
-func requireTshark(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("tshark")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("tshark is not installed (Debian package tshark; .ci/apt-packages lists it)")
-		}
-		t.Skip("tshark is not installed")
-	}
-	return p
-}

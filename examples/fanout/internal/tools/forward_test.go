@@ -6,33 +6,16 @@ import (
 	"encoding/json"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/sharecast/sharecast/examples/fanout/internal/tools"
+	"github.com/sharecast/sharecast/examples/internal/extest"
 	"github.com/sharecast/sharecast/internal/testbed"
 )
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 type run struct {
-	out, err syncBuffer
+	out, err extest.Buffer
 	done     chan error
 }
 

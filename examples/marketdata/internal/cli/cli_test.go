@@ -6,34 +6,15 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/sharecast/sharecast/examples/internal/extest"
 	"github.com/sharecast/sharecast/examples/marketdata/internal/cli"
 	"github.com/sharecast/sharecast/internal/testbed"
 )
 
 func TestMain(m *testing.M) { testbed.Main(m) }
-
-// syncBuffer is a bytes.Buffer that the receiver writes while the test
-// reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
 
 // TestGenerateAndReceive runs the program twice in the test bed, as a
 // receiver and as a generator, and checks that the receiver reports as
@@ -42,7 +23,7 @@ func (b *syncBuffer) String() string {
 func TestGenerateAndReceive(t *testing.T) {
 	testbed.Require(t)
 	lines := []string{"-a", "239.192.7.1:26400", "-b", "239.192.7.2:26401"}
-	var rout, rerr syncBuffer
+	var rout, rerr extest.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- cli.Run(context.Background(), append(lines, "-exit-on-end", "-start-seq", "1",
