@@ -281,7 +281,6 @@ func hexString(b []byte) string {
 	return string(out)
 }
 
-
 func BenchmarkWriteUDP(b *testing.B) {
 	w, err := pcap.NewWriter(io.Discard)
 	if err != nil {

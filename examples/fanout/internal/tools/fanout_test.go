@@ -264,4 +264,3 @@ func TestThreeTools(t *testing.T) {
 		}
 	}
 }
-
