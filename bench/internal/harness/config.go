@@ -66,9 +66,11 @@ type Config struct {
 	Modes     []Mode
 	Sizes     []int // datagram sizes in bytes, at least the wire header
 
-	// Rate is the sender's rate in the rate phase, datagrams a second.
-	Rate int
-	// Duration is how long the sender sends in the rate and max phases.
+	// Rate is the sender's rate in the rate phase, datagrams a second,
+	// and RateDuration how long it sends there.
+	Rate         int
+	RateDuration time.Duration
+	// Duration is how long the sender sends in each max-phase run.
 	Duration time.Duration
 	// Repeats is how many times each max-phase cell runs (for 64-byte
 	// datagrams; RepeatsLarge for the other sizes). Receivers alternate
@@ -142,11 +144,12 @@ func Defaults() Config {
 		Modes:            []Mode{ModeProc, ModeProcs},
 		Sizes:            []int{64, 1024},
 		Rate:             50_000,
+		RateDuration:     500 * time.Millisecond,
 		Duration:         time.Second,
 		Repeats:          3,
 		RepeatsLarge:     1,
 		LosslessDuration: 3 * time.Second,
-		LosslessProbes:   4,
+		LosslessProbes:   3,
 		LosslessModes:    []Mode{ModeProc},
 		LosslessSizes:    []int{64},
 		CThreads:         2,
@@ -168,7 +171,7 @@ func Quick() Config {
 	c.Ns = []int{1, 2}
 	c.Sizes = []int{64}
 	c.Rate = 2000
-	c.Duration = 500 * time.Millisecond
+	c.RateDuration = 500 * time.Millisecond
 	c.Budget = 50 * time.Second
 	c.Results, c.Chart, c.JSON = "", "", ""
 	return c
@@ -186,7 +189,8 @@ func ParseFlags(args []string, out io.Writer) (Config, error) {
 	modes := fs.String("modes", "", "proc (N sockets in one process), procs (N processes)")
 	sizes := fs.String("sizes", "", "datagram sizes in bytes, e.g. 64,1024")
 	rate := fs.Int("rate", 0, "sender rate of the rate phase, datagrams/s")
-	dur := fs.Duration("duration", 0, "send time of each rate- and max-phase run")
+	rdur := fs.Duration("rate-duration", 0, "send time of each rate-phase run")
+	dur := fs.Duration("duration", 0, "send time of each max-phase run")
 	repeats := fs.Int("repeats", 0, "repetitions of each max-phase cell (64-byte datagrams)")
 	repeatsLarge := fs.Int("repeats-large", 0, "repetitions of each max-phase cell (larger datagrams)")
 	ldur := fs.Duration("lossless-duration", 0, "length of each lossless-search probe (>= 3s to count)")
@@ -255,6 +259,9 @@ func ParseFlags(args []string, out io.Writer) (Config, error) {
 	if *dur > 0 {
 		c.Duration = *dur
 	}
+	if *rdur > 0 {
+		c.RateDuration = *rdur
+	}
 	if *ldur > 0 {
 		c.LosslessDuration = *ldur
 	}
@@ -305,8 +312,9 @@ func (c *Config) validate() error {
 		return errors.New("empty phase, receiver, N, mode or size list")
 	case c.Rate <= 0 || c.Rate > 10_000_000:
 		return fmt.Errorf("rate %d: want 1 to 10,000,000 datagrams/s", c.Rate)
-	case c.Duration < 100*time.Millisecond || c.Duration > time.Minute:
-		return fmt.Errorf("duration %v: want 100ms to 1m", c.Duration)
+	case c.Duration < 100*time.Millisecond || c.Duration > time.Minute ||
+		c.RateDuration < 100*time.Millisecond || c.RateDuration > time.Minute:
+		return fmt.Errorf("durations %v, %v: want 100ms to 1m", c.Duration, c.RateDuration)
 	case c.LosslessDuration < 100*time.Millisecond || c.LosslessDuration > time.Minute:
 		return fmt.Errorf("lossless duration %v: want 100ms to 1m", c.LosslessDuration)
 	case c.Repeats > 20 || c.RepeatsLarge > 20 || c.LosslessProbes > 12:

@@ -87,7 +87,7 @@ func TestQuick(t *testing.T) {
 			continue
 		}
 		if r.Sent < 500 {
-			t.Errorf("%s N=%d %s: sent %d in %v at %d/s", r.Kind, r.N, r.Mode, r.Sent, cfg.Duration, cfg.Rate)
+			t.Errorf("%s N=%d %s: sent %d in %v at %d/s", r.Kind, r.N, r.Mode, r.Sent, cfg.RateDuration, cfg.Rate)
 		}
 		if len(r.Sockets) != r.N || r.BoundSockets != r.N {
 			t.Errorf("%s N=%d %s: %d socket reports, %d sockets bound", r.Kind, r.N, r.Mode, len(r.Sockets), r.BoundSockets)

@@ -107,9 +107,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		switch p {
 		case PhaseRate:
-			h.grid(ctx, PhaseRate, float64(cfg.Rate), func(int) int { return 1 })
+			h.grid(ctx, PhaseRate, float64(cfg.Rate), cfg.RateDuration, func(int) int { return 1 })
 		case PhaseMax:
-			h.grid(ctx, PhaseMax, 0, func(size int) int {
+			h.grid(ctx, PhaseMax, 0, cfg.Duration, func(size int) int {
 				if size <= 64 {
 					return max(cfg.Repeats, 1)
 				}
@@ -166,7 +166,7 @@ func (h *harness) cells(sizes []int, modes []Mode) []runSpec {
 // another within each repetition in an order rotated from one repetition
 // (and cell) to the next, so that drift in the machine's load falls on all
 // of them alike.
-func (h *harness) grid(ctx context.Context, phase Phase, rate float64, reps func(size int) int) {
+func (h *harness) grid(ctx context.Context, phase Phase, rate float64, dur time.Duration, reps func(size int) int) {
 	for _, c := range h.cells(h.cfg.Sizes, h.cfg.Modes) {
 		for rep := range reps(c.size) {
 			h.cell++
@@ -174,7 +174,7 @@ func (h *harness) grid(ctx context.Context, phase Phase, rate float64, reps func
 			for i, k := range kinds {
 				spec := c
 				spec.phase, spec.kind, spec.rep, spec.cell, spec.order, spec.rate, spec.dur =
-					phase, k, rep, h.cell, i, rate, h.cfg.Duration
+					phase, k, rep, h.cell, i, rate, dur
 				if r, ok := h.attempt(ctx, spec); ok {
 					h.rep.Runs = append(h.rep.Runs, r)
 				}
