@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -100,7 +99,7 @@ type Conn struct {
 	mu      sync.Mutex
 	members map[Membership]struct{}
 	blocked map[Membership]struct{}
-	groups  atomic.Pointer[[]netip.Addr] // joined groups, for the destination check
+	groups  atomic.Pointer[[]dest] // joined (group, interface) pairs, for the destination check
 
 	datagrams, bytes, truncated, filtered, badControl atomic.Uint64
 	rxqDrops                                          atomic.Uint64
@@ -159,7 +158,7 @@ func Listen(ctx context.Context, network, address string, cfg *Config) (*Conn, e
 		blocked: make(map[Membership]struct{}),
 	}
 	c.slog = c.log.Sample(&zerolog.BurstSampler{Burst: 5, Period: 10 * time.Second})
-	c.groups.Store(new([]netip.Addr))
+	c.groups.Store(new([]dest))
 
 	var ctlErr error
 	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
@@ -354,7 +353,7 @@ func (c *Conn) ReadBatch(ds []Datagram) (int, error) {
 // accept runs the checks that every OS's read path shares on one datagram
 // and counts it. It reports whether the datagram is passed on.
 func (c *Conn) accept(d *Datagram) bool {
-	if !c.unicast && d.Group.IsValid() && !c.joined(d.Group) {
+	if !c.unicast && d.Group.IsValid() && !c.joined(d.Group, d.IfIndex) {
 		c.filtered.Add(1)
 		if e := c.slog.Debug(); e.Enabled() {
 			e.Str("dst", d.Group.String()).Str("src", d.Source.String()).Msg("datagram to a group not joined, dropped")
@@ -382,9 +381,19 @@ func (c *Conn) countRxqOvfl(v uint32) {
 	}
 }
 
-func (c *Conn) joined(g netip.Addr) bool {
-	for _, a := range *c.groups.Load() {
-		if a == g {
+// dest is a group joined on an interface (0: any interface).
+type dest struct {
+	group   netip.Addr
+	ifIndex int
+}
+
+// joined reports whether the socket joined g on interface ifIndex. The
+// interface matters for IPv6, where Linux delivers a group's datagrams to
+// every socket that joined the group on any interface, once any socket on
+// the host joined it on the interface they came in on.
+func (c *Conn) joined(g netip.Addr, ifIndex int) bool {
+	for _, d := range *c.groups.Load() {
+		if d.group == g && (d.ifIndex == 0 || ifIndex == 0 || d.ifIndex == ifIndex) {
 			return true
 		}
 	}
@@ -399,7 +408,7 @@ func (c *Conn) Close() error {
 		c.mu.Lock()
 		clear(c.members)
 		clear(c.blocked)
-		c.groups.Store(new([]netip.Addr))
+		c.groups.Store(new([]dest))
 		c.mu.Unlock()
 	})
 	return c.closeErr
@@ -407,10 +416,13 @@ func (c *Conn) Close() error {
 
 // updateGroups rebuilds the list for the destination check; c.mu is held.
 func (c *Conn) updateGroups() {
-	var gs []netip.Addr
+	seen := make(map[dest]bool, len(c.members))
+	gs := make([]dest, 0, len(c.members))
 	for m := range c.members {
-		if !slices.Contains(gs, m.Group) {
-			gs = append(gs, m.Group)
+		d := dest{m.Group, m.IfIndex}
+		if !seen[d] {
+			seen[d] = true
+			gs = append(gs, d)
 		}
 	}
 	c.groups.Store(&gs)

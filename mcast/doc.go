@@ -12,7 +12,7 @@
 // the mode (any user, same user, exclusive). The options behind each mode:
 //
 //	mode        Linux                        BSD, macOS                   Windows
-//	any-user    SO_REUSEADDR + SO_REUSEPORT   SO_REUSEADDR + SO_REUSEPORT  SO_REUSEADDR
+//	any-user    SO_REUSEADDR                 SO_REUSEADDR + SO_REUSEPORT  SO_REUSEADDR
 //	same-user   SO_REUSEPORT                  ErrNotSupported              ErrNotSupported
 //	exclusive   (no reuse option)             (no reuse option)            SO_EXCLUSIVEADDRUSE
 //
@@ -60,6 +60,18 @@
 // Listen asks for [Config.ReadBuffer] bytes (4 MiB by default), tries
 // SO_RCVBUFFORCE where the kernel grants less, reports the granted size in
 // [Conn.ReadBuffer] and logs one warning when it is still short.
+//
+// BUG(sharecast): On Linux (measured on 6.18), sockets that share a port
+// through SO_REUSEPORT form a reuseport group, and when exactly one socket
+// on the port has joined a datagram's group, the UDP early demux finds it
+// and then hands the datagram to a member of the reuseport group chosen by
+// a hash of the addresses, which may be a socket that joined another group.
+// That socket's destination check drops the datagram and counts it in
+// Stats.Filtered; the socket that joined never sees it. ShareAnyUser
+// therefore sets SO_REUSEADDR only on Linux. ShareSameUser needs
+// SO_REUSEPORT: its sockets are safe when they all join the same groups
+// (the demux then finds several and delivers to each), or with
+// sysctl net.ipv4.udp_early_demux=0 (and net.ipv6.udp_early_demux=0).
 //
 // BUG(sharecast): On Windows, x/net reports no destination address, so the
 // destination check is skipped and only the kernel's membership filter

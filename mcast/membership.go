@@ -128,7 +128,9 @@ func compareMembership(a, b Membership) int {
 
 // Rejoin joins m again in the kernel, without changing the socket's
 // membership set: for package group, after an interface came back. A
-// membership that the kernel still holds (EADDRINUSE) counts as joined.
+// membership that the kernel still holds counts as joined: EADDRINUSE, or
+// for a source-specific one EADDRNOTAVAIL, which Linux returns when the
+// source is already in the socket's filter.
 func (c *Conn) Rejoin(ifi *net.Interface, m Membership) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -136,7 +138,8 @@ func (c *Conn) Rejoin(ifi *net.Interface, m Membership) error {
 		return fmt.Errorf("mcast: rejoin %s: not a membership of this socket: %w", m, ErrInvalidConfig)
 	}
 	err := c.sysJoin(true, ifi, m.Group, m.Source)
-	if err != nil && !errors.Is(err, syscall.EADDRINUSE) {
+	if err != nil && !errors.Is(err, syscall.EADDRINUSE) &&
+		!(m.Source.IsValid() && errors.Is(err, syscall.EADDRNOTAVAIL)) {
 		return &OpError{Op: "rejoin", Membership: m, Err: err}
 	}
 	return nil

@@ -11,16 +11,21 @@ import (
 // The socket options behind each mode, per OS:
 //
 //	mode        Linux                        BSD, macOS                   Windows
-//	any-user    SO_REUSEADDR + SO_REUSEPORT   SO_REUSEADDR + SO_REUSEPORT  SO_REUSEADDR
+//	any-user    SO_REUSEADDR                 SO_REUSEADDR + SO_REUSEPORT  SO_REUSEADDR
 //	same-user   SO_REUSEPORT                  ErrNotSupported              ErrNotSupported
 //	exclusive   (no reuse option)             (no reuse option)            SO_EXCLUSIVEADDRUSE
 //
 // On Linux the kernel lets two UDP sockets share a port when both set
 // SO_REUSEADDR (whatever their owners), or when both set SO_REUSEPORT and
-// belong to the same effective uid. Any-user sets both, so that it shares
-// with stacks that use either; same-user sets only SO_REUSEPORT, so that a
-// process of another user is refused. Exclusive sets neither, so every later
-// bind on the port fails, and it fails itself if the port is held.
+// belong to the same effective uid. Any-user sets SO_REUSEADDR alone: with
+// SO_REUSEPORT too, the kernel's UDP early demux can hand a datagram of a
+// group that only one socket of the reuseport group joined to another
+// member (see the package doc's BUG note), so it shares with every stack
+// that sets SO_REUSEADDR (avahi, the standard library) but not with one that
+// sets only SO_REUSEPORT. Same-user sets only SO_REUSEPORT, so that a
+// process of another user is refused, and is subject to that kernel
+// behaviour. Exclusive sets neither, so every later bind on the port fails,
+// and it fails itself if the port is held.
 type Share int
 
 const (

@@ -81,7 +81,12 @@ type osTable struct {
 var tables = map[string]osTable{
 	"linux": {
 		share: map[Share][]sockopt{
-			ShareAnyUser:   {{optReuseAddr, 1, true}, {optReusePort, 1, true}},
+			// Not SO_REUSEPORT: Linux's UDP early demux hands a multicast
+			// datagram that exactly one socket of a reuseport group has
+			// joined to any member of the group (measured on 6.18; see
+			// the package doc), so sockets that join different groups on
+			// one port would get each other's datagrams.
+			ShareAnyUser:   {{optReuseAddr, 1, true}},
 			ShareSameUser:  {{optReusePort, 1, true}},
 			ShareExclusive: {},
 		},

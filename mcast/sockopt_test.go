@@ -16,7 +16,7 @@ func TestOptionTables(t *testing.T) {
 		err   error
 	}
 	for _, w := range []want{
-		{"linux", ShareAnyUser, []optID{optReuseAddr, optReusePort}, nil},
+		{"linux", ShareAnyUser, []optID{optReuseAddr}, nil},
 		{"linux", ShareSameUser, []optID{optReusePort}, nil},
 		{"linux", ShareExclusive, nil, nil},
 		{"darwin", ShareAnyUser, []optID{optReuseAddr, optReusePort}, nil},

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
@@ -493,7 +494,42 @@ func veth(a *Host, nameA string, addrA netip.Prefix, b *Host, nameB string, addr
 	if err := moveAndConfigure(root, nameA, a, addrA); err != nil {
 		return err
 	}
-	return moveAndConfigure(root, nameB, b, addrB)
+	if err := moveAndConfigure(root, nameB, b, addrB); err != nil {
+		return err
+	}
+	// A veth carries nothing until both ends report carrier; datagrams
+	// sent before are dropped (and IPv6 says the network is unreachable).
+	for _, end := range []struct {
+		h    *Host
+		name string
+	}{{a, nameA}, {b, nameB}} {
+		nl := root
+		if end.h != nil {
+			nl = end.h.nl
+		}
+		if err := waitOperUp(nl, end.name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// waitOperUp waits until link name reports operational state up.
+func waitOperUp(nl *netlink.Handle, name string) error {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		l, err := nl.LinkByName(name)
+		if err != nil {
+			return err
+		}
+		if l.Attrs().OperState == netlink.OperUp {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: no carrier after 5 s (state %s)", name, l.Attrs().OperState)
+		}
+		time.Sleep(5 * time.Millisecond) // polling the link's state
+	}
 }
 
 // moveAndConfigure moves link name from the test's namespace into host h
