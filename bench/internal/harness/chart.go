@@ -66,9 +66,8 @@ func writeChart(r *Report, path string) error {
 	}
 	tiles := draw.Tiles{Rows: 1, Cols: len(panels), PadX: vg.Centimeter, PadLeft: vg.Millimeter * 3,
 		PadRight: vg.Millimeter * 3, PadTop: vg.Millimeter * 3, PadBottom: vg.Millimeter * 3}
-	canvases := plot.Align([][]*plot.Plot{panels}, tiles, c)
 	for i, p := range panels {
-		p.Draw(canvases[0][i])
+		p.Draw(tiles.At(c, i, 0))
 	}
 	f, err := os.Create(path)
 	if err != nil {
@@ -176,7 +175,7 @@ func losslessPanel(r *Report) (*plot.Plot, error) {
 	p.X.Scale = plot.LogScale{}
 	p.Y.Scale = plot.LogScale{}
 	p.Y.Tick.Marker = rateTicks{}
-	p.Legend.Top = true
+	p.Legend.Top, p.Legend.Left = false, true
 	p.Add(plotter.NewGrid())
 	var ns []int
 	for _, k := range r.kinds() {
