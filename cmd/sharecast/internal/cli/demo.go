@@ -277,10 +277,10 @@ loop:
 			}
 			settle = time.After(3 * time.Second)
 		case <-tick.C:
-			draw(false)
 			if !sending && allGot(procs, total) {
-				break loop
+				break loop // the final table follows
 			}
+			draw(false)
 		case <-settle:
 			break loop
 		case <-ctx.Done():
@@ -379,7 +379,7 @@ func allGot(procs []*demoProc, total uint64) bool {
 }
 
 func writeDemoTable(w io.Writer, procs []*demoProc, total uint64, final bool) {
-	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', tabwriter.AlignRight)
+	tw := newTable(w, tabwriter.AlignRight)
 	fmt.Fprintln(tw, "receiver\tpid\tkind\treceived\tof\tmissing\tdup\treordered\tbad bytes\tkernel drops\t")
 	for _, p := range procs {
 		for _, r := range p.final() {

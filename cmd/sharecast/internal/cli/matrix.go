@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -44,7 +43,7 @@ const (
 func modeOptions(goos string) map[string]string {
 	switch goos {
 	case "linux":
-		return map[string]string{"default": "no option", "any": "SO_REUSEADDR + SO_REUSEPORT", "user": "SO_REUSEPORT", "exclusive": "no option (Linux has no exclusive option)"}
+		return map[string]string{"default": "no option", "any": "SO_REUSEADDR", "user": "SO_REUSEPORT", "exclusive": "no option (Linux has no exclusive option)"}
 	case "windows":
 		return map[string]string{"default": "no option", "any": "SO_REUSEADDR", "user": "not supported", "exclusive": "SO_EXCLUSIVEADDRUSE"}
 	}
@@ -311,7 +310,7 @@ func writeMatrixText(w io.Writer, r *matrixReport) error {
 			continue
 		}
 		var b strings.Builder
-		tw := tabwriter.NewWriter(&b, 0, 8, 2, ' ', 0)
+		tw := newTable(&b, 0)
 		fmt.Fprint(tw, "\t")
 		for _, m := range matrixModes {
 			fmt.Fprintf(tw, "\t%s\t", m)
@@ -342,11 +341,7 @@ func writeMatrixText(w io.Writer, r *matrixReport) error {
 		tw.Flush()
 		// "Second bind" spans the columns of the second bind, as in
 		// Microsoft's tables: it starts above the first of them.
-		lines := strings.Split(b.String(), "\n")
-		for i, l := range lines {
-			lines[i] = strings.TrimRight(l, " ")
-		}
-		table := strings.Join(lines, "\n")
+		table := b.String()
 		col := strings.Index(table, matrixModes[0])
 		fmt.Fprintf(w, "%*sSecond bind\n%s", col, "", table)
 		for _, c := range t.Cells {

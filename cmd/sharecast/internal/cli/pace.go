@@ -78,7 +78,7 @@ func (realClock) Sleep(ctx context.Context, d time.Duration) {
 // fast as send takes them if rate is 0, in batches of at most batch. send
 // sends datagrams first, first+1, ..., first+n-1 and returns how many it
 // sent; an error stops the loop. It returns how many were sent, and when
-// the first and the last of them went.
+// the sends of the first and of the last of them began.
 func pace(ctx context.Context, c clock, rate float64, total uint64, batch int, send func(first uint64, n int) (int, error)) (sent uint64, first, last time.Time, err error) {
 	sch := schedule{start: c.Now(), rate: rate}
 	for total == 0 || sent < total {
@@ -97,13 +97,14 @@ func pace(ctx context.Context, c clock, rate float64, total uint64, batch int, s
 		if total > 0 {
 			n = min(n, total-sent)
 		}
+		at := c.Now()
 		k, err := send(sent, int(n))
 		if k > 0 {
 			if sent == 0 {
-				first = c.Now()
+				first = at
 			}
 			sent += uint64(k)
-			last = c.Now()
+			last = at
 		}
 		if err != nil {
 			return sent, first, last, err

@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 )
@@ -187,7 +186,7 @@ func writePortsText(w io.Writer, r portsReport) error {
 			fmt.Fprintln(w)
 			continue
 		}
-		tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+		tw := newTable(w, 0)
 		fmt.Fprintln(tw, "  proto\tlocal\tpid\tprogram\tuid\tuser\trx queue\tdrops\t")
 		for _, s := range p.Sockets {
 			pids, progs := "-", "-"
@@ -218,7 +217,7 @@ func writePortsText(w io.Writer, r portsReport) error {
 		fmt.Fprintln(w, "  none")
 		return nil
 	}
-	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	tw := newTable(w, 0)
 	fmt.Fprintln(tw, "  interface\tgroup\tsockets\tsources\t")
 	for _, g := range r.Groups {
 		var src []string

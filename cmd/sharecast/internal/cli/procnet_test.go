@@ -224,3 +224,45 @@ func TestPortsReportFlagsOtherUser(t *testing.T) {
 		}
 	}
 }
+
+// FuzzProcParsers checks that the /proc parsers never panic on any text,
+// and that what they return is well formed.
+func FuzzProcParsers(f *testing.F) {
+	for _, name := range []string{"udp", "udp6", "igmp", "igmp6", "mcfilter", "mcfilter6"} {
+		b, err := os.ReadFile(filepath.Join("testdata", "proc", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(string(b))
+	}
+	f.Add("h\n 1: 0100007F:1388 00000000:0000 07 00000000:00000000 00:00000000 00000000 0 0 1 2 0 0\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		if es, err := cli.ParseProcUDP(strings.NewReader(text)); err == nil {
+			for _, e := range es {
+				if !e.Local.IsValid() || !e.Remote.IsValid() {
+					t.Fatalf("invalid address in %+v", e)
+				}
+			}
+		}
+		for _, parse := range []func(r *strings.Reader) ([]cli.Membership, error){
+			func(r *strings.Reader) ([]cli.Membership, error) { return cli.ParseProcIGMP(r) },
+			func(r *strings.Reader) ([]cli.Membership, error) { return cli.ParseProcIGMP6(r) },
+		} {
+			if ms, err := parse(strings.NewReader(text)); err == nil {
+				for _, m := range ms {
+					if !m.Group.IsValid() {
+						t.Fatalf("invalid group in %+v", m)
+					}
+				}
+			}
+		}
+		if fs, err := cli.ParseProcMcfilter(strings.NewReader(text)); err == nil {
+			for _, sf := range fs {
+				if !sf.Group.IsValid() || !sf.Source.IsValid() {
+					t.Fatalf("invalid address in %+v", sf)
+				}
+			}
+		}
+		cli.ParseSocketLink(text)
+	})
+}

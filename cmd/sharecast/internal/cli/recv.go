@@ -205,10 +205,17 @@ func warnCoTenants(socks []*socket, log zerolog.Logger) {
 			log.Debug().Err(err).Uint16("port", port).Msg("cannot check the port's other holders")
 			continue
 		}
+		byUID := map[int][]portSocket{}
 		for _, o := range others {
-			log.Warn().Uint16("port", port).Int("uid", o.UID).Str("user", userName(o.UID)).
-				Ints("pids", pidsOf(o)).Str("local", o.Local.String()).
-				Msgf("port %d is also held by uid %d (%s), another user: that socket receives this port's multicast, and its unicast; use --share user or --share exclusive to refuse other users", port, o.UID, userName(o.UID))
+			byUID[o.UID] = append(byUID[o.UID], o)
+		}
+		for uid, ss := range byUID {
+			var pids []int
+			for _, s := range ss {
+				pids = append(pids, pidsOf(s)...)
+			}
+			log.Warn().Uint16("port", port).Int("uid", uid).Str("user", userName(uid)).Int("sockets", len(ss)).Ints("pids", pids).
+				Msgf("port %d is also held by uid %d (%s), another user (%d sockets): a socket of another user on a shared port receives the port's multicast, and its unicast; use --share user or --share exclusive to refuse other users", port, uid, userName(uid), len(ss))
 		}
 	}
 }

@@ -152,7 +152,10 @@ func runSend(ctx context.Context, e *env, spec group.Spec, f *sendFlags, rateSet
 	}
 	defer s.uc.Close()
 
-	if f.duration > 0 {
+	paced := f.rate > 0 && (!f.stdin || rateSet)
+	if f.duration > 0 && (!paced || f.stdin) {
+		// A paced stream ends by its count, which --duration sets below;
+		// the rest end by the clock.
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, f.duration)
 		defer cancel()
@@ -193,7 +196,7 @@ func runSend(ctx context.Context, e *env, spec group.Spec, f *sendFlags, rateSet
 		achieved = float64(sent-1) / el.Seconds()
 	}
 	asked := "as fast as possible"
-	if f.rate > 0 && (!f.stdin || rateSet) {
+	if paced {
 		asked = fmt.Sprintf("asked %g", f.rate)
 	}
 	fmt.Fprintf(e.stderr, "sharecast send: sent %d datagrams, %d bytes to %s on %s in %s: %.1f datagrams/s achieved (%s); stream %016x; %d sends retried\n",

@@ -388,7 +388,7 @@ func (r *statReporter) report(st dispatch.Stats, final bool) {
 
 func (r *statReporter) drawTable(line statLine) {
 	var b strings.Builder
-	tw := tabwriter.NewWriter(&b, 0, 8, 2, ' ', tabwriter.AlignRight)
+	tw := newTable(&b, tabwriter.AlignRight)
 	what := fmt.Sprintf("every %.1fs", line.Interval)
 	if line.Final {
 		what = "final, over the run"
@@ -400,9 +400,11 @@ func (r *statReporter) drawTable(line statLine) {
 			g.Lost, g.Gaps, g.Duplicates, g.Reordered, us(g.Latency.P50, g.Latency.Count), us(g.Latency.P99, g.Latency.Count), us(g.Latency.Max, g.Latency.Count))
 	}
 	if len(line.Groups) == 0 {
-		fmt.Fprintln(tw, "(nothing received yet)\t\t\t\t\t\t\t\t\t\t\t\t")
+		fmt.Fprintln(tw, "(nothing received yet)\t")
 	}
-	fmt.Fprintln(tw, "\t\t\t\t\t\t\t\t\t\t\t\t")
+	tw.Flush()
+	b.WriteString("\n")
+	tw = newTable(&b, tabwriter.AlignRight)
 	fmt.Fprintln(tw, "socket\tlocal\tpps\treceived\tkernel drops\ttruncated\tfiltered\t")
 	for _, s := range line.Sockets {
 		fmt.Fprintf(tw, "%s\t%s\t%.1f\t%d\t%d\t%d\t%d\t\n", s.Socket, s.Local, s.PPS, s.Datagrams, s.KernelDrops, s.Truncated, s.Filtered)
