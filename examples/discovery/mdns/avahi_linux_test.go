@@ -1,0 +1,263 @@
+package mdns_test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sharecast/sharecast/examples/discovery/mdns"
+	"github.com/sharecast/sharecast/examples/internal/extest"
+	"github.com/sharecast/sharecast/internal/testbed"
+)
+
+// avahi is a real avahi-daemon, with a D-Bus system bus of its own, running
+// in the test's network namespace on one interface.
+type avahi struct {
+	busAddr string
+	dir     string
+}
+
+const busConfig = `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path=%s</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow own="*"/>
+    <allow send_destination="*"/>
+    <allow receive_sender="*"/>
+  </policy>
+</busconfig>
+`
+
+const avahiConfig = `[server]
+host-name=sharecast-test
+domain-name=local
+use-ipv4=yes
+use-ipv6=yes
+allow-interfaces=%s
+enable-dbus=yes
+ratelimit-interval-usec=1000000
+ratelimit-burst=1000
+[wide-area]
+enable-wide-area=no
+[publish]
+publish-hinfo=no
+publish-workstation=no
+[reflector]
+[rlimits]
+`
+
+// startAvahi starts a D-Bus daemon and avahi-daemon on interface ifname,
+// and stops them when the test ends. avahi-daemon writes its pid file and
+// socket under /run/avahi-daemon; it runs in a mount namespace of its own
+// (util-linux's unshare) with a fresh tmpfs on /run, so that it neither
+// touches nor meets the host's.
+func startAvahi(t *testing.T, ifname string) *avahi {
+	t.Helper()
+	dbusDaemon := extest.RequireCommand(t, "dbus-daemon", "dbus-daemon")
+	avahiDaemon := extest.RequireCommand(t, "avahi-daemon", "avahi-daemon")
+	extest.RequireCommand(t, "avahi-publish", "avahi-utils")
+	unshare := extest.RequireCommand(t, "unshare", "util-linux")
+	if os.Geteuid() != 0 || !testbed.RealRoot() {
+		if os.Getenv("CI") != "" {
+			t.Fatal("avahi-daemon needs root")
+		}
+		t.Skip("avahi-daemon needs root")
+	}
+	dir, err := os.MkdirTemp("", "sharecast-avahi-") // short: unix socket paths are limited
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	av := &avahi{dir: dir, busAddr: "unix:path=" + filepath.Join(dir, "bus")}
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	busConf := write("bus.conf", fmt.Sprintf(busConfig, filepath.Join(dir, "bus")))
+	avahiConf := write("avahi-daemon.conf", fmt.Sprintf(avahiConfig, ifname))
+
+	dbus := exec.Command(dbusDaemon, "--nofork", "--nopidfile", "--print-address", "--config-file="+busConf)
+	dbus.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	_, ready := startWatched(t, "dbus-daemon", dbus, "unix:")
+	waitLine(t, "dbus-daemon", ready, 10*time.Second)
+
+	daemon := exec.Command(unshare, "--mount", "--propagation", "private", "sh", "-c",
+		`mount -t tmpfs tmpfs /run && exec "$0" --no-drop-root --no-chroot --no-rlimits --no-proc-title -f "$1"`,
+		avahiDaemon, avahiConf)
+	daemon.Env = av.env()
+	daemon.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	_, ready = startWatched(t, "avahi-daemon", daemon, "Server startup complete")
+	waitLine(t, "avahi-daemon", ready, 20*time.Second)
+	return av
+}
+
+func (av *avahi) env() []string {
+	return append(os.Environ(), "DBUS_SYSTEM_BUS_ADDRESS="+av.busAddr)
+}
+
+// publish runs avahi-publish for a service until withdraw is called (or
+// the test ends).
+func (av *avahi) publish(t *testing.T, args ...string) (withdraw func()) {
+	t.Helper()
+	cmd := exec.Command("avahi-publish", append([]string{"-s"}, args...)...)
+	cmd.Env = av.env()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	p, ready := startWatched(t, "avahi-publish", cmd, "Established under name")
+	waitLine(t, "avahi-publish", ready, 20*time.Second)
+	return func() { p.stop(t) }
+}
+
+// watched is a process whose output goes to the test's log.
+type watched struct {
+	name string
+	cmd  *exec.Cmd
+	done chan struct{} // closed when it has exited
+}
+
+// startWatched starts cmd, logs its output, and returns it and a channel
+// that gets the first line containing marker. The process is stopped when
+// the test ends.
+func startWatched(t *testing.T, name string, cmd *exec.Cmd, marker string) (*watched, <-chan string) {
+	t.Helper()
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	p := &watched{name: name, cmd: cmd, done: make(chan struct{})}
+	found := make(chan string, 1)
+	logged := make(chan struct{})
+	go func() {
+		defer close(logged)
+		sc := bufio.NewScanner(pr)
+		var once sync.Once
+		for sc.Scan() {
+			t.Logf("%s: %s", name, sc.Text())
+			if strings.Contains(sc.Text(), marker) {
+				once.Do(func() { found <- sc.Text() })
+			}
+		}
+	}()
+	go func() {
+		cmd.Wait()
+		pw.Close()
+		<-logged
+		close(p.done)
+	}()
+	t.Cleanup(func() { p.stop(t) })
+	return p, found
+}
+
+// stop ends the process: SIGTERM, and SIGKILL after five seconds. It may
+// be called more than once.
+func (p *watched) stop(t *testing.T) {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(5 * time.Second):
+		t.Logf("%s: no exit 5s after SIGTERM; killing it", p.name)
+		p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+func waitLine(t *testing.T, name string, c <-chan string, d time.Duration) {
+	t.Helper()
+	select {
+	case <-c:
+	case <-time.After(d):
+		t.Fatalf("%s not ready within %v", name, d)
+	}
+}
+
+// link makes the interface avahi and the agent share: a veth pair whose
+// other end is in a host of its own, so that multicast goes out of a real
+// link and loops back to the sockets of this namespace.
+func link(t *testing.T) string {
+	t.Helper()
+	peer := testbed.NewHost(t, "peer")
+	testbed.Veth(t, nil, "mdns0", netip.MustParsePrefix("10.77.0.1/24"), peer, "mdns1", netip.MustParsePrefix("10.77.0.2/24"))
+	return "mdns0"
+}
+
+// TestAvahi is issue 6's second acceptance criterion: a real avahi-daemon
+// runs in the test's namespace on port 5353, the agent runs at the same
+// time on the same port, a service published with avahi-publish appears in
+// the agent's table with its host, port, TXT and address, and once it is
+// withdrawn (avahi sends goodbye packets, TTL 0) it disappears. A second
+// agent, started after the announcement, learns the service by sending a
+// query and hearing avahi's answer.
+func TestAvahi(t *testing.T) {
+	testbed.Require(t)
+	ifname := link(t)
+	av := startAvahi(t, ifname)
+	a, changes := startAgent(t, ifname)
+
+	// Both are bound to 5353, sharing it.
+	socks, err := testbed.UDPSockets(mdns.Port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(socks) < 3 { // avahi's IPv4 (and IPv6) socket, the agent's two
+		t.Errorf("%d sockets on port 5353, want avahi's and the agent's: %+v", len(socks), socks)
+	}
+
+	withdraw := av.publish(t, "Sharecast Test", "_sharecast-test._tcp", "1234", "txt=1", "path=/x")
+	const instance = `Sharecast\ Test._sharecast-test._tcp.local.`
+	s := waitChange(t, changes, mdns.Added, instance, 15*time.Second)
+	// SRV, TXT and A may come in the same packet as the PTR, or after it.
+	deadline := time.Now().Add(10 * time.Second)
+	for !complete(s) && time.Now().Before(deadline) {
+		s = waitChange(t, changes, mdns.Updated, instance, time.Until(deadline))
+	}
+	if s.Name != "Sharecast Test" || s.Type != "_sharecast-test._tcp" || s.Domain != "local" ||
+		s.Host != "sharecast-test.local." || s.Port != 1234 || !slices.Equal(s.TXT, []string{"path=/x", "txt=1"}) && !slices.Equal(s.TXT, []string{"txt=1", "path=/x"}) ||
+		!slices.Contains(s.Addrs, netip.MustParseAddr("10.77.0.1")) {
+		t.Errorf("service %+v", s)
+	}
+	if got := a.Services(); len(got) != 1 || got[0].Instance != instance {
+		t.Errorf("Services() = %+v", got)
+	}
+
+	// A second agent hears of the service by asking.
+	b, bchanges := startAgent(t, ifname)
+	if err := b.Query("_sharecast-test._tcp"); err != nil {
+		t.Fatal(err)
+	}
+	waitChange(t, bchanges, mdns.Added, instance, 10*time.Second)
+
+	withdraw()
+	waitChange(t, changes, mdns.Removed, instance, 10*time.Second)
+	if got := a.Services(); len(got) != 0 {
+		t.Errorf("Services() after the goodbye = %+v", got)
+	}
+	if st := a.Stats(); st.Packets == 0 || st.Malformed != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func complete(s mdns.Service) bool {
+	return s.Port != 0 && len(s.TXT) > 0 && slices.ContainsFunc(s.Addrs, netip.Addr.Is4)
+}

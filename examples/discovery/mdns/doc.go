@@ -1,0 +1,42 @@
+// Package mdns is a multicast DNS (RFC 6762) service-discovery agent
+// (DNS-SD, RFC 6763) that shares port 5353 with any other mDNS stack on
+// the host, such as avahi-daemon or mDNSResponder.
+//
+// # Sharing 5353
+//
+// An [Agent] opens its sockets with package mcast, which asks to share the
+// port (SO_REUSEADDR and SO_REUSEPORT on Linux, as avahi does), joins
+// 224.0.0.251 and ff02::fb on the chosen interfaces through package group,
+// and reads through a dispatch.Server. Every stack bound to 5353 gets its
+// own copy of each multicast packet, so the agent and avahi hear the same
+// responses. Unicast datagrams to 5353 (replies to legacy unicast
+// queries, RFC 6762 section 6.7) go to one socket only and are not the
+// agent's: mcast's destination filter drops and counts them.
+//
+// # The table
+//
+// The DNS wire format is github.com/miekg/dns's. From each response (the
+// answer, authority and additional sections; queries are ignored) the
+// [Table] keeps the PTR records of service types ("_ipp._tcp.local." ->
+// instance), and the SRV, TXT, A and AAAA records that describe each
+// instance and its host, each with its TTL. A [Service] is an instance
+// whose PTR record is alive, with what is known of its host, port, TXT
+// strings and addresses. Records expire when their TTL runs out; a record
+// with TTL 0 is a goodbye and goes one second later (RFC 6762 section
+// 10.1). An address record with the cache-flush bit replaces the host's
+// other addresses of its family received more than a second before
+// (section 10.2). Reverse-address PTRs, the service-type enumeration and
+// subtypes are not services.
+//
+// Every change to the table is reported through Config.OnChange as a
+// [Change]: Added, Updated (host, port, TXT or addresses changed; a TTL
+// refresh is no change) or Removed (expired or said goodbye).
+//
+// # Queries
+//
+// [Agent.Query] sends a PTR query for a service type from port 5353 to the
+// group of each family on each interface the agent joined, with TTL (hop
+// limit) 255 as RFC 6762 section 11 asks, so that responders answer by
+// multicast and the table fills in. The agent does not answer queries: it
+// is a listener, not a responder.
+package mdns
