@@ -15,7 +15,8 @@ import (
 
 // StatsSummary is the statistics tool's part of the summary.
 type StatsSummary struct {
-	// Rate is datagrams a second and Mbps megabits a second over the run.
+	// Rate is datagrams a second and Mbps megabits a second, from the
+	// first datagram's arrival to the last's.
 	Rate float64 `json:"rate"`
 	Mbps float64 `json:"mbps"`
 	// Sequence counts what the sequence numbers in the sharecast headers
@@ -47,6 +48,8 @@ type statsTool struct {
 	noHeader uint64
 	badFill  uint64
 
+	first, last time.Time // receive times of the first and last datagram
+
 	lastAt    time.Time
 	lastCount uint64
 	lastBytes uint64
@@ -76,6 +79,10 @@ func (s *statsTool) ready() string { return "" }
 
 func (s *statsTool) handle(d *dispatch.Datagram) {
 	s.bytes.Add(uint64(len(d.Payload)))
+	if s.first.IsZero() {
+		s.first = d.Time
+	}
+	s.last = d.Time
 	s.seq.Observe(d)
 	h, err := wire.Decode(d.Payload)
 	if err != nil {
@@ -107,9 +114,9 @@ func (s *statsTool) tick(w io.Writer, c *common) {
 func (s *statsTool) finish(sum *Summary) {
 	sum.Bytes = s.bytes.Load()
 	ss := &StatsSummary{Sequence: s.seq.Stats(), Flows: len(s.seq.Flows()), NoHeader: s.noHeader, BadFill: s.badFill}
-	if sum.Seconds > 0 {
-		ss.Rate = float64(sum.Datagrams) / sum.Seconds
-		ss.Mbps = float64(sum.Bytes) * 8 / sum.Seconds / 1e6
+	if span := s.last.Sub(s.first).Seconds(); span > 0 && sum.Datagrams > 1 {
+		ss.Rate = float64(sum.Datagrams-1) / span
+		ss.Mbps = float64(sum.Bytes) * 8 / span / 1e6
 	}
 	ss.Latency = Latency{Mean: s.lat.Mean(), P50: s.lat.ValueAtQuantile(50), P99: s.lat.ValueAtQuantile(99), Max: s.lat.Max()}
 	sum.Stats = ss
