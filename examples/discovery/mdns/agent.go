@@ -97,9 +97,10 @@ func New(ctx context.Context, cfg *Config) (a *Agent, err error) {
 	if len(ifaces) == 0 {
 		ifaces = []string{"*"}
 	}
+	agent := a // a is nil once an error is returned
 	defer func() {
 		if err != nil {
-			a.Close()
+			agent.Close()
 		}
 	}()
 	var mux dispatch.Mux

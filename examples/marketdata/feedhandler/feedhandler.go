@@ -121,9 +121,10 @@ func New(ctx context.Context, cfg *Config) (h *Handler, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("feedhandler: %w", err)
 	}
+	handler := h // h is nil once an error is returned
 	defer func() {
 		if err != nil {
-			h.Close()
+			handler.Close()
 		}
 	}()
 
