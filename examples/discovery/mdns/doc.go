@@ -5,7 +5,8 @@
 // # Sharing 5353
 //
 // An [Agent] opens its sockets with package mcast, which asks to share the
-// port (SO_REUSEADDR and SO_REUSEPORT on Linux, as avahi does), joins
+// port (SO_REUSEADDR on Linux, which avahi-daemon sets too; the options
+// per OS are in package mcast's doc), joins
 // 224.0.0.251 and ff02::fb on the chosen interfaces through package group,
 // and reads through a dispatch.Server. Every stack bound to 5353 gets its
 // own copy of each multicast packet, so the agent and avahi hear the same
