@@ -2,7 +2,10 @@ package cli
 
 import (
 	"context"
+	"io"
 	"time"
+
+	"github.com/sharecast/sharecast/dispatch"
 )
 
 // Internals for the tests of package cli_test.
@@ -61,3 +64,12 @@ type Clock = clock
 func Pace(ctx context.Context, c Clock, rate float64, total uint64, batch int, send func(first uint64, n int) (int, error)) (uint64, time.Time, time.Time, error) {
 	return pace(ctx, c, rate, total, batch, send)
 }
+
+// NewPrinter returns listen's handler, writing to w.
+func NewPrinter(w io.Writer, format, encoding string) (dispatch.Handler, func()) {
+	p := newPrinter(w, format, encoding, 0)
+	return p, func() { p.w.Flush() }
+}
+
+// NewStatHandler returns stat's handler.
+func NewStatHandler(mode string) dispatch.Handler { return newStatHandler(mode, 0) }

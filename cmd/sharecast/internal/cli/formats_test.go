@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"net"
+	"net/netip"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sharecast/sharecast/cmd/sharecast/internal/cli"
+	"github.com/sharecast/sharecast/examples/marketdata/moldudp64"
 	"github.com/sharecast/sharecast/internal/testbed"
 	"github.com/sharecast/sharecast/internal/wire"
 )
@@ -81,5 +84,62 @@ func TestHelp(t *testing.T) {
 				t.Fatalf("exit %d, stderr %q, stdout:\n%s", code, errOut.String(), out.String())
 			}
 		})
+	}
+}
+
+// stat follows MoldUDP64 sequence numbers: messages, not datagrams, with
+// heartbeats; listen describes the packets.
+func TestStatMoldUDP64(t *testing.T) {
+	testbed.Require(t)
+	port := freePort(t)
+	g := groupAt("239.10.0.9", port)
+	st := start(t, "stat", g, "--seq", "moldudp64", "--count", "6", "--format", "json", "--duration", "30s")
+	l := start(t, "listen", g, "--count", "6", "--duration", "30s")
+	st.listening(t, 1)
+	l.listening(t, 1)
+	sess := moldudp64.MustParseSession("TEST01")
+	pkt := func(seq uint64, n int) []byte {
+		msgs := make([][]byte, n)
+		for i := range msgs {
+			msgs[i] = []byte{byte(seq) + byte(i)}
+		}
+		b, err := moldudp64.AppendPacket(nil, sess, seq, msgs...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	lo, err := net.InterfaceByName("lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := testbed.NewSender(t, netip.MustParseAddrPort(g), lo, netip.Addr{})
+	for _, p := range [][]byte{
+		pkt(1, 3), pkt(4, 2), moldudp64.AppendHeartbeat(nil, sess, 6),
+		pkt(9, 1), // 6-8 missing
+		pkt(6, 3), // and here, late
+		pkt(4, 2), // again
+	} {
+		if err := s.Send(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range []*proc{st, l} {
+		if code := p.wait(t, 20*time.Second); code != 0 {
+			t.Fatalf("%v: exit %d", p.args, code)
+		}
+	}
+	gr := statFinal(t, st.stdout.String())["groups"].([]any)[0].(map[string]any)
+	want := map[string]float64{"datagrams": 6, "numbers": 9, "lost": 0, "gaps": 1, "reordered": 1, "duplicates": 1, "streams": 1, "unsequenced": 0}
+	for k, v := range want {
+		if gr[k] != v {
+			t.Errorf("%s = %v, want %v (%v)", k, gr[k], v, gr)
+		}
+	}
+	out := l.stdout.String()
+	for _, w := range []string{`moldudp64 session "TEST01" seq 1 count 3`, `moldudp64 session "TEST01" seq 6 heartbeat`} {
+		if !strings.Contains(out, w) {
+			t.Errorf("listen output lacks %q:\n%s", w, out)
+		}
 	}
 }

@@ -216,13 +216,15 @@ func appendGroupPort(b []byte, d *dispatch.Datagram) []byte {
 // appendDescription says what a payload is: a sharecast test datagram, a
 // MoldUDP64 packet, or the start of its bytes.
 func appendDescription(b, payload []byte, recv time.Time) []byte {
-	if h, err := wire.Decode(payload); err == nil {
-		b = append(b, "sharecast stream "...)
-		b = appendHex64(b, h.Stream)
-		b = append(b, " seq "...)
-		b = strconv.AppendUint(b, h.Seq, 10)
-		b = append(b, ", latency "...)
-		return append(b, recv.Sub(h.Time()).String()...)
+	if wire.Is(payload) { // first, since the decoder's error would be allocated
+		if h, err := wire.Decode(payload); err == nil {
+			b = append(b, "sharecast stream "...)
+			b = appendHex64(b, h.Stream)
+			b = append(b, " seq "...)
+			b = strconv.AppendUint(b, h.Seq, 10)
+			b = append(b, ", latency "...)
+			return append(b, recv.Sub(h.Time()).String()...)
+		}
 	}
 	if m, err := moldudp64.Decode(payload); err == nil {
 		b = append(b, "moldudp64 session "...)

@@ -40,7 +40,10 @@ type seqInfo struct {
 // classify reads the sequence number of a payload, as mode says: "auto"
 // tries the sharecast header, then MoldUDP64.
 func classify(p []byte, mode string) seqInfo {
-	if mode == "auto" || mode == "sharecast" {
+	// wire.Is first: a decode error is an allocated value, and most
+	// payloads of a MoldUDP64 feed are not sharecast's. (A payload that is
+	// neither still costs moldudp64's error value.)
+	if (mode == "auto" || mode == "sharecast") && wire.Is(p) {
 		if h, err := wire.Decode(p); err == nil {
 			si := seqInfo{kind: kindSharecast, first: h.Seq, n: 1, sent: h.Time()}
 			for i := range 8 {
