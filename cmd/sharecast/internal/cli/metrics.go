@@ -113,7 +113,7 @@ func serveMetrics(addr string, c prometheus.Collector, log zerolog.Logger) (*met
 		return nil, &usageError{fmt.Errorf("--metrics %s: %w", addr, err)}
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: nil}))
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	ms := &metricsServer{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, done: make(chan error, 1)}
 	go func() { ms.done <- ms.srv.Serve(ln) }()
 	log.Info().Str("addr", ln.Addr().String()).Str("url", "http://"+ln.Addr().String()+"/metrics").Msg("serving metrics")

@@ -73,7 +73,8 @@ user, its receive queue and drops (from /proc/net/udp, /proc/net/udp6 and
 A port held by sockets of more than one user is flagged: a socket of
 another user that shares the port receives the port's multicast (for the
 groups it joins) and unicast datagrams sent to the port. Processes of other
-users show only when ports runs as root. Linux only.`,
+users show only when ports runs as root. It sees the sockets of its own
+network namespace (the host's, unless run in another). Linux only.`,
 		Example: `  sharecast ports 5000
   sharecast ports 5000 5001 --format json
   sudo sharecast ports          # every UDP port, with every process`,

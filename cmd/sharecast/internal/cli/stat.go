@@ -231,7 +231,9 @@ type (
 		Socket      string  `json:"socket"`
 		Local       string  `json:"local"`
 		Datagrams   uint64  `json:"datagrams"`
+		Bytes       uint64  `json:"bytes"`
 		PPS         float64 `json:"pps"`
+		Mbps        float64 `json:"mbps"`
 		KernelDrops uint64  `json:"kernel_drops"`
 		Truncated   uint64  `json:"truncated"`
 		Filtered    uint64  `json:"filtered"`
@@ -315,7 +317,7 @@ type statReporter struct {
 	mu        sync.Mutex
 	last      time.Time
 	lastGroup map[string][2]uint64 // datagrams, bytes
-	lastSock  map[string]uint64
+	lastSock  map[string][2]uint64 // datagrams, bytes
 	drawn     int // lines of the last table drawn on a terminal
 }
 
@@ -336,7 +338,7 @@ func (r *statReporter) report(st dispatch.Stats, final bool) {
 	iv := now.Sub(prev).Seconds()
 	r.last = now
 	if r.lastGroup == nil {
-		r.lastGroup, r.lastSock = map[string][2]uint64{}, map[string]uint64{}
+		r.lastGroup, r.lastSock = map[string][2]uint64{}, map[string][2]uint64{}
 	}
 	line := statLine{Time: now, Elapsed: now.Sub(r.start).Seconds(), Interval: iv, Final: final}
 	line.Groups, line.Streams = r.h.snapshot(final)
@@ -360,13 +362,14 @@ func (r *statReporter) report(st dispatch.Stats, final bool) {
 		r.lastGroup[g.Group] = [2]uint64{g.Datagrams, g.Bytes}
 	}
 	for _, s := range st.Sockets {
-		sl := socketLine{Socket: s.Name, Local: s.Local.String(), Datagrams: s.Datagrams}
+		sl := socketLine{Socket: s.Name, Local: s.Local.String(), Datagrams: s.Datagrams, Bytes: s.Bytes}
 		before := r.lastSock[s.Name]
 		if final {
-			before = 0
+			before = [2]uint64{}
 		}
-		sl.PPS = rate(s.Datagrams, before)
-		r.lastSock[s.Name] = s.Datagrams
+		sl.PPS = rate(s.Datagrams, before[0])
+		sl.Mbps = rate(s.Bytes, before[1]) * 8 / 1e6
+		r.lastSock[s.Name] = [2]uint64{s.Datagrams, s.Bytes}
 		if k := s.Kernel; k != nil {
 			sl.KernelDrops, sl.Truncated, sl.Filtered = k.KernelDrops, k.Truncated, k.Filtered
 		}
@@ -405,9 +408,9 @@ func (r *statReporter) drawTable(line statLine) {
 	tw.Flush()
 	b.WriteString("\n")
 	tw = newTable(&b, tabwriter.AlignRight)
-	fmt.Fprintln(tw, "socket\tlocal\tpps\treceived\tkernel drops\ttruncated\tfiltered\t")
+	fmt.Fprintln(tw, "socket\tlocal\tpps\tMbit/s\treceived\tkernel drops\ttruncated\tfiltered\t")
 	for _, s := range line.Sockets {
-		fmt.Fprintf(tw, "%s\t%s\t%.1f\t%d\t%d\t%d\t%d\t\n", s.Socket, s.Local, s.PPS, s.Datagrams, s.KernelDrops, s.Truncated, s.Filtered)
+		fmt.Fprintf(tw, "%s\t%s\t%.1f\t%.2f\t%d\t%d\t%d\t%d\t\n", s.Socket, s.Local, s.PPS, s.Mbps, s.Datagrams, s.KernelDrops, s.Truncated, s.Filtered)
 	}
 	tw.Flush()
 	out := b.String()
