@@ -318,7 +318,7 @@ type statReporter struct {
 	last      time.Time
 	lastGroup map[string][2]uint64 // datagrams, bytes
 	lastSock  map[string][2]uint64 // datagrams, bytes
-	drawn     int // lines of the last table drawn on a terminal
+	drawn     int                  // lines of the last table drawn on a terminal
 }
 
 // every reports every period until the returned function is called.
