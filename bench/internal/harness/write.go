@@ -12,7 +12,7 @@ import (
 func (h *harness) write() error {
 	var errs []error
 	if p := h.cfg.JSON; p != "" {
-		b, err := json.MarshalIndent(h.rep, "", " ")
+		b, err := json.Marshal(h.rep)
 		if err == nil {
 			err = os.WriteFile(p, append(b, '\n'), 0o644)
 		}
