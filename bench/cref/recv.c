@@ -21,7 +21,12 @@
 // percentiles.
 //
 // Build: gcc -O2 -pthread -o recv recv.c
-// Usage: recv -n SOCKETS -g GROUP -p PORT -s STREAM [-b BUFSIZE] [-B BATCH] [-r RCVBUF] [-t SECONDS] [-T THREADS]
+// With -m it also asks for the control messages that mcast reads on every
+// datagram (IP_PKTINFO, SO_TIMESTAMPNS, SO_RXQ_OVFL) and checks the
+// destination against the group as mcast does: the kernel's cost of that
+// metadata, measured apart.
+//
+// Usage: recv -n SOCKETS -g GROUP -p PORT -s STREAM [-b BUFSIZE] [-B BATCH] [-r RCVBUF] [-t SECONDS] [-T THREADS] [-m]
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -63,10 +68,14 @@ struct sock {
 	uint64_t received, bytes, truncated, foreign;
 	uint64_t hist[HBUCKETS];
 	uint64_t max_ns;
+	int64_t last_kernel_ns; // with -m
+	uint32_t ovfl;          // with -m
 };
 
 static int nsock = 1, batch = 64, bufsize = 2048, rcvbuf = 4 << 20, lifetime = 60, nthreads = 0;
 static uint64_t stream;
+static int meta;               // -m: ask for and read the control messages that mcast reads
+static struct in_addr group_addr;
 static atomic_int stop;
 
 static void die(const char *what) {
@@ -120,13 +129,17 @@ struct rbuf {
 	struct mmsghdr *msgs;
 	struct iovec *iovs;
 	unsigned char *buf;
+	unsigned char *ctl; // control-message space, with -m
 };
+
+#define CTL_SIZE 128
 
 static void rbuf_init(struct rbuf *rb) {
 	rb->msgs = calloc(batch, sizeof *rb->msgs);
 	rb->iovs = calloc(batch, sizeof *rb->iovs);
 	rb->buf = malloc((size_t)batch * bufsize);
-	if (!rb->msgs || !rb->iovs || !rb->buf)
+	rb->ctl = calloc(batch, CTL_SIZE);
+	if (!rb->msgs || !rb->iovs || !rb->buf || !rb->ctl)
 		die("malloc");
 }
 
@@ -134,6 +147,28 @@ static void rbuf_free(struct rbuf *rb) {
 	free(rb->msgs);
 	free(rb->iovs);
 	free(rb->buf);
+	free(rb->ctl);
+}
+
+// meta_ok reads the control messages that -m asks for, as mcast does:
+// the destination (IP_PKTINFO), checked against the group, the kernel's
+// time stamp (SO_TIMESTAMPNS) and drop count (SO_RXQ_OVFL).
+static int meta_ok(struct sock *s, struct msghdr *h) {
+	int dst_ok = 0;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c)) {
+		if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+			struct in_pktinfo pi;
+			memcpy(&pi, CMSG_DATA(c), sizeof pi);
+			dst_ok = pi.ipi_addr.s_addr == group_addr.s_addr;
+		} else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_TIMESTAMPNS) {
+			struct timespec ts;
+			memcpy(&ts, CMSG_DATA(c), sizeof ts);
+			s->last_kernel_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+		} else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
+			memcpy(&s->ovfl, CMSG_DATA(c), sizeof s->ovfl);
+		}
+	}
+	return dst_ok;
 }
 
 // read_batch reads up to batch datagrams from s with one recvmmsg call and
@@ -146,6 +181,10 @@ static int read_batch(struct sock *s, struct rbuf *rb, int flags) {
 		memset(h, 0, sizeof *h);
 		h->msg_iov = &rb->iovs[i];
 		h->msg_iovlen = 1;
+		if (meta) {
+			h->msg_control = rb->ctl + (size_t)i * CTL_SIZE;
+			h->msg_controllen = CTL_SIZE;
+		}
 	}
 	int n = recvmmsg(s->fd, rb->msgs, batch, flags, NULL);
 	for (int i = 0; i < n; i++) {
@@ -153,6 +192,10 @@ static int read_batch(struct sock *s, struct rbuf *rb, int flags) {
 		unsigned len = rb->msgs[i].msg_len;
 		if (rb->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
 			s->truncated++;
+			continue;
+		}
+		if (meta && !meta_ok(s, &rb->msgs[i].msg_hdr)) {
+			s->foreign++;
 			continue;
 		}
 		if (len < HEADER_LEN || memcmp(p, "SCST", 4) != 0 || p[4] != 0 || p[5] != 1 ||
@@ -244,6 +287,10 @@ static int open_socket(struct in_addr group, int port, int ifindex) {
 	struct timeval tv = {0, 50000}; // wake every 50 ms to look at the stop flag
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0)
 		die("SO_RCVTIMEO");
+	if (meta && (setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one) < 0 ||
+		     setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one) < 0 ||
+		     setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one) < 0))
+		die("control message options");
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr = {htonl(INADDR_ANY)}};
 	if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
 		die("bind");
@@ -271,7 +318,7 @@ static int64_t cpu_ns(void) {
 int main(int argc, char **argv) {
 	const char *group = "239.255.77.1";
 	int port = 0, opt;
-	while ((opt = getopt(argc, argv, "n:g:p:s:b:B:r:t:T:")) != -1) {
+	while ((opt = getopt(argc, argv, "n:g:p:s:b:B:r:t:T:m")) != -1) {
 		switch (opt) {
 		case 'n': nsock = atoi(optarg); break;
 		case 'g': group = optarg; break;
@@ -282,8 +329,9 @@ int main(int argc, char **argv) {
 		case 'r': rcvbuf = atoi(optarg); break;
 		case 't': lifetime = atoi(optarg); break;
 		case 'T': nthreads = atoi(optarg); break;
+		case 'm': meta = 1; break;
 		default:
-			fprintf(stderr, "usage: recv -n SOCKETS -g GROUP -p PORT -s STREAM [-b BUFSIZE] [-B BATCH] [-r RCVBUF] [-t SECONDS] [-T THREADS]\n");
+			fprintf(stderr, "usage: recv -n SOCKETS -g GROUP -p PORT -s STREAM [-b BUFSIZE] [-B BATCH] [-r RCVBUF] [-t SECONDS] [-T THREADS] [-m]\n");
 			return 2;
 		}
 	}
@@ -297,6 +345,7 @@ int main(int argc, char **argv) {
 		fprintf(stderr, "recv: bad group %s\n", group);
 		return 2;
 	}
+	group_addr = g;
 	int lo = (int)if_nametoindex("lo");
 	if (lo == 0)
 		die("lo");

@@ -15,8 +15,10 @@
 //     one per socket, with one handler each (overflow Block);
 //   - [KindMcast]: mcast.Conn.ReadBatch in a plain loop;
 //   - [KindStdlib]: net.ListenMulticastUDP and ReadFromUDP;
-//   - [KindC]: bench/cref/recv.c, recvmmsg in a thread per socket, built
-//     with the C compiler at run time: the kernel's limit on the machine.
+//   - [KindC]: bench/cref/recv.c, recvmmsg (epoll over the sockets of a
+//     process, two threads), built with the C compiler at run time: the
+//     kernel's limit on the machine; [KindCMeta], outside the default
+//     sweep, is the same with mcast's control messages on every datagram.
 //
 // Each does the same work per datagram: decode the header, check the
 // stream, count, read the clock, record the latency in a histogram.

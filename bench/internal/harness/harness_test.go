@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -44,15 +45,20 @@ func setup(t *testing.T, cfg harness.Config) harness.Config {
 	return cfg
 }
 
-// wantKinds returns the receivers the run must have measured: all four,
-// but C only where a C compiler is found.
-func wantKinds(t *testing.T) []harness.Kind {
+// allKinds is every receiver, c-meta too.
+var allKinds = append(slices.Clone(harness.AllKinds), harness.KindCMeta)
+
+// wantKinds returns the receivers of asked that the run must have
+// measured: the C ones only where a C compiler is found.
+func wantKinds(t *testing.T, asked []harness.Kind) []harness.Kind {
 	t.Helper()
 	if _, err := exec.LookPath("gcc"); err != nil {
-		t.Logf("no gcc: the C reference receiver is left out (%v)", err)
-		return []harness.Kind{harness.KindSharecast, harness.KindMcast, harness.KindStdlib}
+		t.Logf("no gcc: the C reference receivers are left out (%v)", err)
+		return slices.DeleteFunc(slices.Clone(asked), func(k harness.Kind) bool {
+			return k == harness.KindC || k == harness.KindCMeta
+		})
 	}
-	return harness.AllKinds
+	return asked
 }
 
 func run(t *testing.T, cfg harness.Config) *harness.Report {
@@ -66,15 +72,17 @@ func run(t *testing.T, cfg harness.Config) *harness.Report {
 	return rep
 }
 
-// TestQuick runs the CI mode (`go run ./bench -quick`): every receiver, N=1
+// TestQuick runs the CI mode (`go run ./bench -quick`), with c-meta as well:
+// every receiver, N=1
 // and N=2 in one process and in two, at 2,000 datagrams/s. It checks
 // sanity only, never a timing: every socket got every datagram, byte for
 // byte in count, and the counts add up.
 func TestQuick(t *testing.T) {
 	testbed.Require(t)
 	cfg := setup(t, harness.Quick())
+	cfg.Receivers = allKinds
 	rep := run(t, cfg)
-	kinds := wantKinds(t)
+	kinds := wantKinds(t, cfg.Receivers)
 	// N=1 runs once (as proc); N=2 as proc and procs.
 	if want := 3 * len(kinds); len(rep.Runs) != want {
 		t.Fatalf("%d runs, want %d (skipped: %v, notes: %v)", len(rep.Runs), want, rep.Skipped, rep.Notes)
@@ -113,7 +121,7 @@ func TestQuick(t *testing.T) {
 		if r.CPUNs <= 0 {
 			t.Errorf("%s N=%d %s: no CPU time reported", r.Kind, r.N, r.Mode)
 		}
-		if (r.Kind == harness.KindC) != (r.Allocs < 0) {
+		if (r.Kind == harness.KindC || r.Kind == harness.KindCMeta) != (r.Allocs < 0) {
 			t.Errorf("%s: allocations %d (C does not count them, Go does)", r.Kind, r.Allocs)
 		}
 	}
@@ -150,7 +158,7 @@ func TestSweepWritesReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	rep := run(t, setup(t, cfg))
-	kinds := wantKinds(t)
+	kinds := wantKinds(t, cfg.Receivers)
 	if len(rep.Runs) != len(kinds) || len(rep.Lossless) != len(kinds) {
 		t.Fatalf("%d max runs and %d lossless searches, want %d each", len(rep.Runs), len(rep.Lossless), len(kinds))
 	}

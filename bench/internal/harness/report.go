@@ -118,13 +118,20 @@ func methodText(r *Report) string {
 - **sharecast**: mcast.Conn batch reads (recvmmsg, 64 a call) through a dispatch.Server per socket, with one handler (queue of 1,024, overflow Block, so that every loss shows as a kernel drop);
 - **mcast**: mcast.Conn.ReadBatch in a plain loop, no dispatcher;
 - **stdlib**: net.ListenMulticastUDP and ReadFromUDP, one datagram a call;
-- **c**: bench/cref/recv.c, built with the C compiler at run time: recvmmsg (64 a call); %s; it marks the kernel's limit.
+- **c**: bench/cref/recv.c, built with the C compiler at run time: recvmmsg (64 a call); %s; it marks the kernel's limit%s.
 
 Every receiver does the same work per datagram (decodes the header, checks the stream, counts, reads the clock and records the latency in a histogram: hdrhistogram-go, or a log-linear one in C), and every socket has a %d MiB receive buffer (SO_RCVBUFFORCE). After the sender stops, the harness waits for the receive queues to drain (/proc/net/udp), then stops the receivers, which report per socket: received, kernel drops (SO_MEMINFO), truncated, latency p50/p99 (from the sender's time stamp to the receiver's clock), and per process the CPU time (getrusage) and heap allocations (Go) from "ready" to the end. Delivery ratio = received / sent; copies/s = datagrams received over all sockets / send time; CPU s/M = receivers' CPU seconds per million datagrams received.
 
 Phases: **rate**: sender at %s datagrams/s (paced per millisecond or so: Go's timers sleep about 1 ms here) for %v; **max**: sender flat out for %v, %d repetitions (64-byte datagrams; %d for larger ones): on loopback the sender's own system call pays the kernel's delivery to every socket, so the sender's rate is the host's limit and the question is which receivers keep up; **lossless**: per receiver and N, the highest sender rate at which every socket gets 100%% of a %v run, by a bounded search (at most %d probes: flat out first, then from the slowest socket's drain rate, bisecting). Figures are medians over repetitions; ratios between receivers are taken within each repetition (runs side by side) and then the median.`,
-		sendBatch, cThreadsText(c.CThreads), ReadBuffer>>20, fmtRate(float64(c.Rate)), c.RateDuration, c.Duration, c.Repeats, c.RepeatsLarge,
+		sendBatch, cThreadsText(c.CThreads), cMetaText(r), ReadBuffer>>20, fmtRate(float64(c.Rate)), c.RateDuration, c.Duration, c.Repeats, c.RepeatsLarge,
 		c.LosslessDuration, c.LosslessProbes)
+}
+
+func cMetaText(r *Report) string {
+	if !slices.Contains(r.kinds(), KindCMeta) {
+		return ""
+	}
+	return "; **c-meta** is the same program asking for, and reading, the control messages that mcast reads on every datagram (IP_PKTINFO with the destination checked against the group, SO_TIMESTAMPNS, SO_RXQ_OVFL)"
 }
 
 func cThreadsText(k int) string {

@@ -220,11 +220,14 @@ func (h *harness) startChild(spec runSpec, port uint16, stream uint64, sockets, 
 	group := netip.AddrPortFrom(h.cfg.Group.Addr(), port)
 	life := spec.dur + time.Minute
 	var cmd *exec.Cmd
-	if spec.kind == KindC {
+	if spec.kind == KindC || spec.kind == KindCMeta {
 		cmd = exec.Command(h.cbin, "-n", strconv.Itoa(sockets), "-g", group.Addr().String(),
 			"-p", strconv.Itoa(int(port)), "-s", strconv.FormatUint(stream, 10),
 			"-b", strconv.Itoa(BufferSize), "-r", strconv.Itoa(ReadBuffer),
 			"-t", strconv.Itoa(int(life.Seconds())), "-T", strconv.Itoa(min(h.cfg.CThreads, sockets)))
+		if spec.kind == KindCMeta {
+			cmd.Args = append(cmd.Args, "-m")
+		}
 	} else {
 		args := []string{"-kind", string(spec.kind), "-n", strconv.Itoa(sockets), "-group", group.String(),
 			"-stream", strconv.FormatUint(stream, 10), "-life", life.String(), "-queue", strconv.Itoa(h.cfg.QueueLen)}

@@ -61,10 +61,10 @@ func (r *Report) sizes(phase Phase) []int {
 	return out
 }
 
-// kinds returns the receivers that ran, in the order of AllKinds.
+// kinds returns the receivers that ran, in the order of the tables.
 func (r *Report) kinds() []Kind {
 	var out []Kind
-	for _, k := range AllKinds {
+	for _, k := range knownKinds {
 		for _, x := range r.Runs {
 			if x.Kind == k {
 				out = append(out, k)

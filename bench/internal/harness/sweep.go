@@ -90,7 +90,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return nil, err
 		}
 	}
-	if slices.Contains(cfg.Receivers, KindC) {
+	if slices.Contains(cfg.Receivers, KindC) || slices.Contains(cfg.Receivers, KindCMeta) {
 		dir, err := os.MkdirTemp("", "sharecast-bench-")
 		if err != nil {
 			return nil, err
@@ -98,7 +98,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		defer os.RemoveAll(dir)
 		if h.cbin, err = buildC(cfg.CC, cfg.CSource, dir); err != nil {
 			h.note("C reference receiver left out: %v", err)
-			h.cfg.Receivers = slices.DeleteFunc(slices.Clone(cfg.Receivers), func(k Kind) bool { return k == KindC })
+			h.cfg.Receivers = slices.DeleteFunc(slices.Clone(cfg.Receivers), func(k Kind) bool { return k == KindC || k == KindCMeta })
 		}
 	}
 	for _, p := range cfg.Phases {
