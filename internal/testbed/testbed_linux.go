@@ -19,7 +19,9 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
-	"github.com/vishvananda/netns"
+
+	"github.com/sharecast/sharecast/internal/netns"
+	vnetns "github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -64,7 +66,7 @@ func Main(m *testing.M) {
 		reason = fmt.Errorf("cannot make a network namespace (run as root, or allow unprivileged user namespaces: sysctl kernel.unprivileged_userns_clone=1): %w", err)
 		os.Exit(run(m))
 	}
-	if err := setupLoopback(nil); err != nil {
+	if err := netns.SetupLoopback(); err != nil {
 		reason = fmt.Errorf("setting up lo in the test namespace: %w", err)
 	} else if err := checkIsolated(); err != nil {
 		reason = err
@@ -83,76 +85,15 @@ func run(m *testing.M) int {
 // reexec runs the test binary again in a new network namespace and returns
 // its exit status.
 func reexec() (int, error) {
-	exe, err := os.Executable()
+	cmd, err := netns.Command(os.Args[1:]...)
 	if err != nil {
 		return 0, err
 	}
-	cmd := exec.Command(exe, os.Args[1:]...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.Env = append(os.Environ(), envInside+"=1")
-	attr := &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET, Pdeathsig: syscall.SIGKILL}
 	if os.Geteuid() == 0 {
 		cmd.Env = append(cmd.Env, envRealRoot+"=1")
-	} else {
-		attr.Cloneflags |= syscall.CLONE_NEWUSER
-		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Geteuid(), Size: 1}}
-		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getegid(), Size: 1}}
-		attr.GidMappingsEnableSetgroups = false
 	}
-	cmd.SysProcAttr = attr
-	// The child gets the signals a terminal sends to the process group;
-	// the parent only waits.
-	if err := cmd.Start(); err != nil {
-		return 0, err
-	}
-	err = cmd.Wait()
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return 128 + int(ws.Signal()), nil
-		}
-		return ee.ExitCode(), nil
-	}
-	if err != nil {
-		return 0, err
-	}
-	return 0, nil
-}
-
-// setupLoopback brings lo up in the namespace of handle h (nil: the
-// current one) with the MULTICAST flag and multicast routes through it.
-func setupLoopback(h *netlink.Handle) error {
-	if h == nil {
-		var err error
-		if h, err = netlink.NewHandle(); err != nil {
-			return err
-		}
-		defer h.Close()
-	}
-	lo, err := h.LinkByName("lo")
-	if err != nil {
-		return err
-	}
-	if err := h.LinkSetMulticastOn(lo); err != nil {
-		return fmt.Errorf("lo multicast on: %w", err)
-	}
-	if err := h.LinkSetUp(lo); err != nil {
-		return fmt.Errorf("lo up: %w", err)
-	}
-	_, mc4, _ := net.ParseCIDR("224.0.0.0/4")
-	if err := h.RouteReplace(&netlink.Route{LinkIndex: lo.Attrs().Index, Dst: mc4,
-		Src: net.IPv4(127, 0, 0, 1), Scope: netlink.SCOPE_LINK}); err != nil {
-		return fmt.Errorf("route 224.0.0.0/4 dev lo: %w", err)
-	}
-	// IPv6 turns an ordinary route through lo into a reject route, so
-	// ff00::/8 is a local route: the kernel delivers to the sockets of this
-	// namespace that joined the group, and sends nothing anywhere.
-	_, mc6, _ := net.ParseCIDR("ff00::/8")
-	if err := h.RouteReplace(&netlink.Route{LinkIndex: lo.Attrs().Index, Dst: mc6,
-		Type: unix.RTN_LOCAL, Table: unix.RT_TABLE_LOCAL}); err != nil {
-		return fmt.Errorf("route ff00::/8 dev lo: %w", err)
-	}
-	return nil
+	return netns.ExitCode(cmd)
 }
 
 // checkIsolated fails if the namespace holds an interface that the test
@@ -330,7 +271,7 @@ func Cleanup() {
 // Host is a network namespace that stands for one host.
 type Host struct {
 	Name string
-	ns   netns.NsHandle
+	ns   vnetns.NsHandle
 	nl   *netlink.Handle
 }
 
@@ -339,17 +280,17 @@ type Host struct {
 func NewHost(t testing.TB, name string) *Host {
 	t.Helper()
 	Require(t)
-	var ns netns.NsHandle
+	var ns vnetns.NsHandle
 	err := onThread(func() error {
-		orig, err := netns.Get()
+		orig, err := vnetns.Get()
 		if err != nil {
 			return err
 		}
 		defer orig.Close()
-		if ns, err = netns.New(); err != nil {
+		if ns, err = vnetns.New(); err != nil {
 			return err
 		}
-		return netns.Set(orig)
+		return vnetns.Set(orig)
 	})
 	if err != nil {
 		t.Fatalf("testbed: new host %s: %v", name, err)
@@ -397,16 +338,16 @@ func onThread(fn func() error) error {
 func (h *Host) Do(fn func() error) error {
 	var fnErr error
 	err := onThread(func() error {
-		orig, err := netns.Get()
+		orig, err := vnetns.Get()
 		if err != nil {
 			return err
 		}
 		defer orig.Close()
-		if err := netns.Set(h.ns); err != nil {
+		if err := vnetns.Set(h.ns); err != nil {
 			return err
 		}
 		fnErr = fn()
-		return netns.Set(orig)
+		return vnetns.Set(orig)
 	})
 	if err != nil {
 		return fmt.Errorf("testbed: host %s: %w", h.Name, err)
