@@ -173,6 +173,13 @@ func (s *session) writeSummary(w io.Writer, what string, st dispatch.Stats) {
 		fmt.Fprintf(w, "  socket %s (%s): received %d, bytes %d, kernel drops %d, truncated %d, filtered %d, read errors %d, receive buffer granted %d (asked %d; SO_RCVBUF reports %d)\n",
 			ss.Name, ss.Local, ss.Datagrams, ss.Bytes, k.drops, k.trunc, k.filt, ss.ReadErrors, granted(rb), asked, rb)
 	}
+	// What the handlers did with what the sockets read: together with the
+	// socket lines, every datagram that reached the host is accounted for.
+	for _, h := range st.Handlers {
+		d := h.Drops
+		fmt.Fprintf(w, "  handler %s: received %d, delivered %d, dropped %d (queue full %d, evicted %d, panic %d, shutdown %d)\n",
+			h.Name, h.Received, h.Delivered, d.Total(), d.QueueFull, d.Evicted, d.Panic, d.Shutdown)
+	}
 }
 
 // granted returns the receive buffer granted, from what SO_RCVBUF reports:
