@@ -17,14 +17,6 @@ func sysOpt(id optID, ipv6 bool) (level, name int, ok bool) {
 	return 0, 0, false
 }
 
-func setsockoptInt(fd uintptr, level, name, value int) error {
-	return unix.SetsockoptInt(int(fd), level, name, value)
-}
-
-func getsockoptInt(fd uintptr, level, name int) (int, error) {
-	return unix.GetsockoptInt(int(fd), level, name)
-}
-
 const (
 	solSocket   = unix.SOL_SOCKET
 	soRcvbuf    = unix.SO_RCVBUF
