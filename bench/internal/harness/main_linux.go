@@ -72,7 +72,7 @@ func Main(ctx context.Context, args []string, cSource []byte, stdout, stderr io.
 	}
 	cfg.Log = stdout
 	cfg.CSource = cSource
-	cfg.Command = "go run ./bench " + strings.Join(args, " ")
+	cfg.Command = strings.TrimSpace("go run ./bench " + strings.Join(args, " "))
 	rep, err := Run(ctx, cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "bench: %v\n", err)

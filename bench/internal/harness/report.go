@@ -212,7 +212,19 @@ func targets(r *Report) []target {
 	}
 	if has(KindSharecast) && has(KindStdlib) {
 		lo, loAt, ok := worstRatio(r, keys, KindSharecast, KindStdlib, (*RunResult).CopiesPerSec, func(v float64) bool { return v >= 3 }, false)
-		ts = append(ts, target{"sharecast delivered copies/s >= 3x the stdlib receiver", fmt.Sprintf("lowest %.2fx (%s); met in %s", lo, loAt, ok), yesNo(strings.HasPrefix(ok, "all"))})
+		fig := fmt.Sprintf("lowest %.2fx (%s); met in %s", lo, loAt, ok)
+		if has(KindC) {
+			// The ceiling: what the kernel's limit makes of the same ratio.
+			var best float64
+			var bestAt string
+			for _, k := range keys {
+				if v, n := r.pairRatio(k, KindC, KindStdlib, (*RunResult).CopiesPerSec); n > 0 && v > best {
+					best, bestAt = v, fmt.Sprintf("%s N=%d", k.mode, k.n)
+				}
+			}
+			fig += fmt.Sprintf("; for scale, the C reference's own copies/s over stdlib's is at most %.2fx (%s)", best, bestAt)
+		}
+		ts = append(ts, target{"sharecast delivered copies/s >= 3x the stdlib receiver", fig, yesNo(strings.HasPrefix(ok, "all"))})
 	}
 	if has(KindSharecast) {
 		worst, n := 0.0, 0
@@ -364,7 +376,7 @@ func writeLossless(w io.Writer, r *Report, kinds []Kind) {
 			}
 			if slices.Contains(kinds, KindSharecast) && slices.Contains(kinds, KindC) {
 				a, b := r.lossless(KindSharecast, c.mode, n, c.size), r.lossless(KindC, c.mode, n, c.size)
-				if a != nil && b != nil && b.Rate > 0 {
+				if a != nil && b != nil && a.Rate > 0 && b.Rate > 0 {
 					p(" %.2fx |", a.Rate/b.Rate)
 				} else {
 					p(" - |")
