@@ -192,7 +192,15 @@ func targets(r *Report) []target {
 			if ok, _ := r.allLossless(k, KindSharecast); ok {
 				both++
 			} else {
-				misses = append(misses, fmt.Sprintf("%s N=%d (min %.3f)", k.mode, k.n, med(r.find(k, KindSharecast), (*RunResult).MinRatio)))
+				runs := r.find(k, KindSharecast)
+				lossless := 0
+				for _, x := range runs {
+					if x.Lossless() {
+						lossless++
+					}
+				}
+				misses = append(misses, fmt.Sprintf("%s N=%d (lossless in %d of %d repetitions, lowest socket's ratio %.4f)",
+					k.mode, k.n, lossless, len(runs), med(runs, (*RunResult).MinRatio)))
 			}
 		}
 		fig := fmt.Sprintf("lossless in %d of the %d cells where C was lossless in every repetition", both, cCells)
