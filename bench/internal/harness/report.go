@@ -66,12 +66,15 @@ func writeSection(w io.Writer, r *Report, chart string) {
 	m := r.Machine
 	p("## Per-socket delivery: sharecast, mcast, the standard library and C, side by side\n\n")
 	p("Measured %s on %s, %d cores, %s, %s, C compiler %s; commit %s.\n", m.Date, m.CPU, m.Cores, m.Kernel, m.Go, m.CC, m.Commit)
-	p("Load average (1, 5, 15 min) %s at the start, %s at the end. The sweep took %v.\n\n",
+	p("Load average (1, 5, 15 min) %s at the start, %s at the end (the sweep's own sender and receivers count in the latter). The sweep took %v.\n\n",
 		m.LoadStart, m.LoadEnd, time.Duration(r.Elapsed).Round(time.Second))
 	p("Command (from the repository's root): `%s`\n\n", r.Config.Command)
-	if busy(m.LoadStart) || busy(m.LoadEnd) {
-		p("**The machine was busy during this run** (load average above 1.0: other work shared its two cores). " +
+	if busy(m.LoadStart) {
+		p("**The machine was busy when this run started** (load average above 1.0: other work shared its two cores). " +
 			"Absolute rates are low and noisy; the ratios between receivers, measured side by side in the same cells, hold better.\n\n")
+	} else {
+		p("The machine is shared with other work: quiet when this run started, it need not have stayed so; single runs vary by up to 2x " +
+			"from one minute to the next. The ratios between receivers, measured side by side in the same cells, hold better than the absolute rates.\n\n")
 	}
 	p("%s\n\n", methodText(r))
 
