@@ -29,8 +29,9 @@ func writeResults(r *Report, path string) error {
 	sec.WriteString(beginMark + "\n")
 	chart := ""
 	if r.Config.Chart != "" {
-		rel, err := filepath.Rel(filepath.Dir(path), r.Config.Chart)
-		if err == nil {
+		dir, err1 := filepath.Abs(filepath.Dir(path))
+		abs, err2 := filepath.Abs(r.Config.Chart)
+		if rel, err := filepath.Rel(dir, abs); err1 == nil && err2 == nil && err == nil {
 			chart = filepath.ToSlash(rel)
 		}
 	}
