@@ -186,3 +186,31 @@ func names(ifs []net.Interface) string {
 	}
 	return strings.Join(ns, ", ")
 }
+
+// Interfaces returns the interfaces that the spec's interface text selects
+// now, each up and multicast-capable, by the rules that Set.Join uses: one
+// for a name, an index or an address, every usable one for "*", and a single
+// nil (the kernel's choice) for no interface. A sender uses it to pick the
+// interface to send out of.
+func (s Spec) Interfaces() ([]*net.Interface, error) {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return nil, fmt.Errorf("group: interfaces: %w", err)
+	}
+	return resolve(parseSelector(s.Interface), ifs, sysInterfaces{})
+}
+
+// SendInterface returns the one interface that the spec selects to send
+// out of, or nil where it names none (mcast.NewSender then uses the
+// loopback interface). "*" is refused when it selects more than one.
+func (s Spec) SendInterface() (*net.Interface, error) {
+	ifs, err := s.Interfaces()
+	if err != nil {
+		return nil, err
+	}
+	if len(ifs) > 1 {
+		return nil, fmt.Errorf("group: %s selects %d interfaces (%s); name the one to send out of: %w",
+			s, len(ifs), ifs[0].Name+", ...", ErrBadSpec)
+	}
+	return ifs[0], nil
+}

@@ -12,94 +12,32 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/net/ipv4"
-	"golang.org/x/net/ipv6"
+	"github.com/sharecast/sharecast/mcast"
 )
 
-// Sender sends multicast datagrams from the namespace it was made in.
-type Sender struct {
-	uc   *net.UDPConn
-	dst  *net.UDPAddr
-	port uint16
-}
+// Sender sends multicast datagrams from the namespace it was made in: an
+// mcast.Sender.
+type Sender = mcast.Sender
 
 // NewSender opens a socket that sends to group out of interface ifi (nil:
-// lo), with TTL (hop limit) 1 and loopback on, bound to src (the zero
-// value: the interface's address chosen by the kernel). It is closed when
-// the test ends.
+// the loopback interface), with TTL (hop limit) 1 and loopback on, bound to
+// src (the zero value: the interface's address chosen by the kernel). It
+// is closed when the test ends.
 func NewSender(t testing.TB, group netip.AddrPort, ifi *net.Interface, src netip.Addr) *Sender {
 	t.Helper()
 	s, err := OpenSender(group, ifi, src)
 	if err != nil {
 		t.Fatalf("testbed: sender to %s: %v", group, err)
 	}
-	t.Cleanup(func() { s.uc.Close() })
+	t.Cleanup(func() { s.Close() })
 	return s
 }
 
 // OpenSender is NewSender for code that runs outside the test's goroutine,
 // such as inside [Host.Do]; the caller closes the Sender.
 func OpenSender(group netip.AddrPort, ifi *net.Interface, src netip.Addr) (*Sender, error) {
-	if !group.Addr().IsMulticast() {
-		return nil, fmt.Errorf("%s is not a multicast group", group)
-	}
-	if ifi == nil {
-		lo, err := net.InterfaceByName("lo")
-		if err != nil {
-			return nil, err
-		}
-		ifi = lo
-	}
-	network := "udp4"
-	if group.Addr().Is6() {
-		network = "udp6"
-	}
-	laddr := &net.UDPAddr{}
-	if src.IsValid() {
-		laddr.IP = src.AsSlice()
-	}
-	uc, err := net.ListenUDP(network, laddr)
-	if err != nil {
-		return nil, err
-	}
-	if group.Addr().Is6() {
-		p := ipv6.NewPacketConn(uc)
-		err = p.SetMulticastInterface(ifi)
-		if err == nil {
-			err = p.SetMulticastHopLimit(1)
-		}
-		if err == nil {
-			err = p.SetMulticastLoopback(true)
-		}
-	} else {
-		p := ipv4.NewPacketConn(uc)
-		err = p.SetMulticastInterface(ifi)
-		if err == nil {
-			err = p.SetMulticastTTL(1)
-		}
-		if err == nil {
-			err = p.SetMulticastLoopback(true)
-		}
-	}
-	if err != nil {
-		uc.Close()
-		return nil, err
-	}
-	_ = uc.SetWriteBuffer(4 << 20)
-	return &Sender{uc: uc, dst: net.UDPAddrFromAddrPort(group), port: group.Port()}, nil
+	return mcast.NewSender(group, &mcast.SenderConfig{Interface: ifi, Source: src})
 }
-
-// Close closes the sender's socket.
-func (s *Sender) Close() error { return s.uc.Close() }
-
-// Send sends one datagram.
-func (s *Sender) Send(b []byte) error {
-	_, err := s.uc.WriteToUDP(b, s.dst)
-	return err
-}
-
-// LocalAddr returns the sender's address.
-func (s *Sender) LocalAddr() netip.AddrPort { return s.uc.LocalAddr().(*net.UDPAddr).AddrPort() }
 
 // Pace waits until every socket bound to port in this namespace holds less
 // than limit bytes in its receive queue (read from /proc/net/udp and

@@ -16,7 +16,7 @@
 // # Safety
 //
 // By default the datagrams go out of the loopback interface with TTL 1
-// (package examples/internal/sender): nothing leaves the host unless an
+// (mcast.NewSender's default): nothing leaves the host unless an
 // interface is named.
 package feedsend
 
@@ -27,8 +27,8 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/sharecast/sharecast/examples/internal/sender"
 	"github.com/sharecast/sharecast/examples/marketdata/feedgen"
+	"github.com/sharecast/sharecast/mcast"
 )
 
 // Config configures [Send].
@@ -38,9 +38,9 @@ type Config struct {
 	A, B netip.AddrPort
 
 	// SenderA and SenderB configure the lines' sockets (interface, TTL,
-	// loopback); nil means the zero sender.Config: the loopback
+	// loopback); nil means the zero mcast.SenderConfig: the loopback
 	// interface, TTL 1.
-	SenderA, SenderB *sender.Config
+	SenderA, SenderB *mcast.SenderConfig
 
 	// Feed describes the feed and what each line does to it.
 	Feed feedgen.Config
@@ -79,12 +79,12 @@ func Send(ctx context.Context, cfg *Config) (*feedgen.Generator, Result, error) 
 	if err != nil {
 		return nil, res, fmt.Errorf("feedsend: %w", err)
 	}
-	var ss [2]*sender.Sender
+	var ss [2]*mcast.Sender
 	for i, c := range []struct {
 		dst netip.AddrPort
-		cfg *sender.Config
+		cfg *mcast.SenderConfig
 	}{{cfg.A, cfg.SenderA}, {cfg.B, cfg.SenderB}} {
-		s, err := sender.Open(c.dst, c.cfg)
+		s, err := mcast.NewSender(c.dst, c.cfg)
 		if err != nil {
 			for _, s := range ss[:i] {
 				s.Close()
@@ -138,7 +138,7 @@ func Send(ctx context.Context, cfg *Config) (*feedgen.Generator, Result, error) 
 
 // sendRetry sends b, retrying for a while when the socket's buffer is full
 // (ENOBUFS, which a fast sender meets on some kernels).
-func sendRetry(s *sender.Sender, b []byte) error {
+func sendRetry(s *mcast.Sender, b []byte) error {
 	var err error
 	for try := 0; try < 100; try++ {
 		if err = s.Send(b); err == nil || !errors.Is(err, errNoBufs) {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/sharecast/sharecast/group"
 	"github.com/sharecast/sharecast/internal/wire"
+	"github.com/sharecast/sharecast/mcast"
 )
 
 // sendBatch is how many datagrams one WriteBatch (sendmmsg) call sends at
@@ -222,45 +223,27 @@ func loopback() (*net.Interface, error) {
 }
 
 func newSender(group netip.AddrPort, ifi *net.Interface, src netip.Addr, ttl int, loop bool) (*sender, error) {
-	network := "udp4"
-	if group.Addr().Is6() {
-		network = "udp6"
-	}
-	laddr := &net.UDPAddr{}
-	if src.IsValid() {
-		laddr.IP = src.AsSlice()
-	}
-	uc, err := net.ListenUDP(network, laddr)
+	ms, err := mcast.NewSender(group, &mcast.SenderConfig{Interface: ifi, Source: src, TTL: ttl, NoLoopback: !loop})
 	if err != nil {
-		return nil, fmt.Errorf("socket to send from %s: %w", laddr, err)
+		return nil, err
 	}
-	s := &sender{uc: uc, dst: net.UDPAddrFromAddrPort(group), ifi: ifi}
+	uc := ms.UDPConn()
+	s := &sender{uc: uc, dst: net.UDPAddrFromAddrPort(group), ifi: ms.Interface()}
 	if group.Addr().Is6() {
 		s.p6 = ipv6.NewPacketConn(uc)
-		err = s.p6.SetMulticastInterface(ifi)
-		if err == nil {
-			err = s.p6.SetMulticastHopLimit(ttl)
-		}
-		if err == nil {
-			err = s.p6.SetMulticastLoopback(loop)
+		if ttl == 0 { // mcast.NewSender takes 0 for its default, 1
+			err = s.p6.SetMulticastHopLimit(0)
 		}
 	} else {
 		s.p4 = ipv4.NewPacketConn(uc)
-		err = s.p4.SetMulticastInterface(ifi)
-		if err == nil {
-			err = s.p4.SetMulticastTTL(ttl)
-		}
-		if err == nil {
-			err = s.p4.SetMulticastLoopback(loop)
+		if ttl == 0 {
+			err = s.p4.SetMulticastTTL(0)
 		}
 	}
 	if err != nil {
 		uc.Close()
-		return nil, fmt.Errorf("multicast options on %s: %w", ifi.Name, err)
+		return nil, fmt.Errorf("TTL 0 on %s: %w", s.ifi.Name, err)
 	}
-	// A larger send buffer absorbs bursts; the kernel's default serves
-	// where it refuses.
-	_ = uc.SetWriteBuffer(4 << 20)
 	return s, nil
 }
 

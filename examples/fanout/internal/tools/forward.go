@@ -8,8 +8,8 @@ import (
 	"net"
 
 	"github.com/sharecast/sharecast/dispatch"
-	"github.com/sharecast/sharecast/examples/internal/sender"
 	"github.com/sharecast/sharecast/group"
+	"github.com/sharecast/sharecast/mcast"
 )
 
 // ForwardSummary is the forwarder's part of the summary.
@@ -27,7 +27,7 @@ type forwarder struct {
 	ttl      int
 
 	uc     *net.UnixConn
-	s      *sender.Sender
+	s      *mcast.Sender
 	dest   string
 	send   func([]byte) error
 	bytes  uint64
@@ -66,11 +66,11 @@ func (f *forwarder) open(c *common) error {
 		if spec.AddrPort() == c.spec.AddrPort() {
 			return fmt.Errorf("forward: -to %s is the group being received: a loop", spec.AddrPort())
 		}
-		ifi, err := sender.InterfaceOf(spec.Interface)
+		ifi, err := spec.SendInterface()
 		if err != nil {
 			return fmt.Errorf("forward: %w", err)
 		}
-		s, err := sender.Open(spec.AddrPort(), &sender.Config{Interface: ifi, TTL: f.ttl})
+		s, err := mcast.NewSender(spec.AddrPort(), &mcast.SenderConfig{Interface: ifi, TTL: f.ttl})
 		if err != nil {
 			return fmt.Errorf("forward: %w", err)
 		}

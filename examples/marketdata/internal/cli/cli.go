@@ -15,13 +15,13 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/sharecast/sharecast/examples/internal/sender"
 	"github.com/sharecast/sharecast/examples/marketdata/arbiter"
 	"github.com/sharecast/sharecast/examples/marketdata/feedgen"
 	"github.com/sharecast/sharecast/examples/marketdata/feedhandler"
 	"github.com/sharecast/sharecast/examples/marketdata/feedsend"
 	"github.com/sharecast/sharecast/examples/marketdata/moldudp64"
 	"github.com/sharecast/sharecast/group"
+	"github.com/sharecast/sharecast/mcast"
 )
 
 const usage = `usage:
@@ -240,13 +240,13 @@ func runGenerate(ctx context.Context, w io.Writer, a, b group.Spec, ttl int, fee
 	if a.IsSourceSpecific() || b.IsSourceSpecific() {
 		return errors.New("-generate sends to groups: give specs without a source")
 	}
-	var scfg [2]*sender.Config
+	var scfg [2]*mcast.SenderConfig
 	for i, s := range []group.Spec{a, b} {
-		ifi, err := sender.InterfaceOf(s.Interface)
+		ifi, err := s.SendInterface()
 		if err != nil {
 			return err
 		}
-		scfg[i] = &sender.Config{Interface: ifi, TTL: ttl}
+		scfg[i] = &mcast.SenderConfig{Interface: ifi, TTL: ttl}
 	}
 	fmt.Fprintf(w, "sending %d messages, session %s, seed %d: line A to %s, line B to %s\n",
 		feed.Messages, feed.Session, feed.Seed, a.AddrPort(), b.AddrPort())

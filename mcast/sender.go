@@ -1,8 +1,4 @@
-// Package sender sends UDP multicast for the example programs: to one
-// group, out of one interface, with a TTL and loopback chosen by the
-// caller. It is the sending half that the examples share (the market-data
-// feed generator, the fan-out forwarder); receivers use package mcast.
-package sender
+package mcast
 
 import (
 	"errors"
@@ -14,49 +10,50 @@ import (
 	"golang.org/x/net/ipv6"
 )
 
-// Config configures [Open]. The zero value sends out of the loopback
-// interface with TTL 1 and loopback on, so that nothing leaves the host.
-type Config struct {
-	// Interface is the interface to send out of; nil means the loopback
-	// interface ("lo" on Linux).
+// SenderConfig configures [NewSender]. The zero value sends out of the
+// loopback interface with TTL 1 and loopback on, so that a sender that
+// names no interface never sends anything off the host.
+type SenderConfig struct {
+	// Interface is the interface to send out of (IP_MULTICAST_IF,
+	// IPV6_MULTICAST_IF); nil means the loopback interface.
 	Interface *net.Interface
-
 	// TTL is the multicast TTL (IPv6 hop limit); 0 means 1, which keeps
 	// the datagrams on the link.
 	TTL int
-
 	// NoLoopback turns IP_MULTICAST_LOOP off. By default it is on, so that
 	// receivers on the sending host get the datagrams too.
 	NoLoopback bool
-
 	// Source is the address to send from; the zero value lets the kernel
 	// choose the interface's.
 	Source netip.Addr
-
 	// WriteBuffer is SO_SNDBUF in bytes; 0 means 4 MiB.
 	WriteBuffer int
 }
 
-// Sender sends datagrams to one multicast group. It is safe for concurrent
-// use.
+// Sender sends datagrams to one multicast group out of one interface. It is
+// safe for concurrent use.
 type Sender struct {
 	uc  *net.UDPConn
 	dst *net.UDPAddr
+	ifi *net.Interface
 }
 
-// Open returns a Sender to group, a multicast address and port.
-func Open(group netip.AddrPort, cfg *Config) (*Sender, error) {
+// NewSender returns a Sender to group, a multicast address and port.
+func NewSender(group netip.AddrPort, cfg *SenderConfig) (*Sender, error) {
 	if cfg == nil {
-		cfg = &Config{}
+		cfg = &SenderConfig{}
 	}
 	if !group.Addr().IsMulticast() {
-		return nil, fmt.Errorf("sender: %s is not a multicast group", group)
+		return nil, fmt.Errorf("mcast: sender to %s: %w", group.Addr(), ErrNotMulticast)
+	}
+	if group.Port() == 0 {
+		return nil, fmt.Errorf("mcast: sender to %s: port 0: %w", group, ErrInvalidConfig)
 	}
 	ifi := cfg.Interface
 	if ifi == nil {
 		lo, err := loopback()
 		if err != nil {
-			return nil, fmt.Errorf("sender: %w", err)
+			return nil, fmt.Errorf("mcast: sender to %s: %w", group, err)
 		}
 		ifi = lo
 	}
@@ -74,7 +71,7 @@ func Open(group netip.AddrPort, cfg *Config) (*Sender, error) {
 	}
 	uc, err := net.ListenUDP(network, laddr)
 	if err != nil {
-		return nil, fmt.Errorf("sender: %w", err)
+		return nil, fmt.Errorf("mcast: sender to %s from %s: %w", group, laddr, err)
 	}
 	if group.Addr().Is6() {
 		p := ipv6.NewPacketConn(uc)
@@ -85,7 +82,7 @@ func Open(group netip.AddrPort, cfg *Config) (*Sender, error) {
 	}
 	if err != nil {
 		uc.Close()
-		return nil, fmt.Errorf("sender: to %s on %s: %w", group, ifi.Name, err)
+		return nil, fmt.Errorf("mcast: sender to %s on %s: %w", group, ifi.Name, err)
 	}
 	wb := cfg.WriteBuffer
 	if wb == 0 {
@@ -93,7 +90,7 @@ func Open(group netip.AddrPort, cfg *Config) (*Sender, error) {
 	}
 	// Best effort: a smaller send buffer only makes Send block sooner.
 	_ = uc.SetWriteBuffer(wb)
-	return &Sender{uc: uc, dst: net.UDPAddrFromAddrPort(group)}, nil
+	return &Sender{uc: uc, dst: net.UDPAddrFromAddrPort(group), ifi: ifi}, nil
 }
 
 func loopback() (*net.Interface, error) {
@@ -123,36 +120,13 @@ func (s *Sender) LocalAddr() netip.AddrPort {
 // Group returns the group and port the Sender sends to.
 func (s *Sender) Group() netip.AddrPort { return s.dst.AddrPort() }
 
-// Close closes the socket.
-func (s *Sender) Close() error { return s.uc.Close() }
+// Interface returns the interface the Sender sends out of.
+func (s *Sender) Interface() *net.Interface { return s.ifi }
 
-// InterfaceOf returns the interface that spec's interface text names (a
-// name, an index or an address, as package group reads it), or nil for an
-// empty text, which means the loopback interface to Open.
-func InterfaceOf(text string) (*net.Interface, error) {
-	if text == "" {
-		return nil, nil
-	}
-	if ifi, err := net.InterfaceByName(text); err == nil {
-		return ifi, nil
-	}
-	var idx int
-	if _, err := fmt.Sscanf(text, "%d", &idx); err == nil && fmt.Sprint(idx) == text {
-		return net.InterfaceByIndex(idx)
-	}
-	if a, err := netip.ParseAddr(text); err == nil {
-		ifs, err := net.Interfaces()
-		if err != nil {
-			return nil, err
-		}
-		for i := range ifs {
-			addrs, _ := ifs[i].Addrs()
-			for _, ad := range addrs {
-				if p, err := netip.ParsePrefix(ad.String()); err == nil && p.Addr() == a {
-					return &ifs[i], nil
-				}
-			}
-		}
-	}
-	return nil, fmt.Errorf("sender: no interface %q", text)
-}
+// UDPConn returns the underlying socket, for batch writes (x/net's
+// WriteBatch) or options that Sender does not set.
+func (s *Sender) UDPConn() *net.UDPConn { return s.uc }
+
+// Close closes the socket. It is idempotent in effect: later calls return
+// an error for which errors.Is(err, net.ErrClosed) holds.
+func (s *Sender) Close() error { return s.uc.Close() }
