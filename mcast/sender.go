@@ -51,7 +51,7 @@ func NewSender(group netip.AddrPort, cfg *SenderConfig) (*Sender, error) {
 	}
 	ifi := cfg.Interface
 	if ifi == nil {
-		lo, err := loopback()
+		lo, err := LoopbackInterface()
 		if err != nil {
 			return nil, fmt.Errorf("mcast: sender to %s: %w", group, err)
 		}
@@ -93,7 +93,9 @@ func NewSender(group netip.AddrPort, cfg *SenderConfig) (*Sender, error) {
 	return &Sender{uc: uc, dst: net.UDPAddrFromAddrPort(group), ifi: ifi}, nil
 }
 
-func loopback() (*net.Interface, error) {
+// LoopbackInterface returns the host's loopback interface (the first with
+// the loopback flag): where a Sender sends when told no interface.
+func LoopbackInterface() (*net.Interface, error) {
 	ifs, err := net.Interfaces()
 	if err != nil {
 		return nil, err

@@ -157,7 +157,7 @@ func demoInside(ctx context.Context, e *env, spec group.Spec, f *demoFlags) erro
 	if err := netns.SetupLoopback(); err != nil {
 		return err
 	}
-	ifi, err := loopback()
+	ifi, err := mcast.LoopbackInterface()
 	if err != nil {
 		return err
 	}

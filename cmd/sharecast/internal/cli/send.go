@@ -134,7 +134,7 @@ func runSend(ctx context.Context, e *env, spec group.Spec, f *sendFlags, rateSet
 	var ifi *net.Interface
 	var err error
 	if name == "" {
-		ifi, err = loopback()
+		ifi, err = mcast.LoopbackInterface()
 	} else {
 		ifi, err = lookupInterface(name)
 	}
@@ -206,20 +206,6 @@ func runSend(ctx context.Context, e *env, spec group.Spec, f *sendFlags, rateSet
 		return err
 	}
 	return nil
-}
-
-// loopback returns the host's loopback interface.
-func loopback() (*net.Interface, error) {
-	ifs, err := net.Interfaces()
-	if err != nil {
-		return nil, err
-	}
-	for i := range ifs {
-		if ifs[i].Flags&net.FlagLoopback != 0 {
-			return &ifs[i], nil
-		}
-	}
-	return nil, errors.New("no loopback interface")
 }
 
 func newSender(group netip.AddrPort, ifi *net.Interface, src netip.Addr, ttl int, loop bool) (*sender, error) {
