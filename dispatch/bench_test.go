@@ -36,12 +36,16 @@ func fill(i uint64, d *mcast.Datagram) {
 }
 
 // runFanOut pushes n datagrams through a Server to k handlers (Block
-// policy, so that every handler gets every datagram) and returns the
-// Server's stats.
-func runFanOut(tb testing.TB, n uint64, k int, start func()) dispatch.Stats {
+// policy, so that every handler gets every datagram; or inline) and returns
+// the Server's stats.
+func runFanOut(tb testing.TB, n uint64, k int, inline bool, start func()) dispatch.Stats {
 	var m dispatch.Mux
+	cfg := &dispatch.HandlerConfig{Overflow: dispatch.Block}
+	if inline {
+		cfg = &dispatch.HandlerConfig{Inline: true}
+	}
 	for range k {
-		if err := m.Handle(dispatch.Pattern{Group: group1}, &sink{}, &dispatch.HandlerConfig{Overflow: dispatch.Block}); err != nil {
+		if err := m.Handle(dispatch.Pattern{Group: group1}, &sink{}, cfg); err != nil {
 			tb.Fatal(err)
 		}
 	}
@@ -64,26 +68,30 @@ func runFanOut(tb testing.TB, n uint64, k int, start func()) dispatch.Stats {
 // calls, the reference counting and the return of the buffer to the pool.
 // One op is one datagram: ns/op is the wall time per datagram, with the
 // reader and the workers spread over the cores, and cpu-ns/op the CPU time
-// that a datagram costs over all of them. Beside it, the obvious alternative: a channel
-// per handler carrying a copy of each payload.
+// that a datagram costs over all of them. The same with inline handlers
+// (HandlerConfig.Inline: called on the reader, no queue). Beside them, the
+// obvious alternative: a channel per handler carrying a copy of each
+// payload.
 func BenchmarkFanOut(b *testing.B) {
-	for _, k := range []int{1, 4, 16} {
-		b.Run(fmt.Sprintf("dispatch/handlers=%d", k), func(b *testing.B) {
-			b.ReportAllocs()
-			b.SetBytes(benchPayload)
-			var cpu0 time.Duration
-			st := runFanOut(b, uint64(b.N), k, func() {
-				b.ResetTimer()
-				cpu0 = cpuTime()
-			})
-			b.StopTimer()
-			reportCPU(b, cpu0)
-			for _, h := range st.Handlers {
-				if h.Delivered != uint64(b.N) {
-					b.Fatalf("handler %s: delivered %d of %d", h.Name, h.Delivered, b.N)
+	for _, mode := range []string{"dispatch", "inline"} {
+		for _, k := range []int{1, 4, 16} {
+			b.Run(fmt.Sprintf("%s/handlers=%d", mode, k), func(b *testing.B) {
+				b.ReportAllocs()
+				b.SetBytes(benchPayload)
+				var cpu0 time.Duration
+				st := runFanOut(b, uint64(b.N), k, mode == "inline", func() {
+					b.ResetTimer()
+					cpu0 = cpuTime()
+				})
+				b.StopTimer()
+				reportCPU(b, cpu0)
+				for _, h := range st.Handlers {
+					if h.Delivered != uint64(b.N) {
+						b.Fatalf("handler %s: delivered %d of %d", h.Name, h.Delivered, b.N)
+					}
 				}
-			}
-		})
+			})
+		}
 	}
 	for _, k := range []int{1, 4, 16} {
 		b.Run(fmt.Sprintf("chan-copy/handlers=%d", k), func(b *testing.B) {
@@ -149,17 +157,33 @@ func chanFanOut(n, k int, start func()) {
 // datagram, per handler or per batch (64 datagrams). What remains is the
 // runtime's own: a goroutine that blocks on a channel takes a sudog from a
 // cache that each garbage collection empties.
+//
+// With inline handlers (and one queued beside them) the same holds.
 func TestFanOutAllocations(t *testing.T) {
 	if testing.Short() || raceEnabled {
 		t.Skip("allocation counts need a full run without the race detector")
 	}
+	t.Run("queued", func(t *testing.T) {
+		var m dispatch.Mux
+		for range 16 {
+			must(t, m.Handle(dispatch.Pattern{Group: group1}, &sink{}, &dispatch.HandlerConfig{Overflow: dispatch.Block}))
+		}
+		checkFanOutAllocations(t, &m)
+	})
+	t.Run("inline", func(t *testing.T) {
+		var m dispatch.Mux
+		for range 15 {
+			must(t, m.Handle(dispatch.Pattern{Group: group1}, &sink{}, &dispatch.HandlerConfig{Inline: true}))
+		}
+		must(t, m.Handle(dispatch.Pattern{Group: group1}, &sink{}, &dispatch.HandlerConfig{Overflow: dispatch.Block}))
+		checkFanOutAllocations(t, &m)
+	})
+}
+
+func checkFanOutAllocations(t *testing.T, m *dispatch.Mux) {
 	const warm, n = 50_000, 250_000
 	var before, after runtime.MemStats
-	var m dispatch.Mux
-	for range 16 {
-		must(t, m.Handle(dispatch.Pattern{Group: group1}, &sink{}, &dispatch.HandlerConfig{Overflow: dispatch.Block}))
-	}
-	srv := newServer(t, &m, nil)
+	srv := newServer(t, m, nil)
 	gen := dispatchtest.NewGenerator(n, local, func(i uint64, d *mcast.Datagram) {
 		// Runs in the reader, between batches' fan-outs.
 		switch i {

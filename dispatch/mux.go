@@ -44,6 +44,21 @@ type HandlerConfig struct {
 	// Overflow says what happens to a datagram that arrives when the
 	// queue is full. The default is DropNewest.
 	Overflow Overflow
+
+	// Inline calls the handler on the socket's reader goroutine, at once,
+	// with no queue and no worker: the cheapest path from the socket to a
+	// handler, for a handler that is quick (counting, decoding, copying
+	// into a ring of its own). QueueLen, Workers and Overflow must then be
+	// zero. While an inline handler runs its socket is not read, as with
+	// Block: a slow one holds up that socket and every handler on it, and
+	// the kernel drops, and counts, what overflows the socket's receive
+	// buffer. The handler is called from the reader of each Source that
+	// brings it datagrams, so with several Sources it must be safe for
+	// concurrent use; each Source's datagrams reach it in the order read.
+	// A panic is recovered and counted as for any handler. A hard stop
+	// (Close, or Shutdown past its deadline) cancels the handler's context
+	// and waits for the inline calls in progress to return.
+	Inline bool
 }
 
 // Mux routes datagrams to handlers by pattern. Every handler whose
@@ -66,6 +81,7 @@ type Mux struct {
 	fallback *route
 	names    map[string]int
 	nqueues  int
+	ninline  int
 	version  uint64
 	tbl      atomic.Pointer[table]
 	srv      *Server
@@ -78,6 +94,7 @@ type table struct {
 	routes   []*route  // in registration order
 	fallback *route    // nil if none
 	queues   []*worker // indexed by worker.idx, fallback's included
+	ninline  int       // inline routes, fallback included; route.iidx < ninline
 }
 
 var emptyTable = &table{}
@@ -123,6 +140,10 @@ func (m *Mux) add(p Pattern, h Handler, cfg *HandlerConfig, fallback bool) error
 	if cfg != nil {
 		c = *cfg
 	}
+	if c.Inline && (c.QueueLen != 0 || c.Workers != 0 || c.Overflow != DropNewest) {
+		return fmt.Errorf("dispatch: handler %s: inline, with queue length %d, workers %d, overflow %s (an inline handler has no queue; leave them zero): %w",
+			p, c.QueueLen, c.Workers, c.Overflow, ErrInvalidConfig)
+	}
 	if c.QueueLen < 0 || c.Workers < 0 || c.Overflow < DropNewest || c.Overflow > Block {
 		return fmt.Errorf("dispatch: handler %s: queue length %d, workers %d, overflow %s: %w",
 			p, c.QueueLen, c.Workers, c.Overflow, ErrInvalidConfig)
@@ -132,6 +153,9 @@ func (m *Mux) add(p Pattern, h Handler, cfg *HandlerConfig, fallback bool) error
 	}
 	if c.Workers == 0 {
 		c.Workers = DefaultWorkers
+	}
+	if c.Inline {
+		c.QueueLen, c.Workers = 0, 0
 	}
 	if c.Workers > c.QueueLen {
 		return fmt.Errorf("dispatch: handler %s: %d workers for a queue of %d: %w", p, c.Workers, c.QueueLen, ErrInvalidConfig)
@@ -158,8 +182,11 @@ func (m *Mux) add(p Pattern, h Handler, cfg *HandlerConfig, fallback bool) error
 	} else {
 		m.names[name] = 1
 	}
-	rt := newRoute(p, name, h, &c, fallback, m.nqueues)
+	rt := newRoute(p, name, h, &c, fallback, m.nqueues, m.ninline)
 	m.nqueues += len(rt.workers)
+	if rt.inline {
+		m.ninline++
+	}
 	if fallback {
 		m.fallback = rt
 	} else {
@@ -180,6 +207,7 @@ func (m *Mux) publish() {
 		routes:   append([]*route(nil), m.routes...),
 		fallback: m.fallback,
 		queues:   make([]*worker, m.nqueues),
+		ninline:  m.ninline,
 	}
 	for _, rt := range m.routes {
 		for _, w := range rt.workers {

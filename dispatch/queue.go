@@ -13,7 +13,8 @@ const handOver = 16
 const claimedAll = 1 << 62
 
 // route is one registered handler: its pattern, its workers (each with a
-// queue) and its counters.
+// queue) and its counters. An inline route has no workers: the readers
+// call its handler themselves.
 type route struct {
 	pat      Pattern
 	name     string
@@ -22,14 +23,21 @@ type route struct {
 	qlen     int
 	fallback bool
 	workers  []*worker
+	inline   bool
+	iidx     int // an inline route's index among the Mux's inline routes
 
 	received atomic.Uint64
 	drops    [numCauses]atomic.Uint64
 	busyNS   atomic.Int64
+	served   atomic.Uint64 // inline: calls that returned or panicked
 }
 
-func newRoute(p Pattern, name string, h Handler, c *HandlerConfig, fallback bool, firstIdx int) *route {
+func newRoute(p Pattern, name string, h Handler, c *HandlerConfig, fallback bool, firstIdx, inlineIdx int) *route {
 	rt := &route{pat: p, name: name, h: h, overflow: c.Overflow, qlen: c.QueueLen, fallback: fallback}
+	if c.Inline {
+		rt.inline, rt.iidx = true, inlineIdx
+		return rt
+	}
 	per := (c.QueueLen + c.Workers - 1) / c.Workers
 	for i := range c.Workers {
 		rt.workers = append(rt.workers, &worker{

@@ -35,6 +35,9 @@ type reader struct {
 	pending   [][]*record // per queue index
 	touched   []int       // queue indexes with pending records
 	scratch   []*record   // for DropOldest evictions
+	ipending  [][]*record // per inline route index
+	itouched  []*route    // inline routes with pending records
+	held      []*record   // records queued and served inline: one reference is the reader's
 
 	datagrams, bytes, readErrors atomic.Uint64
 	exited                       atomic.Bool
@@ -259,13 +262,21 @@ func (r *reader) dispatch(n int) error {
 			if fb := r.tbl.fallback; fb != nil {
 				routes = r.fallbackRoutes(fb)
 			} else {
-				rec.refs.Store(1)
-				r.rl.release(rec)
+				r.slots[md.Tag] = rec // unused: read into it again
 				continue
 			}
 		}
-		rec.refs.Store(int32(len(routes)))
+		queued, inline := 0, false
 		for _, rt := range routes {
+			if rt.inline {
+				if len(r.ipending[rt.iidx]) == 0 {
+					r.itouched = append(r.itouched, rt)
+				}
+				r.ipending[rt.iidx] = append(r.ipending[rt.iidx], rec)
+				inline = true
+				continue
+			}
+			queued++
 			w := rt.workers[0]
 			if len(rt.workers) > 1 {
 				if md.Source != lastFlow || md.Group != lastFlowGroup {
@@ -279,6 +290,17 @@ func (r *reader) dispatch(n int) error {
 			}
 			r.pending[w.idx] = append(r.pending[w.idx], rec)
 		}
+		switch {
+		case queued == 0:
+			// Only inline handlers take it: the buffer stays the
+			// reader's, to read into again once they have returned.
+			r.slots[md.Tag] = rec
+		case inline:
+			rec.refs.Store(int32(queued + 1))
+			r.held = append(r.held, rec)
+		default:
+			rec.refs.Store(int32(queued))
+		}
 	}
 	if cur != nil {
 		cur.stats.datagrams.Add(curN)
@@ -288,18 +310,13 @@ func (r *reader) dispatch(n int) error {
 	r.bytes.Add(bytes)
 
 	// Queues that never block first, so that a blocking one holds up
-	// nobody else's datagrams of this batch.
-	for pass := range 2 {
-		for _, qi := range r.touched {
-			w := r.tbl.queues[qi]
-			if (w.rt.overflow == Block) != (pass == 1) {
-				continue
-			}
-			if k := w.push(r.pending[qi], &r.rl, r.scratch, s.hardCh); k > 0 {
-				s.shutdownDrops.Add(uint64(k))
-			}
-		}
+	// nobody else's datagrams of this batch; then the inline handlers,
+	// which hold up the reader too, and the blocking queues last.
+	r.push(false)
+	if len(r.itouched) > 0 {
+		r.serveInline()
 	}
+	r.push(true)
 	for _, qi := range r.touched {
 		clear(r.pending[qi])
 		r.pending[qi] = r.pending[qi][:0]
@@ -307,6 +324,78 @@ func (r *reader) dispatch(n int) error {
 	r.touched = r.touched[:0]
 	r.rl.flush()
 	return nil
+}
+
+// push pushes the pending records onto the queues whose overflow is, or is
+// not, Block.
+func (r *reader) push(block bool) {
+	s := r.s
+	for _, qi := range r.touched {
+		w := r.tbl.queues[qi]
+		if (w.rt.overflow == Block) != block {
+			continue
+		}
+		if k := w.push(r.pending[qi], &r.rl, r.scratch, s.hardCh); k > 0 {
+			s.shutdownDrops.Add(uint64(k))
+		}
+	}
+}
+
+// serveInline calls each inline handler with the records of the batch that
+// it takes, in order, then drops the reader's reference to those that
+// queues hold too.
+func (r *reader) serveInline() {
+	for _, rt := range r.itouched {
+		recs := r.ipending[rt.iidx]
+		rt.received.Add(uint64(len(recs)))
+		t0 := monotonic()
+		for i := 0; i < len(recs); {
+			i = r.serveInlineRange(rt, recs, i)
+		}
+		rt.busyNS.Add(int64(monotonic() - t0))
+		clear(recs)
+		r.ipending[rt.iidx] = recs[:0]
+	}
+	clear(r.itouched)
+	r.itouched = r.itouched[:0]
+	for _, rec := range r.held {
+		r.rl.release(rec)
+	}
+	clear(r.held)
+	r.held = r.held[:0]
+}
+
+// serveInlineRange calls rt's handler with recs[i:] until they end, and
+// returns len(recs); or, if the handler panics, it counts the panic, logs
+// it through the Server's sampler and returns the index after the one that
+// panicked, so that the caller goes on from there. After a hard stop it
+// calls the handler no more, and counts the rest as dropped by the
+// shutdown. (One deferred recover a range, rather than one a datagram.)
+func (r *reader) serveInlineRange(rt *route, recs []*record, i int) (next int) {
+	s := r.s
+	start := i
+	defer func() {
+		if next >= 0 {
+			return
+		}
+		rt.served.Add(uint64(i + 1 - start))
+		s.handlerPanicked(rt, &recs[i].d, recover())
+		next = i + 1
+	}()
+	next = -1
+	ctx := s.hctx
+	h := rt.h
+	for ; i < len(recs); i++ {
+		if s.hard.Load() {
+			k := uint64(len(recs) - i)
+			rt.drops[causeShutdown].Add(k)
+			s.shutdownDrops.Add(k)
+			break
+		}
+		h.ServeDatagram(ctx, &recs[i].d)
+	}
+	rt.served.Add(uint64(i - start))
+	return len(recs)
 }
 
 // fallbackRoutes returns fb as a one-element slice without allocating.
@@ -338,6 +427,15 @@ func (r *reader) setTable(t *table) {
 	r.last = nil
 	for len(r.pending) < len(t.queues) {
 		r.pending = append(r.pending, make([]*record, 0, r.batch))
+	}
+	for len(r.ipending) < t.ninline {
+		r.ipending = append(r.ipending, make([]*record, 0, r.batch))
+	}
+	if cap(r.itouched) < t.ninline {
+		r.itouched = make([]*route, 0, t.ninline)
+	}
+	if cap(r.held) < r.batch {
+		r.held = make([]*record, 0, r.batch)
 	}
 	if cap(r.touched) < len(t.queues) {
 		r.touched = make([]int, 0, len(t.queues))

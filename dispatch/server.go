@@ -90,6 +90,7 @@ type Server struct {
 	readersDone chan struct{} // closed: no reader left (after Serve started)
 	workersDone chan struct{} // closed: readers gone and every worker exited
 	hardCh      chan struct{} // closed: stop hard, drop what is queued
+	hard        atomic.Bool   // set just before hardCh is closed
 	hardDone    chan struct{} // closed: the hard stop is complete
 
 	stopOnce, hardOnce, workersOnce sync.Once
@@ -328,6 +329,7 @@ func (s *Server) stopReading() {
 // waits for the readers, which drop what they still hold.
 func (s *Server) stopHard() {
 	s.hardOnce.Do(func() {
+		s.hard.Store(true)
 		close(s.hardCh)
 		s.mux.mu.Lock()
 		t := s.mux.table()

@@ -68,8 +68,12 @@ type HandlerStats struct {
 	Pattern  Pattern  `json:"pattern"`
 	Fallback bool     `json:"fallback,omitempty"`
 	Overflow Overflow `json:"overflow"`
-	Workers  int      `json:"workers"`
-	QueueLen int      `json:"queue_len"`
+	// Inline says the handler is called on the readers' goroutines, with
+	// no queue (HandlerConfig.Inline); Overflow, Workers and QueueLen are
+	// then 0.
+	Inline   bool `json:"inline,omitempty"`
+	Workers  int  `json:"workers"`
+	QueueLen int  `json:"queue_len"`
 
 	Received  uint64 `json:"received"`
 	Delivered uint64 `json:"delivered"`
@@ -81,8 +85,9 @@ type HandlerStats struct {
 	Queued    int `json:"queued"`
 	HighWater int `json:"high_water"`
 	// InFlight is how many datagrams the workers have taken from the
-	// queue and not yet finished with (at most 16 per worker). After a
-	// hard stop it is 0, and a call still running counts as delivered.
+	// queue and not yet finished with (at most 16 per worker); for an
+	// inline handler, those of the batch being handed to it. After a hard
+	// stop it is 0, and a call still running counts as delivered.
 	InFlight int `json:"in_flight"`
 
 	// HandlerTime is the time the workers spent handing datagrams to the
@@ -170,6 +175,18 @@ func (rt *route) stats() HandlerStats {
 		},
 		HandlerTime: time.Duration(rt.busyNS.Load()),
 	}
+	if rt.inline {
+		// Read in the order that the reader writes them backwards, so
+		// that InFlight never dips below 0.
+		served := rt.served.Load()
+		hs.Inline = true
+		hs.Drops.Panic = rt.drops[causePanic].Load()
+		hs.Drops.Shutdown = rt.drops[causeShutdown].Load()
+		hs.Delivered = served - min(served, hs.Drops.Panic)
+		hs.Received = rt.received.Load()
+		hs.InFlight = int(hs.Received - min(hs.Received, served+hs.Drops.Shutdown))
+		return hs
+	}
 	var handed uint64
 	for _, w := range rt.workers {
 		w.mu.Lock()
@@ -228,7 +245,11 @@ func (st *Stats) WriteText(w io.Writer) error {
 	hs := slices.Clone(st.Handlers)
 	slices.SortStableFunc(hs, func(a, b HandlerStats) int { return cmp.Compare(a.Name, b.Name) })
 	for _, h := range hs {
-		rows = append(rows, []string{h.Name, h.Overflow.String(), u64(h.Received), u64(h.Delivered),
+		policy := h.Overflow.String()
+		if h.Inline {
+			policy = "inline"
+		}
+		rows = append(rows, []string{h.Name, policy, u64(h.Received), u64(h.Delivered),
 			u64(h.Drops.QueueFull), u64(h.Drops.Evicted), u64(h.Drops.Panic), u64(h.Drops.Shutdown),
 			strconv.Itoa(h.Queued), strconv.Itoa(h.HighWater), h.HandlerTime.Round(time.Microsecond).String()})
 	}

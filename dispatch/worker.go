@@ -69,13 +69,7 @@ func (w *worker) serveRange(ctx context.Context, s *Server, h Handler, rl *relea
 		if done {
 			return
 		}
-		v := recover()
-		w.rt.drops[causePanic].Add(1)
-		if e := s.slog.Error(); e.Enabled() {
-			d := &cur.d
-			e.Str("handler", w.rt.name).Str("src", d.Source.String()).Str("group", d.Group.String()).
-				Interface("panic", v).Bytes("stack", debug.Stack()).Msg("handler panicked; datagram dropped")
-		}
+		s.handlerPanicked(w.rt, &cur.d, recover())
 		rl.release(cur)
 	}()
 	for {
@@ -86,6 +80,16 @@ func (w *worker) serveRange(ctx context.Context, s *Server, h Handler, rl *relea
 		cur = w.local[i]
 		h.ServeDatagram(ctx, &cur.d)
 		rl.release(cur)
+	}
+}
+
+// handlerPanicked counts a handler's panic over datagram d, and logs it
+// through the Server's sampler.
+func (s *Server) handlerPanicked(rt *route, d *Datagram, v any) {
+	rt.drops[causePanic].Add(1)
+	if e := s.slog.Error(); e.Enabled() {
+		e.Str("handler", rt.name).Str("src", d.Source.String()).Str("group", d.Group.String()).
+			Interface("panic", v).Bytes("stack", debug.Stack()).Msg("handler panicked; datagram dropped")
 	}
 }
 
