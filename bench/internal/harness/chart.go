@@ -22,11 +22,12 @@ import (
 )
 
 var kindColors = map[Kind]color.Color{
-	KindSharecast: color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff},
-	KindMcast:     color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff},
-	KindStdlib:    color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff},
-	KindC:         color.RGBA{A: 0xff},
-	KindCMeta:     color.RGBA{R: 0x94, G: 0x67, B: 0xbd, A: 0xff},
+	KindSharecast:       color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff},
+	KindSharecastQueued: color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff},
+	KindMcast:           color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff},
+	KindStdlib:          color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff},
+	KindC:               color.RGBA{A: 0xff},
+	KindCMeta:           color.RGBA{R: 0x94, G: 0x67, B: 0xbd, A: 0xff},
 }
 
 // writeChart draws two panels against N, one line per receiver: the

@@ -37,7 +37,7 @@ func Check(r *Report) []string {
 		if drops != run.ProcDrops {
 			out = append(out, fmt.Sprintf("%s: receivers counted %d kernel drops, /proc/net/udp %d", id, drops, run.ProcDrops))
 		}
-		if a, ok := run.SteadyAllocs(steadyMin); ok && (run.Kind == KindSharecast || run.Kind == KindMcast) && a > 0.01 {
+		if a, ok := run.SteadyAllocs(steadyMin); ok && (run.Kind == KindSharecast || run.Kind == KindSharecastQueued || run.Kind == KindMcast) && a > 0.01 {
 			out = append(out, fmt.Sprintf("%s: %.3f allocations per datagram in a process, want 0", id, a))
 		}
 	}

@@ -21,8 +21,13 @@ type Kind string
 // The receivers, in the order of the tables.
 const (
 	// KindSharecast is mcast's batch reads through a dispatch.Server, one
-	// handler per socket.
+	// handler per socket, called inline (HandlerConfig.Inline: on the
+	// reader's goroutine, no queue), as a quick handler is best run.
 	KindSharecast Kind = "sharecast"
+	// KindSharecastQueued is the same with the handler behind a queue and
+	// a worker goroutine of its own (overflow Block, Config.QueueLen): what
+	// the queue's isolation costs. It is not in the default sweep.
+	KindSharecastQueued Kind = "sharecast-queued"
 	// KindMcast is mcast.Conn.ReadBatch in a plain loop, no dispatcher.
 	KindMcast Kind = "mcast"
 	// KindStdlib is net.ListenMulticastUDP and ReadFromUDP, one datagram a
@@ -42,7 +47,7 @@ const (
 var AllKinds = []Kind{KindSharecast, KindMcast, KindStdlib, KindC}
 
 // knownKinds is every receiver, in the order of the tables.
-var knownKinds = []Kind{KindSharecast, KindMcast, KindStdlib, KindC, KindCMeta}
+var knownKinds = []Kind{KindSharecast, KindSharecastQueued, KindMcast, KindStdlib, KindC, KindCMeta}
 
 // Mode says how a run's N sockets are spread over processes.
 type Mode string
@@ -118,8 +123,8 @@ type Config struct {
 	// CSource is the C reference receiver's source (bench/cref/recv.c).
 	CSource []byte `json:"-"`
 
-	// QueueLen is the queue length of the sharecast receiver's handlers;
-	// 0 means dispatch.DefaultQueueLen.
+	// QueueLen is the queue length of the sharecast-queued receiver's
+	// handlers; 0 means dispatch.DefaultQueueLen.
 	QueueLen int
 
 	// CThreads is how the C receiver reads several sockets in one
@@ -193,7 +198,7 @@ func ParseFlags(args []string, out io.Writer) (Config, error) {
 	fs.SetOutput(out)
 	quick := fs.Bool("quick", false, "CI mode: short runs at a low rate, sanity checks only, no files written")
 	phases := fs.String("phases", "", "phases to run: rate,max,lossless")
-	receivers := fs.String("receivers", "", "receivers: sharecast,mcast,stdlib,c (and c-meta: C reading mcast's control messages)")
+	receivers := fs.String("receivers", "", "receivers: sharecast,mcast,stdlib,c (and sharecast-queued: the handler behind a queue; c-meta: C reading mcast's control messages)")
 	ns := fs.String("n", "", "socket counts, e.g. 1,2,4,8,16,32")
 	modes := fs.String("modes", "", "proc (N sockets in one process), procs (N processes)")
 	sizes := fs.String("sizes", "", "datagram sizes in bytes, e.g. 64,1024")
@@ -213,7 +218,7 @@ func ParseFlags(args []string, out io.Writer) (Config, error) {
 	jsonOut := fs.String("json", "", `raw results as JSON ("-" for none)`)
 	profile := fs.String("profile", "", "directory for CPU profiles of the Go receivers")
 	cc := fs.String("cc", "", "C compiler for the reference receiver (default gcc)")
-	queue := fs.Int("queue", 0, "queue length of the sharecast receiver's handlers (0: dispatch's default)")
+	queue := fs.Int("queue", 0, "queue length of the sharecast-queued receiver's handlers (0: dispatch's default)")
 	cthreads := fs.Int("c-threads", -1, "C receiver with several sockets in a process: 0 a thread per socket (blocking recvmmsg), k: k threads with epoll")
 	replot := fs.String("replot", "", "write -results and -chart from this JSON report of an earlier sweep, measuring nothing")
 	fs.Usage = func() {
@@ -360,7 +365,7 @@ func parseKind(s string) (Kind, error) {
 	if k := Kind(s); slices.Contains(knownKinds, k) {
 		return k, nil
 	}
-	return "", fmt.Errorf("receiver %q: want sharecast, mcast, stdlib, c or c-meta", s)
+	return "", fmt.Errorf("receiver %q: want sharecast, sharecast-queued, mcast, stdlib, c or c-meta", s)
 }
 
 func parseMode(s string) (Mode, error) {

@@ -1,5 +1,5 @@
 // Package harness is sharecast's benchmark harness (`go run ./bench`): it
-// measures per-socket multicast delivery of four receivers side by side,
+// measures per-socket multicast delivery of receivers side by side,
 // in a private network namespace, and writes bench/RESULTS.md and a chart.
 //
 // # What runs
@@ -12,7 +12,9 @@
 // own, so that its CPU time and allocations are its own. The receivers:
 //
 //   - [KindSharecast]: mcast.Conn batch reads through a dispatch.Server,
-//     one per socket, with one handler each (overflow Block);
+//     one per socket, with one inline handler each (called on the reader's
+//     goroutine); [KindSharecastQueued], outside the default sweep, has the
+//     handler behind a queue and a worker (overflow Block);
 //   - [KindMcast]: mcast.Conn.ReadBatch in a plain loop;
 //   - [KindStdlib]: net.ListenMulticastUDP and ReadFromUDP;
 //   - [KindC]: bench/cref/recv.c, recvmmsg (epoll over the sockets of a

@@ -45,8 +45,8 @@ func setup(t *testing.T, cfg harness.Config) harness.Config {
 	return cfg
 }
 
-// allKinds is every receiver, c-meta too.
-var allKinds = append(slices.Clone(harness.AllKinds), harness.KindCMeta)
+// allKinds is every receiver, sharecast-queued and c-meta too.
+var allKinds = append(slices.Clone(harness.AllKinds), harness.KindSharecastQueued, harness.KindCMeta)
 
 // wantKinds returns the receivers of asked that the run must have
 // measured: the C ones only where a C compiler is found.
@@ -72,7 +72,7 @@ func run(t *testing.T, cfg harness.Config) *harness.Report {
 	return rep
 }
 
-// TestQuick runs the CI mode (`go run ./bench -quick`), with c-meta as well:
+// TestQuick runs the CI mode (`go run ./bench -quick`), with sharecast-queued and c-meta as well:
 // every receiver, N=1
 // and N=2 in one process and in two, at 2,000 datagrams/s. It checks
 // sanity only, never a timing: every socket got every datagram, byte for

@@ -108,13 +108,13 @@ type receiver interface {
 // prints a ProcReport. It returns the exit status.
 func RecvMain(args []string) int {
 	fs := flag.NewFlagSet("recv", flag.ContinueOnError)
-	kind := fs.String("kind", "", "sharecast, mcast or stdlib")
+	kind := fs.String("kind", "", "sharecast, sharecast-queued, mcast or stdlib")
 	n := fs.Int("n", 1, "sockets")
 	group := fs.String("group", "", "group:port")
 	stream := fs.Uint64("stream", 0, "stream id of this run")
 	life := fs.Duration("life", time.Minute, "exit after this long whatever happens")
 	profile := fs.String("profile", "", "CPU profile to write")
-	queue := fs.Int("queue", 0, "sharecast: handler queue length (0: dispatch's default)")
+	queue := fs.Int("queue", 0, "sharecast-queued: handler queue length (0: dispatch's default)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -140,7 +140,9 @@ func recvMain(kind Kind, n int, group string, stream uint64, queue int, life tim
 	var r receiver
 	switch kind {
 	case KindSharecast:
-		r, err = newSharecastRecv(n, g, lo, stream, queue)
+		r, err = newSharecastRecv(n, g, lo, stream, &dispatch.HandlerConfig{Inline: true})
+	case KindSharecastQueued:
+		r, err = newSharecastRecv(n, g, lo, stream, &dispatch.HandlerConfig{Overflow: dispatch.Block, QueueLen: queue})
 	case KindMcast:
 		r, err = newMcastRecv(n, g, lo, stream)
 	case KindStdlib:
@@ -299,8 +301,9 @@ func (r *mcastRecv) close() {
 
 // sharecastRecv gives each socket a dispatch.Server of its own with one
 // handler, so that N sockets in one process are N independent receivers,
-// as N processes are. The handlers block rather than drop when their queue
-// is full, so that every loss shows as a kernel drop on the socket.
+// as N processes are. The handler is inline, or queued with overflow Block:
+// either way a slow handler holds up the socket rather than drop, so that
+// every loss shows as a kernel drop on the socket.
 type sharecastRecv struct {
 	conns []*mcast.Conn
 	srvs  []*dispatch.Server
@@ -309,7 +312,7 @@ type sharecastRecv struct {
 	errs  []error
 }
 
-func newSharecastRecv(n int, g netip.AddrPort, lo *net.Interface, stream uint64, queue int) (*sharecastRecv, error) {
+func newSharecastRecv(n int, g netip.AddrPort, lo *net.Interface, stream uint64, hc *dispatch.HandlerConfig) (*sharecastRecv, error) {
 	conns, err := openMcast(n, g, lo)
 	if err != nil {
 		return nil, err
@@ -320,7 +323,7 @@ func newSharecastRecv(n int, g netip.AddrPort, lo *net.Interface, stream uint64,
 		var m dispatch.Mux
 		err := m.HandleFunc(dispatch.Pattern{Group: g.Addr()}, func(_ context.Context, d *dispatch.Datagram) {
 			t.add(d.Payload)
-		}, &dispatch.HandlerConfig{Overflow: dispatch.Block, QueueLen: queue})
+		}, hc)
 		var srv *dispatch.Server
 		if err == nil {
 			srv, err = dispatch.NewServer(&m, &dispatch.Config{BufferSize: BufferSize})
