@@ -259,8 +259,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // Close stops the Server at once: it stops reading, cancels the handlers'
 // context and drops what is queued (counted as Drops.Shutdown). It does
-// not wait for handler calls that are running. Close is idempotent and
-// returns nil.
+// not wait for the calls of queued handlers that are running; it does wait
+// for those of inline handlers, which run on the readers (see
+// [HandlerConfig].Inline). Close is idempotent and returns nil.
 func (s *Server) Close() error {
 	if s.closeIfNew() {
 		return nil
