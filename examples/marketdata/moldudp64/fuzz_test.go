@@ -8,8 +8,8 @@ import (
 	"github.com/sharecast/sharecast/examples/marketdata/moldudp64"
 )
 
-// FuzzDecode checks that Decode never panics, that every error is one of the
-// four sentinels inside a *DecodeError, and that a decoded packet's messages
+// FuzzDecode checks that Decode never panics, that TryDecode agrees with it,
+// that every error is one of the four sentinels inside a *DecodeError, and that a decoded packet's messages
 // re-encode, through both AppendTo and AppendPacket, to the same bytes.
 func FuzzDecode(f *testing.F) {
 	f.Add(block(block(header("20240102AB", 1, 2), 1, "a"), 2, "bc"))
@@ -23,6 +23,10 @@ func FuzzDecode(f *testing.F) {
 		p, err := moldudp64.Decode(b)
 		if !bytes.Equal(in, b) {
 			t.Fatal("Decode modified its input")
+		}
+		if tp, ok := moldudp64.TryDecode(b); ok != (err == nil) || tp.Seq != p.Seq || tp.Count != p.Count ||
+			tp.Session != p.Session || !bytes.Equal(tp.Payload, p.Payload) {
+			t.Fatalf("TryDecode = %+v, %v; Decode = %+v, %v", tp, ok, p, err)
 		}
 		if err != nil {
 			var de *moldudp64.DecodeError

@@ -184,6 +184,12 @@ func TestDecodeBad(t *testing.T) {
 			if p.Payload != nil || p.Count != 0 {
 				t.Errorf("Decode returned a non-zero Packet with its error: %+v", p)
 			}
+			if p, ok := moldudp64.TryDecode(tt.in); ok || p.Payload != nil || p.Count != 0 {
+				t.Errorf("TryDecode = %+v, %v; want the zero Packet, false", p, ok)
+			}
+			if n := testing.AllocsPerRun(100, func() { moldudp64.TryDecode(tt.in) }); n != 0 {
+				t.Errorf("TryDecode of a malformed packet: %v allocations, want 0", n)
+			}
 		})
 	}
 }

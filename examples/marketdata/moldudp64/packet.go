@@ -54,9 +54,29 @@ type Packet struct {
 // a [*DecodeError] that unwraps to [ErrShortHeader], [ErrTruncatedMessage],
 // [ErrCountMismatch] or [ErrTrailingBytes]; Decode never panics.
 func Decode(b []byte) (Packet, error) {
+	p, fault, ok := decode(b)
+	if !ok {
+		e := new(DecodeError) // allocated here, so that fault does not escape on every call
+		*e = fault
+		return Packet{}, e
+	}
+	return p, nil
+}
+
+// TryDecode is Decode for a caller that only needs to know whether b is a
+// packet, such as one that tells protocols apart: it reports false where
+// Decode returns an error, and allocates nothing either way (the error
+// value that Decode builds for a malformed packet is an allocation).
+func TryDecode(b []byte) (Packet, bool) {
+	p, _, ok := decode(b)
+	return p, ok
+}
+
+// decode parses b, or says what is wrong with it.
+func decode(b []byte) (Packet, DecodeError, bool) {
 	var p Packet
 	if len(b) < HeaderLen {
-		return p, &DecodeError{Err: ErrShortHeader, Offset: len(b), Need: HeaderLen, Left: len(b)}
+		return p, DecodeError{Err: ErrShortHeader, Offset: len(b), Need: HeaderLen, Left: len(b)}, false
 	}
 	copy(p.Session[:], b[:10])
 	p.Seq = binary.BigEndian.Uint64(b[10:18])
@@ -71,14 +91,14 @@ func Decode(b []byte) (Packet, error) {
 	for ; n < want; n++ {
 		left := len(b) - off
 		if left == 0 {
-			return Packet{}, &DecodeError{Err: ErrCountMismatch, Offset: off, Count: want, Index: n}
+			return Packet{}, DecodeError{Err: ErrCountMismatch, Offset: off, Count: want, Index: n}, false
 		}
 		if left < 2 {
-			return Packet{}, &DecodeError{Err: ErrTruncatedMessage, Offset: off, Count: want, Index: n, Need: 2, Left: left}
+			return Packet{}, DecodeError{Err: ErrTruncatedMessage, Offset: off, Count: want, Index: n, Need: 2, Left: left}, false
 		}
 		need := 2 + int(binary.BigEndian.Uint16(b[off:]))
 		if need > left {
-			return Packet{}, &DecodeError{Err: ErrTruncatedMessage, Offset: off, Count: want, Index: n, Need: need, Left: left}
+			return Packet{}, DecodeError{Err: ErrTruncatedMessage, Offset: off, Count: want, Index: n, Need: need, Left: left}, false
 		}
 		off += need
 	}
@@ -89,9 +109,9 @@ func Decode(b []byte) (Packet, error) {
 		if wholeBlocks(b[off:]) {
 			err = ErrCountMismatch
 		}
-		return Packet{}, &DecodeError{Err: err, Offset: off, Count: want, Index: n, Left: len(b) - off}
+		return Packet{}, DecodeError{Err: err, Offset: off, Count: want, Index: n, Left: len(b) - off}, false
 	}
-	return p, nil
+	return p, DecodeError{}, true
 }
 
 // wholeBlocks reports whether b is one or more whole message blocks.

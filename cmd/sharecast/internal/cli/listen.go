@@ -226,7 +226,7 @@ func appendDescription(b, payload []byte, recv time.Time) []byte {
 			return append(b, recv.Sub(h.Time()).String()...)
 		}
 	}
-	if m, err := moldudp64.Decode(payload); err == nil {
+	if m, ok := moldudp64.TryDecode(payload); ok {
 		b = append(b, "moldudp64 session "...)
 		b = strconv.AppendQuote(b, m.Session.String())
 		b = append(b, " seq "...)

@@ -41,8 +41,8 @@ type seqInfo struct {
 // tries the sharecast header, then MoldUDP64.
 func classify(p []byte, mode string) seqInfo {
 	// wire.Is first: a decode error is an allocated value, and most
-	// payloads of a MoldUDP64 feed are not sharecast's. (A payload that is
-	// neither still costs moldudp64's error value.)
+	// payloads of a MoldUDP64 feed are not sharecast's; moldudp64.TryDecode
+	// builds no error, so a payload that is neither costs nothing either.
 	if (mode == "auto" || mode == "sharecast") && wire.Is(p) {
 		if h, err := wire.Decode(p); err == nil {
 			si := seqInfo{kind: kindSharecast, first: h.Seq, n: 1, sent: h.Time()}
@@ -53,7 +53,7 @@ func classify(p []byte, mode string) seqInfo {
 		}
 	}
 	if mode == "auto" || mode == "moldudp64" {
-		if m, err := moldudp64.Decode(p); err == nil {
+		if m, ok := moldudp64.TryDecode(p); ok {
 			return seqInfo{kind: kindMold, id: m.Session, first: m.Seq, n: uint64(m.Len())}
 		}
 	}
