@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/rs/zerolog"
@@ -203,5 +206,100 @@ func TestInlineConfig(t *testing.T) {
 	}
 	if h := handlerStats(t, st, "fallback"); !h.Inline || h.Delivered != 25 {
 		t.Errorf("fallback stats %+v, want inline with 25 delivered", h)
+	}
+}
+
+// perSourceOrder is an inline handler shared by several sources: it counts
+// each source's datagrams and checks that each source's numbers come in
+// order. It is safe for concurrent use, as an inline handler on several
+// sources must be.
+type perSourceOrder struct {
+	t    *testing.T
+	mu   sync.Mutex
+	next map[netip.AddrPort]uint64
+	bad  int
+}
+
+func (p *perSourceOrder) ServeDatagram(_ context.Context, d *dispatch.Datagram) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n := seqOf(d); n != p.next[d.Source] {
+		if p.bad++; p.bad == 1 {
+			p.t.Errorf("source %s: got %d, want %d", d.Source, n, p.next[d.Source])
+		}
+	}
+	p.next[d.Source]++
+}
+
+// An inline handler on four sources is called from each source's reader,
+// concurrently, and sees each source's datagrams in order; one added while
+// the Server serves takes datagrams from the next batches on.
+func TestInlineHandlerSeveralSources(t *testing.T) {
+	checkLeaks(t)
+	const sources, n = 4, 20_000
+	var m dispatch.Mux
+	h := &perSourceOrder{t: t, next: make(map[netip.AddrPort]uint64)}
+	must(t, m.Handle(dispatch.Pattern{Group: group1}, h, &dispatch.HandlerConfig{Name: "inline", Inline: true}))
+	srv := newServer(t, &m, nil)
+	var srcs []*dispatchtest.Source
+	for i := range sources {
+		s := newSource()
+		srcs = append(srcs, s)
+		must(t, srv.AddSource(fmt.Sprintf("mem%d", i), s))
+	}
+	ctx := testContext(t)
+	done := serve(t, srv, ctx)
+
+	var late dispatchtest.Recorder
+	var wg sync.WaitGroup
+	added := make(chan struct{})
+	for i, s := range srcs {
+		from := netipAddrPort(10, 0, 0, byte(i+1), 4000)
+		wg.Go(func() {
+			for k := range uint64(n) {
+				if k == n/2 && i == 0 {
+					must(t, m.Handle(dispatch.Pattern{Group: group1}, &late, &dispatch.HandlerConfig{Name: "late", Inline: true}))
+					close(added)
+				}
+				s.Send(seqPayload(k), from, group1)
+			}
+		})
+	}
+	wg.Wait()
+	<-added
+	for _, s := range srcs {
+		s.Close()
+	}
+	if err := wait(t, done, "Serve"); err != nil {
+		t.Fatal(err)
+	}
+	st := srv.Stats()
+	checkBalance(t, st)
+	if hs := handlerStats(t, st, "inline"); hs.Delivered != sources*n || h.bad != 0 {
+		t.Errorf("inline handler: delivered %d of %d, %d out of order", hs.Delivered, sources*n, h.bad)
+	}
+	for src, next := range h.next {
+		if next != n {
+			t.Errorf("source %s: %d of %d datagrams", src, next, n)
+		}
+	}
+	// The late handler got a suffix of each source's datagrams: at least
+	// the last half of source 0's, and as many as its stats say.
+	hs := handlerStats(t, st, "late")
+	if got := late.Len(); uint64(got) != hs.Delivered || got < n/2 || got > sources*n {
+		t.Errorf("late handler: %d datagrams, stats say %d; want between %d and %d", got, hs.Delivered, n/2, sources*n)
+	}
+	last := make(map[netip.AddrPort]uint64)
+	for _, d := range late.Datagrams() {
+		k := seqOf(&d)
+		if prev, ok := last[d.Source]; ok && k != prev+1 {
+			t.Fatalf("late handler, source %s: %d after %d, want each source's datagrams from some point on", d.Source, k, prev)
+		}
+		last[d.Source] = k
+	}
+	for src, k := range last {
+		if k != n-1 {
+			t.Errorf("late handler, source %s: last datagram %d, want %d", src, k, n-1)
+		}
 	}
 }
