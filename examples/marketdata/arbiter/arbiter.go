@@ -5,7 +5,7 @@ import (
 	"math/bits"
 	"time"
 
-	"github.com/sharecast/sharecast/examples/marketdata/moldudp64"
+	"github.com/sharecast/sharecast/internal/moldudp64"
 )
 
 // Defaults for the zero Config fields.

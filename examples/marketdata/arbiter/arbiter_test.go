@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/sharecast/sharecast/examples/marketdata/arbiter"
-	"github.com/sharecast/sharecast/examples/marketdata/moldudp64"
+	"github.com/sharecast/sharecast/internal/moldudp64"
 )
 
 const started = "session 20240102A started 1"

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/sharecast/sharecast/examples/marketdata/arbiter"
-	"github.com/sharecast/sharecast/examples/marketdata/moldudp64"
+	"github.com/sharecast/sharecast/internal/moldudp64"
 )
 
 func Example() {

@@ -7,7 +7,7 @@ import (
 
 	"github.com/sharecast/sharecast/examples/marketdata/arbiter"
 	"github.com/sharecast/sharecast/examples/marketdata/feedgen"
-	"github.com/sharecast/sharecast/examples/marketdata/moldudp64"
+	"github.com/sharecast/sharecast/internal/moldudp64"
 )
 
 // FuzzArbiter builds an A/B feed from the fuzz input (which packets each

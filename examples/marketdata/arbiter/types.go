@@ -4,7 +4,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/sharecast/sharecast/examples/marketdata/moldudp64"
+	"github.com/sharecast/sharecast/internal/moldudp64"
 )
 
 // Line names one of the two redundant feeds.

@@ -6,7 +6,7 @@ import (
 
 	"github.com/sharecast/sharecast/examples/marketdata/arbiter"
 	"github.com/sharecast/sharecast/examples/marketdata/feedgen"
-	"github.com/sharecast/sharecast/examples/marketdata/moldudp64"
+	"github.com/sharecast/sharecast/internal/moldudp64"
 )
 
 // Example runs a lossy A/B feed through an arbiter and compares the gaps it

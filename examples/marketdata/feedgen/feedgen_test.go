@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/sharecast/sharecast/examples/marketdata/feedgen"
-	"github.com/sharecast/sharecast/examples/marketdata/moldudp64"
+	"github.com/sharecast/sharecast/internal/moldudp64"
 )
 
 func lossy() *feedgen.Config {

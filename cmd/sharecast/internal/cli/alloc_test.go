@@ -9,7 +9,7 @@ import (
 
 	"github.com/sharecast/sharecast/cmd/sharecast/internal/cli"
 	"github.com/sharecast/sharecast/dispatch"
-	"github.com/sharecast/sharecast/examples/marketdata/moldudp64"
+	"github.com/sharecast/sharecast/internal/moldudp64"
 	"github.com/sharecast/sharecast/internal/wire"
 )
 

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/sharecast/sharecast/cmd/sharecast/internal/cli"
-	"github.com/sharecast/sharecast/examples/marketdata/moldudp64"
+	"github.com/sharecast/sharecast/internal/moldudp64"
 	"github.com/sharecast/sharecast/internal/testbed"
 	"github.com/sharecast/sharecast/internal/wire"
 )

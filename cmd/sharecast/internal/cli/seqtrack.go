@@ -3,7 +3,7 @@ package cli
 import (
 	"time"
 
-	"github.com/sharecast/sharecast/examples/marketdata/moldudp64"
+	"github.com/sharecast/sharecast/internal/moldudp64"
 	"github.com/sharecast/sharecast/internal/wire"
 )
 

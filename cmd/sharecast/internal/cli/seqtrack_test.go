@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/sharecast/sharecast/cmd/sharecast/internal/cli"
-	"github.com/sharecast/sharecast/examples/marketdata/moldudp64"
+	"github.com/sharecast/sharecast/internal/moldudp64"
 	"github.com/sharecast/sharecast/internal/wire"
 )
 

@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/sharecast/sharecast/examples/fanout/internal/tools"
-	"github.com/sharecast/sharecast/examples/fanout/pcap"
+	"github.com/sharecast/sharecast/internal/pcap"
 	"github.com/sharecast/sharecast/examples/internal/extest"
 	"github.com/sharecast/sharecast/internal/testbed"
 	"github.com/sharecast/sharecast/internal/wire"

@@ -8,7 +8,7 @@ import (
 	"os"
 
 	"github.com/sharecast/sharecast/dispatch"
-	"github.com/sharecast/sharecast/examples/fanout/pcap"
+	"github.com/sharecast/sharecast/internal/pcap"
 )
 
 // RecordSummary is the recorder's part of the summary.

@@ -19,7 +19,7 @@ import (
 	"github.com/sharecast/sharecast/examples/marketdata/feedgen"
 	"github.com/sharecast/sharecast/examples/marketdata/feedhandler"
 	"github.com/sharecast/sharecast/examples/marketdata/feedsend"
-	"github.com/sharecast/sharecast/examples/marketdata/moldudp64"
+	"github.com/sharecast/sharecast/internal/moldudp64"
 	"github.com/sharecast/sharecast/group"
 	"github.com/sharecast/sharecast/mcast"
 )

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sharecast/sharecast/examples/fanout/pcap"
+	"github.com/sharecast/sharecast/internal/pcap"
 )
 
 // FuzzReader reads arbitrary bytes as a pcap file and each record as a

@@ -3,7 +3,7 @@ package moldudp64_test
 import (
 	"testing"
 
-	"github.com/sharecast/sharecast/examples/marketdata/moldudp64"
+	"github.com/sharecast/sharecast/internal/moldudp64"
 )
 
 // benchPacket returns a packet of n messages of size bytes each, about the

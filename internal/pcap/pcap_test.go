@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sharecast/sharecast/examples/fanout/pcap"
+	"github.com/sharecast/sharecast/internal/pcap"
 	"github.com/sharecast/sharecast/examples/internal/extest"
 )
 

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sharecast/sharecast/examples/marketdata/moldudp64"
+	"github.com/sharecast/sharecast/internal/moldudp64"
 )
 
 var sess = moldudp64.MustParseSession("20240102AB")
