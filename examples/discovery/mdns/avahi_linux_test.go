@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/sharecast/sharecast/examples/discovery/mdns"
-	"github.com/sharecast/sharecast/examples/internal/extest"
+	"github.com/sharecast/sharecast/internal/extest"
 	"github.com/sharecast/sharecast/internal/testbed"
 )
 

@@ -12,7 +12,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sharecast/sharecast/examples/discovery/internal/cli"
-	"github.com/sharecast/sharecast/examples/internal/extest"
+	"github.com/sharecast/sharecast/internal/extest"
 	"github.com/sharecast/sharecast/internal/testbed"
 )
 

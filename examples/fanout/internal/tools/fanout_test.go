@@ -19,7 +19,7 @@ import (
 
 	"github.com/sharecast/sharecast/examples/fanout/internal/tools"
 	"github.com/sharecast/sharecast/internal/pcap"
-	"github.com/sharecast/sharecast/examples/internal/extest"
+	"github.com/sharecast/sharecast/internal/extest"
 	"github.com/sharecast/sharecast/internal/testbed"
 	"github.com/sharecast/sharecast/internal/wire"
 )

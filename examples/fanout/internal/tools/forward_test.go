@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/sharecast/sharecast/examples/fanout/internal/tools"
-	"github.com/sharecast/sharecast/examples/internal/extest"
+	"github.com/sharecast/sharecast/internal/extest"
 	"github.com/sharecast/sharecast/internal/testbed"
 )
 
