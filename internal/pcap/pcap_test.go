@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sharecast/sharecast/internal/pcap"
 	"github.com/sharecast/sharecast/internal/extest"
+	"github.com/sharecast/sharecast/internal/pcap"
 )
 
 type datagram struct {
