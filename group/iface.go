@@ -193,11 +193,32 @@ func names(ifs []net.Interface) string {
 // nil (the kernel's choice) for no interface. A sender uses it to pick the
 // interface to send out of.
 func (s Spec) Interfaces() ([]*net.Interface, error) {
+	return lookup(s.Interface)
+}
+
+// LookupInterfaces returns the interfaces that text selects, as the part of
+// a spec after "%" does: a name ("eth0"), an index ("2"), an address of the
+// interface ("192.0.2.1"), "*" for every interface that is up and
+// multicast-capable, or "" for a single nil (the kernel's choice). Each
+// interface returned is up and multicast-capable. It is the lookup that
+// Set.Join and Spec.Interfaces use, exported for programs that take an
+// interface apart from a spec (a command line's -i flag), so that "-i IFACE"
+// and "GROUP%IFACE" mean the same. Errors wrap ErrBadSpec (text that names no
+// interface), ErrNoInterface, ErrInterfaceDown or ErrNotMulticastCapable.
+func LookupInterfaces(text string) ([]*net.Interface, error) {
+	if reason := checkInterface(text); reason != "" {
+		return nil, &SpecError{Spec: text, Part: "interface", Value: text, Reason: reason}
+	}
+	return lookup(text)
+}
+
+// lookup resolves interface text that checkInterface accepted.
+func lookup(text string) ([]*net.Interface, error) {
 	ifs, err := net.Interfaces()
 	if err != nil {
 		return nil, fmt.Errorf("group: interfaces: %w", err)
 	}
-	return resolve(parseSelector(s.Interface), ifs, sysInterfaces{})
+	return resolve(parseSelector(text), ifs, sysInterfaces{})
 }
 
 // SendInterface returns the one interface that the spec selects to send

@@ -288,6 +288,17 @@ func (c *Conn) Share() Share { return c.share }
 // bookkeeping allowance).
 func (c *Conn) ReadBuffer() int { return c.rcvbuf }
 
+// ReadBufferGranted returns the receive buffer the kernel granted for
+// datagrams, in the unit that Config.ReadBuffer asks in: ReadBuffer with
+// Linux's doubling taken out (Linux reports twice what was set), and
+// ReadBuffer itself elsewhere. Compare it with what was asked.
+func (c *Conn) ReadBufferGranted() int {
+	if scale := tables[goos].rcvbufScale; scale > 1 {
+		return c.rcvbuf / scale
+	}
+	return c.rcvbuf
+}
+
 // BatchSize returns how many datagrams one ReadBatch call reads at most.
 func (c *Conn) BatchSize() int { return c.batch }
 

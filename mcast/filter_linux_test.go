@@ -65,6 +65,9 @@ func TestReadBuffer(t *testing.T) {
 		if got := c.ReadBuffer(); got < 2*want {
 			t.Errorf("ReadBuffer %d: granted %d, want at least %d (Linux reports twice the size set)", want, got, 2*want)
 		}
+		if got := c.ReadBufferGranted(); got != c.ReadBuffer()/2 || got < want {
+			t.Errorf("ReadBuffer %d: ReadBufferGranted %d, want half of %d and at least %d", want, got, c.ReadBuffer(), want)
+		}
 		c.Close()
 	}
 	c := listen(t, "udp4", ":5400", &mcast.Config{ReadBuffer: -1})
