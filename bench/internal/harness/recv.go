@@ -299,73 +299,70 @@ func (r *mcastRecv) close() {
 	}
 }
 
-// sharecastRecv gives each socket a dispatch.Server of its own with one
+// sharecastRecv gives each socket a dispatch.Receiver of its own with one
 // handler, so that N sockets in one process are N independent receivers,
 // as N processes are. The handler is inline, or queued with overflow Block:
 // either way a slow handler holds up the socket rather than drop, so that
 // every loss shows as a kernel drop on the socket.
 type sharecastRecv struct {
-	conns []*mcast.Conn
-	srvs  []*dispatch.Server
-	tally []*tally
-	wg    sync.WaitGroup
-	errs  []error
+	rs     []*dispatch.Receiver
+	tally  []*tally
+	wg     sync.WaitGroup
+	errs   []error
+	cancel context.CancelFunc
 }
 
 func newSharecastRecv(n int, g netip.AddrPort, lo *net.Interface, stream uint64, hc *dispatch.HandlerConfig) (*sharecastRecv, error) {
-	conns, err := openMcast(n, g, lo)
-	if err != nil {
-		return nil, err
-	}
-	r := &sharecastRecv{conns: conns, errs: make([]error, n)}
-	for i, c := range conns {
+	r := &sharecastRecv{errs: make([]error, n)}
+	spec := g.String() + "%" + lo.Name
+	for range n {
 		t := newTally(stream)
 		var m dispatch.Mux
 		err := m.HandleFunc(dispatch.Pattern{Group: g.Addr()}, func(_ context.Context, d *dispatch.Datagram) {
 			t.add(d.Payload)
 		}, hc)
-		var srv *dispatch.Server
+		var rcv *dispatch.Receiver
 		if err == nil {
-			srv, err = dispatch.NewServer(&m, &dispatch.Config{BufferSize: BufferSize})
-		}
-		if err == nil {
-			err = srv.AddSource(fmt.Sprintf("s%d", i), c)
+			// Each Listen opens a socket of its own on the port.
+			rcv, err = dispatch.Listen(context.Background(), []string{spec}, &m, &dispatch.ListenConfig{
+				ReadBuffer: ReadBuffer, BufferSize: BufferSize, ShutdownTimeout: 10 * time.Second, NoWatch: true,
+			})
 		}
 		if err != nil {
 			r.close()
 			return nil, err
 		}
-		r.srvs = append(r.srvs, srv)
+		r.rs = append(r.rs, rcv)
 		r.tally = append(r.tally, t)
 	}
 	return r, nil
 }
 
 func (r *sharecastRecv) start() error {
-	for i, s := range r.srvs {
-		r.wg.Go(func() { r.errs[i] = s.Serve(context.Background()) })
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	for i, rcv := range r.rs {
+		r.wg.Go(func() { r.errs[i] = rcv.Serve(ctx) })
 	}
 	return nil
 }
 
+// stop ends every Receiver's Serve, which drains its queue.
 func (r *sharecastRecv) stop() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var errs []error
-	for _, s := range r.srvs {
-		errs = append(errs, s.Shutdown(ctx))
+	if r.cancel != nil {
+		r.cancel()
 	}
 	r.wg.Wait()
-	return errors.Join(append(errs, r.errs...)...)
+	return errors.Join(r.errs...)
 }
 
 func (r *sharecastRecv) reports() []SocketReport {
 	var out []SocketReport
-	for i, c := range r.conns {
+	for i, rcv := range r.rs {
 		rep := r.tally[i].report()
-		st := c.Stats()
+		st := rcv.Sockets()[0].Conn.Stats()
 		rep.Drops, rep.Truncated, rep.Foreign = st.KernelDrops, st.Truncated, rep.Foreign+st.Filtered
-		for _, h := range r.srvs[i].Stats().Handlers {
+		for _, h := range rcv.Stats().Handlers {
 			rep.QDrops += h.Drops.Total()
 		}
 		out = append(out, rep)
@@ -374,11 +371,8 @@ func (r *sharecastRecv) reports() []SocketReport {
 }
 
 func (r *sharecastRecv) close() {
-	for _, s := range r.srvs {
-		s.Close()
-	}
-	for _, c := range r.conns {
-		c.Close()
+	for _, rcv := range r.rs {
+		rcv.Close()
 	}
 }
 

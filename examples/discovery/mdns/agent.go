@@ -139,6 +139,12 @@ func New(ctx context.Context, cfg *Config) (a *Agent, err error) {
 	return a, nil
 }
 
+// open opens the family's socket on port 5353 and joins g on each of
+// ifaces. It does not use dispatch.Listen, which joins all or nothing: an
+// mDNS agent joins on every interface it can and goes on without the ones
+// that refuse (an interface with no address of the family, say), logging
+// them, and it sends its queries out of this same socket, interface by
+// interface, so that answers to port 5353 reach every agent on the host.
 func (a *Agent) open(ctx context.Context, network string, g netip.Addr, ifaces []string) (*socket, error) {
 	conn, err := mcast.Listen(ctx, network, fmt.Sprintf(":%d", Port), &mcast.Config{Logger: a.log})
 	if err != nil {

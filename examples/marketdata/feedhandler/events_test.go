@@ -8,8 +8,8 @@ import (
 
 	"github.com/sharecast/sharecast/examples/marketdata/arbiter"
 	"github.com/sharecast/sharecast/examples/marketdata/feedhandler"
-	"github.com/sharecast/sharecast/internal/moldudp64"
 	"github.com/sharecast/sharecast/group"
+	"github.com/sharecast/sharecast/internal/moldudp64"
 	"github.com/sharecast/sharecast/internal/testbed"
 )
 

@@ -15,8 +15,8 @@ import (
 
 	"github.com/sharecast/sharecast/dispatch"
 	"github.com/sharecast/sharecast/examples/marketdata/arbiter"
-	"github.com/sharecast/sharecast/internal/moldudp64"
 	"github.com/sharecast/sharecast/group"
+	"github.com/sharecast/sharecast/internal/moldudp64"
 	"github.com/sharecast/sharecast/mcast"
 )
 
@@ -76,8 +76,7 @@ type Handler struct {
 	log   zerolog.Logger
 	slog  zerolog.Logger // sampled, for per-datagram events
 	lines [2]netip.AddrPort
-	conns []*mcast.Conn
-	sets  []*group.Set
+	r     *dispatch.Receiver
 	srv   *dispatch.Server
 
 	mu  sync.Mutex // guards arb, and serialises the callbacks
@@ -134,45 +133,16 @@ func New(ctx context.Context, cfg *Config) (h *Handler, err error) {
 	}); err != nil {
 		return nil, fmt.Errorf("feedhandler: %w", err)
 	}
-	h.srv, err = dispatch.NewServer(&mux, &dispatch.Config{Logger: h.log})
+	// One socket per address family and port, shared by the lines that
+	// have the same.
+	h.r, err = dispatch.Listen(ctx, []string{cfg.A.String(), cfg.B.String()}, &mux, &dispatch.ListenConfig{
+		Share: cfg.Share, ReadBuffer: cfg.ReadBuffer, Logger: h.log,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("feedhandler: %w", err)
+		return nil, fmt.Errorf("feedhandler: lines A %s and B %s: %w", cfg.A, cfg.B, err)
 	}
-
-	// One socket per address family and port.
-	type key struct {
-		v6   bool
-		port uint16
-	}
-	conns := map[key]*group.Set{}
+	h.srv = h.r.Server()
 	for i, spec := range []group.Spec{cfg.A, cfg.B} {
-		k := key{spec.Group.Is6(), spec.Port}
-		set, ok := conns[k]
-		if !ok {
-			network, addr := "udp4", fmt.Sprintf(":%d", spec.Port)
-			if k.v6 {
-				network = "udp6"
-			}
-			c, err := mcast.Listen(ctx, network, addr, &mcast.Config{
-				Share: cfg.Share, ReadBuffer: cfg.ReadBuffer, Logger: h.log,
-			})
-			if err != nil {
-				return nil, fmt.Errorf("feedhandler: line %s: %w", arbiter.Line(i), err)
-			}
-			h.conns = append(h.conns, c)
-			set, err = group.New(c, &group.Config{Logger: h.log})
-			if err != nil {
-				return nil, fmt.Errorf("feedhandler: line %s: %w", arbiter.Line(i), err)
-			}
-			h.sets = append(h.sets, set)
-			conns[k] = set
-			if err := h.srv.AddSource(fmt.Sprintf("%s:%d", network, spec.Port), c); err != nil {
-				return nil, fmt.Errorf("feedhandler: %w", err)
-			}
-		}
-		if err := set.Join(spec); err != nil {
-			return nil, fmt.Errorf("feedhandler: line %s: %w", arbiter.Line(i), err)
-		}
 		h.log.Info().Str("line", arbiter.Line(i).String()).Stringer("spec", spec).Msg("joined")
 	}
 	return h, nil
@@ -287,16 +257,8 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 func (h *Handler) Close() error {
 	h.closeOnce.Do(func() {
 		var errs []error
-		if h.srv != nil {
-			if err := h.srv.Close(); err != nil && !errors.Is(err, dispatch.ErrServerClosed) {
-				errs = append(errs, err)
-			}
-		}
-		for _, s := range h.sets {
-			errs = append(errs, s.Close())
-		}
-		for _, c := range h.conns {
-			errs = append(errs, c.Close())
+		if h.r != nil {
+			errs = append(errs, h.r.Close())
 		}
 		h.closeErr = errors.Join(errs...)
 	})

@@ -462,13 +462,32 @@ func newDemoReceiverCmd(e *env) *cobra.Command {
 }
 
 func demoReceive(ctx context.Context, e *env, spec group.Spec, name string, handlers int, count, stream uint64, size int) error {
-	socks, err := openSockets(ctx, []group.Spec{spec}, &recvFlags{share: "any"}, e.log)
-	if err != nil {
-		return err
-	}
-	conn := socks[0].conn
-	defer closeSockets(socks)
+	// A receiver process checks each datagram inline on its socket's
+	// reader; the dispatcher's process gives each of its handlers a queue.
 	var checks []*demoCheck
+	var mux dispatch.Mux
+	if handlers == 0 {
+		checks = append(checks, newDemoCheck(name, "process", stream, size, count))
+	}
+	for i := range handlers {
+		checks = append(checks, newDemoCheck(fmt.Sprintf("%s/h%d", name, i+1), fmt.Sprintf("handler %d", i+1), stream, size, count))
+	}
+	for _, c := range checks {
+		hc := &dispatch.HandlerConfig{Name: c.name, Overflow: dispatch.Block}
+		if handlers == 0 {
+			hc = &dispatch.HandlerConfig{Name: c.name, Inline: true}
+		}
+		h := dispatch.HandlerFunc(func(_ context.Context, d *dispatch.Datagram) { c.check(d.Payload) })
+		if err := mux.Handle(dispatch.Pattern{Group: spec.Group, Port: spec.Port}, h, hc); err != nil {
+			return err
+		}
+	}
+	r, err := dispatch.Listen(ctx, []string{spec.String()}, &mux, &dispatch.ListenConfig{ShutdownTimeout: 3 * time.Second, Logger: e.log})
+	if err != nil {
+		return listenError(err, mcast.ShareAnyUser)
+	}
+	defer r.Close()
+	conn := r.Sockets()[0].Conn
 	enc := json.NewEncoder(e.stdout)
 	var encMu sync.Mutex
 	reportAll := func(final bool) {
@@ -487,47 +506,12 @@ func demoReceive(ctx context.Context, e *env, spec group.Spec, name string, hand
 
 	var readErr error
 	readDone := make(chan struct{})
-	var srv *dispatch.Server
-	if handlers == 0 {
-		c := newDemoCheck(name, "process", stream, size, count)
-		checks = append(checks, c)
-		go func() {
-			defer close(readDone)
-			ds := mcast.NewBatch(mcast.DefaultBatchSize, 9216)
-			for {
-				n, err := conn.ReadBatch(ds)
-				if err != nil {
-					if !errors.Is(err, os.ErrDeadlineExceeded) {
-						readErr = err
-					}
-					return
-				}
-				for i := range ds[:n] {
-					c.check(ds[i].Payload)
-				}
-			}
-		}()
-	} else {
-		var mux dispatch.Mux
-		for i := range handlers {
-			c := newDemoCheck(fmt.Sprintf("%s/h%d", name, i+1), fmt.Sprintf("handler %d", i+1), stream, size, count)
-			checks = append(checks, c)
-			h := dispatch.HandlerFunc(func(_ context.Context, d *dispatch.Datagram) { c.check(d.Payload) })
-			if err := mux.Handle(dispatch.Pattern{Group: spec.Group, Port: spec.Port}, h, &dispatch.HandlerConfig{Name: c.name, Overflow: dispatch.Block}); err != nil {
-				return err
-			}
-		}
-		if srv, err = dispatch.NewServer(&mux, &dispatch.Config{Logger: e.log}); err != nil {
-			return err
-		}
-		if err := srv.AddSource("sock", conn); err != nil {
-			return err
-		}
-		go func() {
-			defer close(readDone)
-			readErr = srv.Serve(context.WithoutCancel(ctx))
-		}()
-	}
+	sctx, stopServe := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopServe()
+	go func() {
+		defer close(readDone)
+		readErr = r.Serve(sctx)
+	}()
 	encMu.Lock()
 	_ = enc.Encode(demoReport{Name: name, PID: os.Getpid(), Ready: true}) // as above
 	encMu.Unlock()
@@ -546,17 +530,12 @@ func demoReceive(ctx context.Context, e *env, spec group.Spec, name string, hand
 			running = false
 		}
 	}
-	if srv != nil {
-		sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx) // a hard stop is counted in the handlers' drops; the final report shows what they got
-	} else {
-		_ = conn.SetReadDeadline(time.Now()) // unblocks the read loop; it cannot fail on an open socket
-	}
+	stopServe()
 	<-readDone
 	reportAll(true)
-	if readErr != nil && !errors.Is(readErr, dispatch.ErrServerClosed) {
-		return readErr
+	var shut *dispatch.ShutdownError
+	if errors.As(readErr, &shut) {
+		return nil // a hard stop is counted in the handlers' drops; the final report shows what they got
 	}
-	return nil
+	return readErr
 }

@@ -24,7 +24,7 @@ var (
 	mSockTrunc     = prometheus.NewDesc("sharecast_socket_truncated_total", "Datagrams longer than the receive buffer, dropped.", []string{"socket", "local"}, nil)
 	mSockFiltered  = prometheus.NewDesc("sharecast_socket_filtered_total", "Datagrams to a group the socket did not join (or unicast), dropped.", []string{"socket", "local"}, nil)
 	mSockErrors    = prometheus.NewDesc("sharecast_socket_read_errors_total", "Failed reads.", []string{"socket", "local"}, nil)
-	mSockRcvbuf    = prometheus.NewDesc("sharecast_socket_receive_buffer_bytes", "Receive buffer granted by the kernel, as SO_RCVBUF reports it.", []string{"socket", "local"}, nil)
+	mSockRcvbuf    = prometheus.NewDesc("sharecast_socket_receive_buffer_bytes", "Receive buffer granted by the kernel for datagrams (on Linux half of what SO_RCVBUF reports, the rest being its bookkeeping allowance).", []string{"socket", "local"}, nil)
 
 	mGroupDatagrams = prometheus.NewDesc("sharecast_group_datagrams_total", "Datagrams received for the group, over all sockets.", []string{"group"}, nil)
 	mGroupBytes     = prometheus.NewDesc("sharecast_group_bytes_total", "Payload bytes received for the group, over all sockets.", []string{"group"}, nil)
@@ -38,7 +38,7 @@ var (
 // metricsCollector is a prometheus.Collector over a running receiver.
 type metricsCollector struct {
 	srv   *dispatch.Server
-	socks []*socket
+	socks []dispatch.ReceiverSocket
 	// extra adds the metrics of a subcommand (stat's sequence counters).
 	extra func(ch chan<- prometheus.Metric)
 	descs []*prometheus.Desc
@@ -70,8 +70,8 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 			counter(mSockFiltered, k.Filtered, s.Name, local)
 		}
 		for _, so := range c.socks {
-			if so.name == s.Name {
-				ch <- prometheus.MustNewConstMetric(mSockRcvbuf, prometheus.GaugeValue, float64(so.conn.ReadBuffer()), s.Name, local)
+			if so.Name == s.Name {
+				ch <- prometheus.MustNewConstMetric(mSockRcvbuf, prometheus.GaugeValue, float64(so.Conn.ReadBufferGranted()), s.Name, local)
 			}
 		}
 	}

@@ -1,18 +1,15 @@
 package cli
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"slices"
-	"strconv"
-	"strings"
 
 	"github.com/rs/zerolog"
 	"github.com/spf13/pflag"
 
+	"github.com/sharecast/sharecast/dispatch"
 	"github.com/sharecast/sharecast/group"
 	"github.com/sharecast/sharecast/mcast"
 )
@@ -30,37 +27,24 @@ func (f *recvFlags) add(fs *pflag.FlagSet) {
 	fs.IntVar(&f.rcvbuf, "rcvbuf", 0, "receive buffer to ask for, in bytes (default 4 MiB; the kernel may grant less)")
 }
 
-// socket is one receiving socket: one family and port, and the groups
-// joined on it.
-type socket struct {
-	name  string // "udp4:5000"
-	conn  *mcast.Conn
-	set   *group.Set
-	specs []group.Spec
-	asked int // receive buffer asked for
-}
-
-// parseSpecs parses group specs from the command line; a bad one is a
-// usage error that names it.
-func parseSpecs(args []string) ([]group.Spec, error) {
+// parseSpecs checks the group specs of the command line, so that a bad one
+// is a usage error that names it before anything is opened.
+func parseSpecs(args []string) ([]string, error) {
 	if len(args) == 0 {
 		return nil, usagef("no GROUP given")
 	}
-	specs := make([]group.Spec, 0, len(args))
 	for _, a := range args {
-		s, err := group.ParseSpec(a)
-		if err != nil {
+		if _, err := group.ParseSpec(a); err != nil {
 			return nil, &usageError{err}
 		}
-		specs = append(specs, s)
 	}
-	return specs, nil
+	return args, nil
 }
 
-// openSockets opens one socket per family and port of specs, shared as
-// f.share says, and joins each spec on it (on each of f.ifaces where the
-// spec names no interface). On error it closes what it opened.
-func openSockets(ctx context.Context, specs []group.Spec, f *recvFlags, log zerolog.Logger) (_ []*socket, err error) {
+// listenConfig checks the flags and returns the dispatch.ListenConfig they
+// describe. An -i value is looked up as a spec's %IFACE is, so that
+// "-i '*'" and "GROUP%*" mean the same.
+func (f *recvFlags) listenConfig(log zerolog.Logger) (*dispatch.ListenConfig, error) {
 	share, err := mcast.ParseShare(f.share)
 	if err != nil {
 		return nil, usagef("invalid argument %q for \"--share\" flag: want any, user or exclusive", f.share)
@@ -69,95 +53,22 @@ func openSockets(ctx context.Context, specs []group.Spec, f *recvFlags, log zero
 		return nil, usagef("invalid argument %d for \"--rcvbuf\" flag: want a size in bytes", f.rcvbuf)
 	}
 	for _, name := range f.ifaces {
-		if err := checkInterface(name); err != nil {
-			return nil, err
+		if _, err := group.LookupInterfaces(name); err != nil {
+			return nil, &usageError{fmt.Errorf("invalid argument %q for \"--iface\" flag: %w", name, err)}
 		}
 	}
-	var socks []*socket
-	defer func() {
-		if err != nil {
-			closeSockets(socks)
-		}
-	}()
-	byKey := map[string]*socket{}
-	for _, sp := range specs {
-		network := "udp4"
-		if sp.Group.Is6() {
-			network = "udp6"
-		}
-		key := network + ":" + strconv.Itoa(int(sp.Port))
-		s := byKey[key]
-		if s == nil {
-			asked := f.rcvbuf
-			if asked == 0 {
-				asked = mcast.DefaultReadBuffer
-			}
-			c, err := mcast.Listen(ctx, network, ":"+strconv.Itoa(int(sp.Port)), &mcast.Config{Share: share, ReadBuffer: f.rcvbuf, Logger: log})
-			if err != nil {
-				return nil, bindError(err, sp.Port, share)
-			}
-			set, err := group.New(c, &group.Config{Logger: log})
-			if err != nil {
-				c.Close()
-				return nil, err
-			}
-			s = &socket{name: key, conn: c, set: set, asked: asked}
-			byKey[key] = s
-			socks = append(socks, s)
-		}
-		joins := []group.Spec{sp}
-		if sp.Interface == "" && len(f.ifaces) > 0 {
-			joins = joins[:0]
-			for _, name := range f.ifaces {
-				j := sp
-				j.Interface = name
-				joins = append(joins, j)
-			}
-		}
-		for _, j := range joins {
-			if err := s.set.Join(j); err != nil {
-				return nil, joinError(err)
-			}
-			s.specs = append(s.specs, j)
-		}
-	}
-	return socks, nil
+	return &dispatch.ListenConfig{Share: share, ReadBuffer: f.rcvbuf, Interfaces: f.ifaces, Logger: log}, nil
 }
 
-// checkInterface checks that an -i value names an interface that exists.
-func checkInterface(name string) error {
-	if _, err := lookupInterface(name); err != nil {
-		return &usageError{fmt.Errorf("interface %q for \"--iface\" flag: %w", name, err)}
+// listenError classifies an error of dispatch.Listen: a spec or interface
+// that cannot be used is the command line's fault, and a refused bind is
+// explained.
+func listenError(err error, share mcast.Share) error {
+	var le *dispatch.ListenError
+	if errors.As(err, &le) {
+		return bindError(le.Err, le.Port, share)
 	}
-	return nil
-}
-
-// lookupInterface finds an interface by name, index or address, as group
-// specs name them.
-func lookupInterface(name string) (*net.Interface, error) {
-	if name == "" {
-		return nil, errors.New("empty interface name")
-	}
-	ifs, err := net.Interfaces()
-	if err != nil {
-		return nil, err
-	}
-	for i := range ifs {
-		if ifs[i].Name == name || strconv.Itoa(ifs[i].Index) == name {
-			return &ifs[i], nil
-		}
-		addrs, _ := ifs[i].Addrs() // an interface whose addresses cannot be read is matched by name only
-		for _, a := range addrs {
-			if ipn, ok := a.(*net.IPNet); ok && ipn.IP.String() == name {
-				return &ifs[i], nil
-			}
-		}
-	}
-	names := make([]string, len(ifs))
-	for i, ifi := range ifs {
-		names[i] = ifi.Name
-	}
-	return nil, fmt.Errorf("no such interface (have %s)", strings.Join(names, ", "))
+	return joinError(err)
 }
 
 // joinError classifies a failed join: a spec or interface that cannot be
@@ -186,20 +97,13 @@ func bindError(err error, port uint16, share mcast.Share) error {
 	return err
 }
 
-func closeSockets(socks []*socket) {
-	for _, s := range socks {
-		s.set.Close()
-		s.conn.Close()
-	}
-}
-
 // warnCoTenants logs a warning for each socket of another user that holds
 // the port of s: with port sharing, it receives the port's multicast and
 // its unicast too.
-func warnCoTenants(socks []*socket, log zerolog.Logger) {
+func warnCoTenants(socks []dispatch.ReceiverSocket, log zerolog.Logger) {
 	me := os.Geteuid()
 	for _, s := range socks {
-		port := s.conn.LocalAddr().Port()
+		port := s.Conn.LocalAddr().Port()
 		others, err := otherUserSockets(port, me)
 		if err != nil {
 			log.Debug().Err(err).Uint16("port", port).Msg("cannot check the port's other holders")

@@ -136,7 +136,13 @@ func runSend(ctx context.Context, e *env, spec group.Spec, f *sendFlags, rateSet
 	if name == "" {
 		ifi, err = mcast.LoopbackInterface()
 	} else {
-		ifi, err = lookupInterface(name)
+		var ifs []*net.Interface
+		if ifs, err = group.LookupInterfaces(name); err == nil {
+			ifi = ifs[0]
+			if len(ifs) > 1 {
+				err = fmt.Errorf("it selects %d interfaces (%s, ...); name the one to send out of", len(ifs), ifi.Name)
+			}
+		}
 	}
 	if err != nil {
 		return &usageError{fmt.Errorf("interface %q: %w", name, err)}

@@ -2,10 +2,8 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"runtime"
 	"strings"
 	"time"
 
@@ -13,7 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/sharecast/sharecast/dispatch"
-	"github.com/sharecast/sharecast/group"
+	"github.com/sharecast/sharecast/mcast"
 )
 
 // sessionFlags are the flags of a receiving subcommand besides recvFlags.
@@ -39,76 +37,81 @@ type handlerSpec struct {
 	h    dispatch.Handler
 }
 
-// session is a running receiver: sockets that joined the groups, a
-// dispatch.Server that reads them into the handlers, and the metrics.
+// session is a running receiver: a dispatch.Receiver (sockets that joined
+// the groups, and the Server that reads them into the handlers), its serve
+// loop, and the metrics.
 type session struct {
-	socks   []*socket
+	r       *dispatch.Receiver
+	socks   []dispatch.ReceiverSocket
+	asked   int // receive buffer asked for, per socket
 	srv     *dispatch.Server
 	serve   chan error
+	cancel  context.CancelFunc
 	metrics *metricsServer
 	start   time.Time
 }
 
-// startSession opens the sockets of specs, starts a dispatch.Server that
-// hands every datagram to each handler (with back-pressure: a slow handler
-// leaves datagrams in the socket, where the kernel counts what overflows),
-// and serves metrics if asked.
-func startSession(ctx context.Context, e *env, specs []group.Spec, f *sessionFlags, hs []handlerSpec, extra func(chan<- prometheus.Metric)) (*session, error) {
+// startSession opens the sockets of specs through dispatch.Listen, serves
+// every datagram to each handler (with back-pressure: a slow handler leaves
+// datagrams in the socket, where the kernel counts what overflows), and
+// serves metrics if asked.
+func startSession(ctx context.Context, e *env, specs []string, f *sessionFlags, hs []handlerSpec, extra func(chan<- prometheus.Metric)) (_ *session, err error) {
 	if f.buffer <= 0 || f.buffer > 65535 {
 		return nil, usagef("invalid argument %d for \"--buffer\" flag: want 1 to 65535 bytes", f.buffer)
 	}
 	if f.duration < 0 {
 		return nil, usagef("invalid argument %s for \"--duration\" flag: want a positive duration", f.duration)
 	}
-	socks, err := openSockets(ctx, specs, &f.recvFlags, e.log)
+	cfg, err := f.recvFlags.listenConfig(e.log)
 	if err != nil {
 		return nil, err
 	}
-	s := &session{socks: socks, serve: make(chan error, 1)}
-	ok := false
-	defer func() {
-		if !ok {
-			s.metrics.stop()
-			closeSockets(socks)
-		}
-	}()
+	cfg.BufferSize = f.buffer
 	var mux dispatch.Mux
 	for _, h := range hs {
 		if err := mux.Handle(dispatch.Pattern{}, h.h, &dispatch.HandlerConfig{Name: h.name, Overflow: dispatch.Block}); err != nil {
 			return nil, err
 		}
 	}
-	if s.srv, err = dispatch.NewServer(&mux, &dispatch.Config{BufferSize: f.buffer, Logger: e.log}); err != nil {
-		return nil, err
+	r, err := dispatch.Listen(ctx, specs, &mux, cfg)
+	if err != nil {
+		return nil, listenError(err, cfg.Share)
 	}
-	for _, so := range socks {
-		if err := s.srv.AddSource(so.name, so.conn); err != nil {
-			return nil, err
+	s := &session{r: r, socks: r.Sockets(), srv: r.Server(), serve: make(chan error, 1), asked: cfg.ReadBuffer}
+	if s.asked == 0 {
+		s.asked = mcast.DefaultReadBuffer
+	}
+	defer func() {
+		if err != nil {
+			s.metrics.stop()
+			r.Close()
 		}
-	}
+	}()
 	if f.metrics != "" {
-		if s.metrics, err = serveMetrics(f.metrics, &metricsCollector{srv: s.srv, socks: socks, extra: extra}, e.log); err != nil {
+		if s.metrics, err = serveMetrics(f.metrics, &metricsCollector{srv: s.srv, socks: s.socks, extra: extra}, e.log); err != nil {
 			return nil, err
 		}
 	}
-	warnCoTenants(socks, e.log)
-	for _, so := range socks {
+	warnCoTenants(s.socks, e.log)
+	for _, so := range s.socks {
 		var joined []string
-		for _, m := range so.set.List() {
+		for _, m := range so.Set.List() {
 			joined = append(joined, m.String())
 		}
-		e.log.Info().Str("socket", so.name).Str("local", so.conn.LocalAddr().String()).Stringer("share", so.conn.Share()).
-			Int("rcvbuf", so.conn.ReadBuffer()).Strs("groups", joined).Msg("listening")
+		e.log.Info().Str("socket", so.Name).Str("local", so.Conn.LocalAddr().String()).Stringer("share", so.Conn.Share()).
+			Int("rcvbuf", so.Conn.ReadBufferGranted()).Strs("groups", joined).Msg("listening")
 	}
 	s.start = time.Now()
-	go func() { s.serve <- s.srv.Serve(context.WithoutCancel(ctx)) }()
-	ok = true
+	var sctx context.Context
+	sctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	go func() { s.serve <- r.Serve(sctx) }()
 	return s, nil
 }
 
 // wait blocks until ctx ends, done is closed, the duration passes or the
-// server fails; then it drains the queues into the handlers, closes the
-// sockets and returns the final counters.
+// server fails; then it drains the queues into the handlers (for at most
+// dispatch.DefaultShutdownTimeout), closes the sockets and returns the
+// final counters.
 func (s *session) wait(ctx context.Context, done <-chan struct{}, duration time.Duration) (dispatch.Stats, error) {
 	var timeout <-chan time.Time
 	if duration > 0 {
@@ -116,28 +119,22 @@ func (s *session) wait(ctx context.Context, done <-chan struct{}, duration time.
 		defer t.Stop()
 		timeout = t.C
 	}
-	var serveErr error
-	served := false
+	var err error
 	select {
 	case <-ctx.Done():
 	case <-done:
 	case <-timeout:
-	case serveErr = <-s.serve:
-		served = true
+	case err = <-s.serve:
+		s.serve <- err
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	shutErr := s.srv.Shutdown(sctx)
-	if !served {
-		serveErr = <-s.serve
-	}
-	st := s.srv.Stats()
+	s.cancel()
+	err = <-s.serve
+	st := s.r.Stats()
 	s.metrics.stop()
-	closeSockets(s.socks)
-	if serveErr != nil && !errors.Is(serveErr, dispatch.ErrServerClosed) {
-		return st, serveErr
+	if cerr := s.r.Close(); err == nil {
+		err = cerr
 	}
-	return st, shutErr
+	return st, err
 }
 
 // writeSummary writes the closing summary of a receiving subcommand:
@@ -155,7 +152,7 @@ func (s *session) writeSummary(w io.Writer, what string, st dispatch.Stats) {
 		}
 	}
 	for _, so := range s.socks {
-		rcvbuf = append(rcvbuf, fmt.Sprint(granted(so.conn.ReadBuffer())))
+		rcvbuf = append(rcvbuf, fmt.Sprint(so.Conn.ReadBufferGranted()))
 	}
 	fmt.Fprintf(w, "%s: received %d datagrams, %d bytes in %s; kernel drops %d, truncated %d, filtered %d; receive buffer %s bytes granted\n",
 		what, n, bytes, time.Since(s.start).Round(time.Millisecond), drops, trunc, filt, strings.Join(rcvbuf, ", "))
@@ -164,14 +161,14 @@ func (s *session) writeSummary(w io.Writer, what string, st dispatch.Stats) {
 		if ss.Kernel != nil {
 			k.drops, k.trunc, k.filt = ss.Kernel.KernelDrops, ss.Kernel.Truncated, ss.Kernel.Filtered
 		}
-		var rb, asked int
+		var rb, granted int
 		for _, so := range s.socks {
-			if so.name == ss.Name {
-				rb, asked = so.conn.ReadBuffer(), so.asked
+			if so.Name == ss.Name {
+				rb, granted = so.Conn.ReadBuffer(), so.Conn.ReadBufferGranted()
 			}
 		}
 		fmt.Fprintf(w, "  socket %s (%s): received %d, bytes %d, kernel drops %d, truncated %d, filtered %d, read errors %d, receive buffer granted %d (asked %d; SO_RCVBUF reports %d)\n",
-			ss.Name, ss.Local, ss.Datagrams, ss.Bytes, k.drops, k.trunc, k.filt, ss.ReadErrors, granted(rb), asked, rb)
+			ss.Name, ss.Local, ss.Datagrams, ss.Bytes, k.drops, k.trunc, k.filt, ss.ReadErrors, granted, s.asked, rb)
 	}
 	// What the handlers did with what the sockets read: together with the
 	// socket lines, every datagram that reached the host is accounted for.
@@ -180,13 +177,4 @@ func (s *session) writeSummary(w io.Writer, what string, st dispatch.Stats) {
 		fmt.Fprintf(w, "  handler %s: received %d, delivered %d, dropped %d (queue full %d, evicted %d, panic %d, shutdown %d)\n",
 			h.Name, h.Received, h.Delivered, d.Total(), d.QueueFull, d.Evicted, d.Panic, d.Shutdown)
 	}
-}
-
-// granted returns the receive buffer granted, from what SO_RCVBUF reports:
-// Linux reports twice what it grants, the extra for its bookkeeping.
-func granted(reported int) int {
-	if runtime.GOOS == "linux" {
-		return reported / 2
-	}
-	return reported
 }

@@ -18,8 +18,8 @@ import (
 	"time"
 
 	"github.com/sharecast/sharecast/examples/fanout/internal/tools"
-	"github.com/sharecast/sharecast/internal/pcap"
 	"github.com/sharecast/sharecast/internal/extest"
+	"github.com/sharecast/sharecast/internal/pcap"
 	"github.com/sharecast/sharecast/internal/testbed"
 	"github.com/sharecast/sharecast/internal/wire"
 )

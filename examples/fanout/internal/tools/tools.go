@@ -23,7 +23,6 @@ import (
 
 	"github.com/sharecast/sharecast/dispatch"
 	"github.com/sharecast/sharecast/group"
-	"github.com/sharecast/sharecast/mcast"
 )
 
 const usage = `usage: fanout TOOL [flags] GROUP
@@ -188,29 +187,10 @@ type Summary struct {
 
 // serve joins the group and feeds the tool until -count, -duration or ctx.
 func (c *common) serve(ctx context.Context, stdout, stderr io.Writer, t tool) (*Summary, error) {
-	v6 := c.spec.Group.Is6()
-	network := "udp4"
-	if v6 {
-		network = "udp6"
-	}
-	conn, err := mcast.Listen(ctx, network, fmt.Sprintf(":%d", c.spec.Port), &mcast.Config{ReadBuffer: c.readBuffer, Logger: c.log})
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
-	set, err := group.New(conn, &group.Config{Logger: c.log})
-	if err != nil {
-		return nil, err
-	}
-	defer set.Close()
-	if err := set.Join(c.spec); err != nil {
-		return nil, err
-	}
-
 	done := make(chan struct{})
 	var doneOnce sync.Once
 	var mux dispatch.Mux
-	err = mux.HandleFunc(dispatch.Pattern{Group: c.spec.Group, Port: c.spec.Port}, func(_ context.Context, d *dispatch.Datagram) {
+	err := mux.HandleFunc(dispatch.Pattern{Group: c.spec.Group, Port: c.spec.Port}, func(_ context.Context, d *dispatch.Datagram) {
 		n := c.handled.Load()
 		if c.count > 0 && n >= c.count {
 			return // past -count: the tool is stopping
@@ -224,18 +204,19 @@ func (c *common) serve(ctx context.Context, stdout, stderr io.Writer, t tool) (*
 	if err != nil {
 		return nil, err
 	}
-	srv, err := dispatch.NewServer(&mux, &dispatch.Config{Logger: c.log})
+	r, err := dispatch.Listen(ctx, []string{c.spec.String()}, &mux, &dispatch.ListenConfig{ReadBuffer: c.readBuffer, Logger: c.log})
 	if err != nil {
 		return nil, err
 	}
-	if err := srv.AddSource(c.spec.String(), conn); err != nil {
-		return nil, err
-	}
+	defer r.Close()
+	conn := r.Sockets()[0].Conn
 	fmt.Fprintf(stderr, "fanout %s: joined %s%s\n", c.name, c.spec, t.ready())
 
 	start := time.Now()
+	sctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	defer stop()
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(context.WithoutCancel(ctx)) }()
+	go func() { errc <- r.Serve(sctx) }()
 	var limit <-chan time.Time
 	if c.duration > 0 {
 		tm := time.NewTimer(c.duration)
@@ -248,7 +229,6 @@ func (c *common) serve(ctx context.Context, stdout, stderr io.Writer, t tool) (*
 		defer tk.Stop()
 		tick = tk.C
 	}
-	var serveErr error
 loop:
 	for {
 		select {
@@ -260,22 +240,21 @@ loop:
 			break loop
 		case <-tick:
 			t.tick(stdout, c)
-		case serveErr = <-errc:
-			errc = nil
+		case err := <-errc:
+			errc <- err
 			break loop
 		}
 	}
-	if errc != nil {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(sctx); err != nil {
-			c.log.Warn().Err(err).Msg("shutdown")
-		}
-		serveErr = <-errc
+	stop() // drains the queue, for at most dispatch.DefaultShutdownTimeout
+	serveErr := <-errc
+	var shut *dispatch.ShutdownError
+	if errors.As(serveErr, &shut) {
+		c.log.Warn().Err(serveErr).Msg("shutdown")
+		serveErr = nil // counted in the summary's queue drops
 	}
 	elapsed := time.Since(start)
 
-	st := srv.Stats()
+	st := r.Stats()
 	sum := &Summary{Datagrams: c.handled.Load(), Seconds: elapsed.Seconds()}
 	if hs, ok := st.Handler(c.name); ok {
 		sum.QueueDrops = hs.Drops.Total()

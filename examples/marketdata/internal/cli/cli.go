@@ -19,8 +19,8 @@ import (
 	"github.com/sharecast/sharecast/examples/marketdata/feedgen"
 	"github.com/sharecast/sharecast/examples/marketdata/feedhandler"
 	"github.com/sharecast/sharecast/examples/marketdata/feedsend"
-	"github.com/sharecast/sharecast/internal/moldudp64"
 	"github.com/sharecast/sharecast/group"
+	"github.com/sharecast/sharecast/internal/moldudp64"
 	"github.com/sharecast/sharecast/mcast"
 )
 

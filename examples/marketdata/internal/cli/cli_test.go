@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sharecast/sharecast/internal/extest"
 	"github.com/sharecast/sharecast/examples/marketdata/internal/cli"
+	"github.com/sharecast/sharecast/internal/extest"
 	"github.com/sharecast/sharecast/internal/testbed"
 )
 
