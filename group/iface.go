@@ -100,10 +100,10 @@ func usable(ifi *net.Interface) bool {
 // checkUsable returns why ifi cannot carry a membership, or nil.
 func checkUsable(ifi *net.Interface) error {
 	if ifi.Flags&net.FlagUp == 0 {
-		return fmt.Errorf("group: interface %s (index %d): %w", ifi.Name, ifi.Index, ErrInterfaceDown)
+		return fmt.Errorf("interface %s (index %d): %w", ifi.Name, ifi.Index, ErrInterfaceDown)
 	}
 	if ifi.Flags&net.FlagMulticast == 0 {
-		return fmt.Errorf("group: interface %s (index %d) has no MULTICAST flag: %w", ifi.Name, ifi.Index, ErrNotMulticastCapable)
+		return fmt.Errorf("interface %s (index %d) has no MULTICAST flag: %w", ifi.Name, ifi.Index, ErrNotMulticastCapable)
 	}
 	return nil
 }
@@ -121,7 +121,7 @@ func resolve(sel selector, ifs []net.Interface, src interfaces) ([]*net.Interfac
 	}
 	one := func(ifi *net.Interface, what string) ([]*net.Interface, error) {
 		if ifi == nil {
-			return nil, fmt.Errorf("group: interface %s: %w (have %s)", what, ErrNoInterface, names(ifs))
+			return nil, fmt.Errorf("interface %s: %w (have %s)", what, ErrNoInterface, names(ifs))
 		}
 		if err := checkUsable(ifi); err != nil {
 			return nil, err
@@ -138,7 +138,7 @@ func resolve(sel selector, ifs []net.Interface, src interfaces) ([]*net.Interfac
 		for i := range ifs {
 			as, err := src.addrs(&ifs[i])
 			if err != nil {
-				return nil, fmt.Errorf("group: addresses of %s: %w", ifs[i].Name, err)
+				return nil, fmt.Errorf("addresses of %s: %w", ifs[i].Name, err)
 			}
 			for _, a := range as {
 				if a == sel.addr {
@@ -152,7 +152,7 @@ func resolve(sel selector, ifs []net.Interface, src interfaces) ([]*net.Interfac
 			for _, ifi := range found {
 				ns = append(ns, ifi.Name)
 			}
-			return nil, fmt.Errorf("group: interface with address %s: several have it (%s); name one: %w",
+			return nil, fmt.Errorf("interface with address %s: several have it (%s); name one: %w",
 				sel.addr, strings.Join(ns, ", "), ErrNoInterface)
 		}
 		var ifi *net.Interface
@@ -168,7 +168,7 @@ func resolve(sel selector, ifs []net.Interface, src interfaces) ([]*net.Interfac
 			}
 		}
 		if len(out) == 0 {
-			return nil, fmt.Errorf("group: interface *: none is up and multicast-capable (have %s): %w", names(ifs), ErrNoInterface)
+			return nil, fmt.Errorf("interface *: none is up and multicast-capable (have %s): %w", names(ifs), ErrNoInterface)
 		}
 		return out, nil
 	}
@@ -218,7 +218,11 @@ func lookup(text string) ([]*net.Interface, error) {
 	if err != nil {
 		return nil, fmt.Errorf("group: interfaces: %w", err)
 	}
-	return resolve(parseSelector(text), ifs, sysInterfaces{})
+	out, err := resolve(parseSelector(text), ifs, sysInterfaces{})
+	if err != nil {
+		return nil, fmt.Errorf("group: %w", err)
+	}
+	return out, nil
 }
 
 // SendInterface returns the one interface that the spec selects to send

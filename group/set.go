@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -280,6 +281,16 @@ func (s *Set) Join(spec Spec) error {
 		if err := s.acquire(r, ifi); err != nil {
 			for _, idx := range slices.Sorted(maps.Keys(r.on)) {
 				_ = s.release(r, idx) // undoing a join that just succeeded; its error would hide the cause
+			}
+			if ifi == nil && errors.Is(err, syscall.ENODEV) {
+				// The kernel picks the interface by its routing table, and
+				// found no route for the group.
+				route := "ip route add 224.0.0.0/4 dev IFACE"
+				if spec.Group.Is6() {
+					route = "ip -6 route add multicast ff00::/8 dev IFACE table local"
+				}
+				return fmt.Errorf("group: join %s: no interface named, and no route for %s to pick one by: name one (%s%%IFACE) or add a route (%s): %w: %w",
+					spec, spec.Group, spec, route, ErrNoInterface, err)
 			}
 			return fmt.Errorf("group: join %s: %w", spec, err)
 		}

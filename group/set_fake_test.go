@@ -136,7 +136,7 @@ func TestJoinRefusesInterfaces(t *testing.T) {
 		err  error
 		msg  string
 	}{
-		{"239.1.2.3:5000%eth9", group.ErrNoInterface, `interface "eth9": group: no such interface (have lo, eth0, eth1, down0, nomc0)`},
+		{"239.1.2.3:5000%eth9", group.ErrNoInterface, `interface "eth9": no such interface (have lo, eth0, eth1, down0, nomc0)`},
 		{"239.1.2.3:5000%42", group.ErrNoInterface, "interface index 42"},
 		{"239.1.2.3:5000%10.5.5.5", group.ErrNoInterface, "with address 10.5.5.5"},
 		{"239.1.2.3:5000%10.0.0.1", group.ErrNoInterface, "several have it (eth0, nomc0); name one"},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"strconv"
@@ -22,6 +23,12 @@ import (
 // datagrams, or a burst of some milliseconds of a fast feed.
 const DefaultReadBuffer = 4 << 20
 
+// MaxReadBuffer is the largest Config.ReadBuffer that Listen takes:
+// 1 GiB - 1 byte. setsockopt takes the size as a C int, and Linux caps
+// SO_RCVBUF at INT_MAX/2 (it doubles what it grants), so a larger value
+// would be cut short, or wrap, on the way to the kernel.
+const MaxReadBuffer = math.MaxInt32 / 2
+
 // Config configures [Listen]. The zero value is ready to use and means the
 // defaults that each field documents. A Config may be shared by several
 // Listen calls; Listen does not modify it.
@@ -35,7 +42,8 @@ type Config struct {
 	// kernel's default. Where the kernel grants less (Linux caps it at
 	// net.core.rmem_max), Listen tries SO_RCVBUFFORCE, which root or
 	// CAP_NET_ADMIN may use, and logs one warning if it is still short.
-	// [Conn.ReadBuffer] reports what was granted.
+	// [Conn.ReadBuffer] reports what was granted. More than MaxReadBuffer
+	// is refused (ErrInvalidConfig).
 	ReadBuffer int
 
 	// BatchSize is the most datagrams that one ReadBatch call reads with
@@ -136,6 +144,9 @@ func Listen(ctx context.Context, network, address string, cfg *Config) (*Conn, e
 	if err != nil {
 		return nil, err
 	}
+	if cfg.ReadBuffer > MaxReadBuffer {
+		return nil, fmt.Errorf("mcast: receive buffer of %d bytes: the most a socket takes is %d (1 GiB - 1): %w", cfg.ReadBuffer, MaxReadBuffer, ErrInvalidConfig)
+	}
 	opts, err := options(goos, cfg.Share, v6)
 	if err != nil {
 		return nil, fmt.Errorf("mcast: listen %s %s: %w", network, bind, err)
@@ -231,6 +242,12 @@ func listenError(network string, bind netip.AddrPort, share Share, err error) er
 	switch {
 	case errors.Is(err, syscall.EADDRINUSE):
 		return fmt.Errorf("mcast: listen %s %s with share=%s: %w: %w", network, bind, share, ErrPortInUse, err)
+	case errors.Is(err, syscall.EACCES) && bind.Port() < unprivilegedPortStart():
+		return &sentinelError{
+			err: fmt.Errorf("mcast: listen %s %s: port %d is privileged (below %d): binding it needs root or CAP_NET_BIND_SERVICE: %w",
+				network, bind, bind.Port(), unprivilegedPortStart(), err),
+			is: []error{ErrPrivilegedPort, ErrAccessDenied},
+		}
 	case errors.Is(err, syscall.EACCES):
 		return fmt.Errorf("mcast: listen %s %s with share=%s: %w: %w", network, bind, share, ErrAccessDenied, err)
 	}

@@ -62,7 +62,7 @@ func ParseShare(s string) (Share, error) {
 	case "exclusive":
 		return ShareExclusive, nil
 	}
-	return 0, fmt.Errorf("share mode %q (want any, user or exclusive): %w", s, ErrInvalidConfig)
+	return 0, fmt.Errorf("mcast: share mode %q (want any, user or exclusive): %w", s, ErrInvalidConfig)
 }
 
 // MarshalText implements encoding.TextMarshaler.

@@ -164,6 +164,27 @@ func TestErrors(t *testing.T) {
 		{[]string{"ports", "0"}, 2, `"0"`},
 		{[]string{"matrix", "--family", "5"}, 2, "--family"},
 		{[]string{"bogus"}, 2, `"bogus"`},
+		// Numbers with units, and what the OS cannot take.
+		{[]string{"send", g, "--rate", "NaN"}, 2, "--rate"},
+		{[]string{"send", g, "--rate", "Inf"}, 2, "--rate"},
+		{[]string{"send", g, "--rate", "-1"}, 2, "--rate"},
+		{[]string{"send", g, "--rate", "20M"}, 2, "10M"},
+		{[]string{"listen", g, "--rcvbuf", "3000000000"}, 2, "1073741823"},
+		{[]string{"listen", g, "--rcvbuf", "2147483648"}, 2, "1073741823"},
+		{[]string{"listen", g, "--rcvbuf", "4294967296"}, 2, "1073741823"},
+		{[]string{"listen", g, "--rcvbuf", "1e12"}, 2, "1073741823"},
+		{[]string{"listen", g, "--rcvbuf", "9223372036854775807"}, 2, "1073741823"},
+		{[]string{"listen", g, "--rcvbuf", "4MB/s"}, 2, "--rcvbuf"},
+		{[]string{"listen", g, "--count", "-1"}, 2, "not a count"},
+		{[]string{"listen", g, "--buffer", "70000"}, 2, "65535"},
+		// Flags that do not go together, and sources that are not local.
+		{[]string{"listen", g, "--payload", "hex"}, 2, "--payload"},
+		{[]string{"send", g, "--stdin", "--size", "100"}, 2, "--size"},
+		{[]string{"send", g, "--stdin", "--stream", "7"}, 2, "--stream"},
+		{[]string{"send", fmt.Sprintf("232.1.1.1:%d@10.9.9.9", port), "--count", "1"}, 2, "10.9.9.9 is not an address of this host"},
+		{[]string{"send", fmt.Sprintf("232.1.1.1:%d@127.0.0.2", port), "--source-addr", "127.0.0.3"}, 2, "127.0.0.2"},
+		{[]string{"matrix", "--specific", "10.0.0.1"}, 2, "not an address of this host"},
+		{[]string{"matrix", "--other-uid", "-1"}, 2, "--other-uid"},
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
@@ -211,7 +232,7 @@ func checkError(t *testing.T, code int, stderr string, wantCode int, names strin
 	}
 }
 
-var summaryRE = regexp.MustCompile(`received (\d+) datagrams, (\d+) bytes in [^;]+; kernel drops (\d+), truncated (\d+), filtered (\d+);`)
+var summaryRE = regexp.MustCompile(`received (\d+) datagrams?, (\d+) bytes? in [^;]+; kernel drops (\d+), truncated (\d+), filtered (\d+);`)
 
 // Acceptance 7: --metrics serves /metrics that Prometheus's text parser
 // accepts, with per-socket counters that match the summary.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
+	"runtime/debug"
 	"strings"
 
 	"github.com/rs/zerolog"
@@ -118,11 +120,12 @@ Exit status: 0 success (also after Ctrl-C or SIGTERM), 1 a run-time error
   sharecast send 239.1.2.3:5000 --rate 1000        # send test traffic on lo
   sharecast stat 239.1.2.3:5000                    # loss, gaps, latency per group
   sharecast ports 5000                             # who holds UDP port 5000
-  sharecast matrix                                 # what this OS does with two binds on a port`,
-		SilenceErrors:     true,
-		SilenceUsage:      true,
-		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
-		Args:              cobra.NoArgs,
+  sharecast matrix                                 # what this OS does with two binds on a port
+  source <(sharecast completion bash)              # complete subcommands and flags in bash (also zsh, fish, powershell)`,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		Version:       version(),
+		Args:          cobra.NoArgs,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			return e.setupLogger()
 		},
@@ -133,6 +136,7 @@ Exit status: 0 success (also after Ctrl-C or SIGTERM), 1 a run-time error
 	pf := root.PersistentFlags()
 	pf.StringVar(&e.logLevel, "log-level", "info", "log level: debug, info, warn, error or disabled")
 	pf.StringVar(&e.logFormat, "log-format", "", "log format: console or json (default console on a terminal, json otherwise)")
+	root.SetVersionTemplate("sharecast {{.Version}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
 	root.AddCommand(
 		newListenCmd(e),
@@ -198,4 +202,34 @@ func isTerminal(w any) bool {
 	}
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// version says which build this is, from the build information that the Go
+// toolchain records: the module's version (a tag, or "(devel)" for a build
+// from a work tree), the VCS revision and whether the tree was modified,
+// and the Go version.
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "(unknown version)"
+	}
+	v := bi.Main.Version
+	if v == "" {
+		v = "(devel)"
+	}
+	var rev, modified string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				modified = ", modified"
+			}
+		}
+	}
+	if rev != "" {
+		v += " (" + rev + modified + ")"
+	}
+	return v + " " + bi.GoVersion + " " + runtime.GOOS + "/" + runtime.GOARCH
 }

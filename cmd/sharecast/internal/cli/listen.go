@@ -61,6 +61,9 @@ group, port, interface, length, and payload_base64 (or payload_hex with
 			if encoding != "base64" && encoding != "hex" {
 				return usagef("invalid argument %q for \"--payload\" flag: want base64 or hex", encoding)
 			}
+			if cmd.Flags().Changed("payload") && format != "json" {
+				return usagef("--payload goes with --format json only (the payload's encoding in JSON lines), not with --format %s", format)
+			}
 			p := newPrinter(e.stdout, format, encoding, f.count)
 			ctx := cmd.Context()
 			s, err := startSession(ctx, e, specs, &f, []handlerSpec{{"print", p}}, nil)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -139,6 +140,16 @@ nothing. The ports are free ports picked by the kernel.`,
 					return usagef("invalid argument %q for \"--specific\" flag: want a unicast address of IPv%d on this host", f.specific, f.family)
 				}
 				specific = a
+				// The address must be this host's: a bind to any other fails
+				// in every cell, and the table would say nothing.
+				probe, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(a, 0)))
+				if err != nil {
+					return usagef("invalid argument %q for \"--specific\" flag: not an address of this host: %w", f.specific, err)
+				}
+				probe.Close()
+			}
+			if f.otherUID < 0 || f.otherUID > math.MaxUint32-1 {
+				return usagef("invalid argument %d for \"--other-uid\" flag: want a uid, 0 to %d", f.otherUID, uint32(math.MaxUint32-1))
 			}
 			r, err := runMatrix(cmd.Context(), network, wildcard, specific, &f, e)
 			if err != nil {

@@ -2,9 +2,11 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -110,7 +112,12 @@ func serveMetrics(addr string, c prometheus.Collector, log zerolog.Logger) (*met
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, &usageError{fmt.Errorf("--metrics %s: %w", addr, err)}
+		// A bad address is the command line's fault; a port that another
+		// program holds, or a lack of rights, is a run-time failure (exit 1).
+		if !errors.Is(err, syscall.EADDRINUSE) && !errors.Is(err, syscall.EACCES) && !errors.Is(err, syscall.EADDRNOTAVAIL) {
+			return nil, &usageError{fmt.Errorf("invalid argument %q for \"--metrics\" flag: %w", addr, err)}
+		}
+		return nil, fmt.Errorf("--metrics %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))

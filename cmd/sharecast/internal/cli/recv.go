@@ -24,7 +24,7 @@ type recvFlags struct {
 func (f *recvFlags) add(fs *pflag.FlagSet) {
 	fs.StringSliceVarP(&f.ifaces, "iface", "i", nil, "join on this interface (name, index or address; repeatable); a spec's own %IFACE wins; default: the kernel's choice by its routing table")
 	fs.StringVar(&f.share, "share", "any", "share the port with: any (any user), user (same user only, Linux), exclusive (nobody)")
-	fs.IntVar(&f.rcvbuf, "rcvbuf", 0, "receive buffer to ask for, in bytes (default 4 MiB; the kernel may grant less)")
+	fs.Var(&sizeValue{v: &f.rcvbuf, max: mcast.MaxReadBuffer, why: " (1 GiB - 1: the most a socket takes)"}, "rcvbuf", "receive buffer to ask for, in bytes, such as 4MiB or 64MiB (default 4MiB; the kernel may grant less)")
 }
 
 // parseSpecs checks the group specs of the command line, so that a bad one
@@ -85,6 +85,8 @@ func joinError(err error) error {
 // bindError explains a refused bind.
 func bindError(err error, port uint16, share mcast.Share) error {
 	switch {
+	case errors.Is(err, mcast.ErrPrivilegedPort):
+		return err // it says why, in its own words
 	case errors.Is(err, mcast.ErrPortInUse) || errors.Is(err, mcast.ErrAccessDenied):
 		why := "another socket holds it without sharing it (exclusive), or shares it only with its own user"
 		if share != mcast.ShareAnyUser {

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -84,16 +85,24 @@ one datagram, without a header, paced only if --rate is given.`,
 			if err != nil {
 				return &usageError{err}
 			}
+			if f.stdin {
+				for _, name := range []string{"size", "stream"} {
+					if cmd.Flags().Changed(name) {
+						return usagef("--stdin and --%s do not go together: with --stdin each line is a datagram as it is, without a header", name)
+					}
+				}
+			}
 			return runSend(cmd.Context(), e, spec, &f, cmd.Flags().Changed("rate"))
 		}),
 	}
 	fs := cmd.Flags()
-	fs.Float64Var(&f.rate, "rate", 100, "datagrams a second (0: as fast as possible)")
-	fs.IntVar(&f.size, "size", 64, "datagram size in bytes, header included (at least 32)")
-	fs.Uint64Var(&f.count, "count", 0, "datagrams to send (0: no limit)")
-	fs.DurationVar(&f.duration, "duration", 0, "stop after this long, such as 3s (0: no limit)")
+	f.rate, f.size = 100, 64
+	fs.VarP(&rateValue{v: &f.rate, max: 10_000_000}, "rate", "r", "datagrams a second, such as 1000, 10k or 1M (0: as fast as possible)")
+	fs.VarP(&sizeValue{v: &f.size, max: 65527}, "size", "s", "datagram size in bytes, header included (at least 32), such as 1500 or 8KiB")
+	fs.VarP(&countValue{v: &f.count}, "count", "c", "datagrams to send, such as 1000 or 1M (0: no limit)")
+	fs.DurationVarP(&f.duration, "duration", "t", 0, "stop after this long, such as 3s (0: no limit)")
 	fs.IntVar(&f.ttl, "ttl", 1, "multicast TTL (IPv6 hop limit)")
-	fs.BoolVar(&f.loop, "loop", true, "deliver to receivers on this host too (IP_MULTICAST_LOOP); --loop=false to turn off")
+	fs.BoolVar(&f.loop, "loop", true, "deliver to receivers on this host too (IP_MULTICAST_LOOP); --loop=false to turn off (on a loopback interface the kernel delivers them all the same)")
 	fs.StringVarP(&f.iface, "iface", "i", "", "interface to send on, by name, index or address (default: loopback, so nothing leaves the host)")
 	fs.StringVar(&f.source, "source-addr", "", "source address to send from (default: the interface's, chosen by the kernel)")
 	fs.BoolVar(&f.stdin, "stdin", false, "send each line of standard input as one datagram, without a header")
@@ -147,13 +156,23 @@ func runSend(ctx context.Context, e *env, spec group.Spec, f *sendFlags, rateSet
 	if err != nil {
 		return &usageError{fmt.Errorf("interface %q: %w", name, err)}
 	}
-	var src netip.Addr
+	// A source-specific spec's source is the address to send from (its
+	// receivers accept nothing else); --source-addr may say it again.
+	src := spec.Source
 	if f.source != "" {
-		if src, err = netip.ParseAddr(f.source); err != nil || src.Is6() != spec.Group.Is6() {
+		a, err := netip.ParseAddr(f.source)
+		if err != nil || a.Is6() != spec.Group.Is6() {
 			return usagef("invalid argument %q for \"--source-addr\" flag: want an address of the group's family", f.source)
 		}
+		if src.IsValid() && a.Unmap() != src {
+			return usagef("invalid argument %q for \"--source-addr\" flag: the group spec %s says source %s", f.source, spec, src)
+		}
+		src = a.Unmap()
 	}
 	s, err := newSender(spec.AddrPort(), ifi, src, f.ttl, f.loop)
+	if errors.Is(err, syscall.EADDRNOTAVAIL) {
+		return &usageError{fmt.Errorf("source %s is not an address of this host (or not of %s): %w", src, ifi.Name, err)}
+	}
 	if err != nil {
 		return err
 	}
@@ -170,6 +189,9 @@ func runSend(ctx context.Context, e *env, spec group.Spec, f *sendFlags, rateSet
 	stream := f.stream
 	if stream == 0 {
 		stream = rand.Uint64()
+	}
+	if !f.loop && ifi.Flags&net.FlagLoopback != 0 {
+		e.log.Warn().Str("iface", ifi.Name).Msg("--loop=false does not keep datagrams sent on a loopback interface from this host's receivers: the kernel delivers them all the same")
 	}
 	e.log.Info().Str("group", spec.AddrPort().String()).Str("iface", ifi.Name).Str("local", s.uc.LocalAddr().String()).
 		Int("ttl", f.ttl).Bool("loop", f.loop).Float64("rate", f.rate).Msg("sending")
@@ -206,8 +228,8 @@ func runSend(ctx context.Context, e *env, spec group.Spec, f *sendFlags, rateSet
 	if paced {
 		asked = fmt.Sprintf("asked %g", f.rate)
 	}
-	fmt.Fprintf(e.stderr, "sharecast send: sent %d datagrams, %d bytes to %s on %s in %s: %.1f datagrams/s achieved (%s); stream %016x; %d sends retried\n",
-		sent, bytes, spec.AddrPort(), ifi.Name, el.Round(time.Microsecond), achieved, asked, stream, retries)
+	fmt.Fprintf(e.stderr, "sharecast send: sent %s, %s to %s on %s in %s: %.1f datagrams/s achieved (%s); stream %016x; %s retried\n",
+		plural(sent, "datagram"), plural(bytes, "byte"), spec.AddrPort(), ifi.Name, el.Round(time.Microsecond), achieved, asked, stream, plural(retries, "send"))
 	if err != nil && !(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
 		return err
 	}
@@ -239,8 +261,18 @@ func newSender(group netip.AddrPort, ifi *net.Interface, src netip.Addr, ttl int
 	return s, nil
 }
 
-// writeBatch sends ms with sendmmsg where the OS has it.
+// writeBatch sends ms with sendmmsg where the OS has it (Linux), with
+// sendmsg a datagram elsewhere, and on Windows, where x/net's WriteBatch is
+// not implemented, with one WriteTo a datagram.
 func (s *sender) writeBatch(ms []ipv4.Message) (int, error) {
+	if runtime.GOOS == "windows" {
+		for i := range ms {
+			if _, err := s.uc.WriteTo(ms[i].Buffers[0], ms[i].Addr); err != nil {
+				return i, err
+			}
+		}
+		return len(ms), nil
+	}
 	if s.p6 != nil {
 		return s.p6.WriteBatch(ms, 0)
 	}
@@ -288,19 +320,33 @@ func (s *sender) sendStream(ctx context.Context, rate float64, total uint64, siz
 
 // sendLines sends each line of r as a datagram.
 func (s *sender) sendLines(ctx context.Context, r io.Reader, rate float64, count uint64) (sent, bytes uint64, first, last time.Time, retries uint64, err error) {
+	maxLine := 65507
+	if s.p6 != nil {
+		maxLine = 65527
+	}
 	lines := make(chan []byte)
 	readErr := make(chan error, 1)
 	go func() {
 		sc := bufio.NewScanner(r)
-		sc.Buffer(make([]byte, 64<<10), 64<<10)
+		sc.Buffer(make([]byte, 64<<10), maxLine+1)
 		defer close(lines)
+		n := 0
 		for sc.Scan() {
+			n++
+			if len(sc.Bytes()) > maxLine {
+				readErr <- fmt.Errorf("line %d of standard input has %d bytes: the most a datagram holds is %d", n, len(sc.Bytes()), maxLine)
+				return
+			}
 			select {
 			case lines <- append([]byte(nil), sc.Bytes()...):
 			case <-ctx.Done():
 				readErr <- nil
 				return
 			}
+		}
+		if errors.Is(sc.Err(), bufio.ErrTooLong) {
+			readErr <- fmt.Errorf("line %d of standard input is longer than %d bytes, the most a datagram holds", n+1, maxLine)
+			return
 		}
 		readErr <- sc.Err()
 	}()

@@ -25,9 +25,10 @@ type sessionFlags struct {
 
 func (f *sessionFlags) add(fs *pflag.FlagSet) {
 	f.recvFlags.add(fs)
-	fs.Uint64Var(&f.count, "count", 0, "exit after this many datagrams (0: no limit)")
-	fs.DurationVar(&f.duration, "duration", 0, "exit after this long, such as 10s or 5m (0: no limit)")
-	fs.IntVar(&f.buffer, "buffer", dispatch.DefaultBufferSize, "longest datagram received whole, in bytes; longer ones are dropped and counted as truncated")
+	fs.VarP(&countValue{v: &f.count}, "count", "c", "exit after this many datagrams, such as 100 or 10k (0: no limit)")
+	fs.DurationVarP(&f.duration, "duration", "t", 0, "exit after this long, such as 10s or 5m (0: no limit)")
+	f.buffer = dispatch.DefaultBufferSize
+	fs.Var(&sizeValue{v: &f.buffer, min: 1, max: 65535}, "buffer", "longest datagram received whole, in bytes, such as 1500 or 64KiB; longer ones are dropped and counted as truncated")
 	fs.StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics at http://ADDR/metrics (such as :9100 or 127.0.0.1:0)")
 }
 
@@ -154,8 +155,8 @@ func (s *session) writeSummary(w io.Writer, what string, st dispatch.Stats) {
 	for _, so := range s.socks {
 		rcvbuf = append(rcvbuf, fmt.Sprint(so.Conn.ReadBufferGranted()))
 	}
-	fmt.Fprintf(w, "%s: received %d datagrams, %d bytes in %s; kernel drops %d, truncated %d, filtered %d; receive buffer %s bytes granted\n",
-		what, n, bytes, time.Since(s.start).Round(time.Millisecond), drops, trunc, filt, strings.Join(rcvbuf, ", "))
+	fmt.Fprintf(w, "%s: received %s, %s in %s; kernel drops %d, truncated %d, filtered %d; receive buffer %s bytes granted\n",
+		what, plural(n, "datagram"), plural(bytes, "byte"), time.Since(s.start).Round(time.Millisecond), drops, trunc, filt, strings.Join(rcvbuf, ", "))
 	for _, ss := range st.Sockets {
 		var k struct{ drops, trunc, filt uint64 }
 		if ss.Kernel != nil {
