@@ -359,3 +359,62 @@ func ParseUDP(data []byte) (UDP, error) {
 	u.ChecksumOK = (ck == 0 && src.Is4()) || fold(sumBytes(sum+17+uint32(ulen), l4[:ulen])) == 0xffff
 	return u, nil
 }
+
+// Link-layer header types whose records IPPacket takes apart, from the
+// tcpdump.org list of link types.
+const (
+	LinkTypeNull     = 0   // BSD loopback: a 4-byte address family in the host's byte order
+	LinkTypeEthernet = 1   // Ethernet II, with 802.1Q and 802.1ad tags
+	LinkTypeLinuxSLL = 113 // Linux "cooked" capture, version 1 (16 bytes)
+	LinkTypeLinuxSL2 = 276 // Linux "cooked" capture, version 2 (20 bytes)
+)
+
+// IPPacket returns the IP packet that a record of the given link type
+// carries, as ParseUDP takes it: the record's data past its link-layer
+// header (aliasing data). tcpdump and tshark write Ethernet on most
+// interfaces (also on Linux's lo), cooked captures on "any", and the
+// writer of this package LINKTYPE_RAW. A record that carries no IP packet,
+// or a link type that it does not know, returns an error wrapping
+// ErrFormat.
+func IPPacket(linkType uint32, data []byte) ([]byte, error) {
+	var off, etherType int
+	be := binary.BigEndian
+	switch linkType {
+	case LinkTypeRaw:
+		return data, nil
+	case LinkTypeNull:
+		off = 4
+	case LinkTypeEthernet:
+		off = 14
+		if len(data) < off {
+			return nil, fmt.Errorf("%w: short Ethernet header", ErrFormat)
+		}
+		etherType = int(be.Uint16(data[12:]))
+		for etherType == 0x8100 || etherType == 0x88a8 { // VLAN tags
+			if len(data) < off+4 {
+				return nil, fmt.Errorf("%w: short VLAN tag", ErrFormat)
+			}
+			etherType = int(be.Uint16(data[off+2:]))
+			off += 4
+		}
+	case LinkTypeLinuxSLL:
+		off = 16
+		if len(data) >= off {
+			etherType = int(be.Uint16(data[14:]))
+		}
+	case LinkTypeLinuxSL2:
+		off = 20
+		if len(data) >= off {
+			etherType = int(be.Uint16(data[0:]))
+		}
+	default:
+		return nil, fmt.Errorf("%w: link type %d (want raw IP, Ethernet, BSD loopback or Linux cooked)", ErrFormat, linkType)
+	}
+	if len(data) < off {
+		return nil, fmt.Errorf("%w: record shorter than its link-layer header", ErrFormat)
+	}
+	if etherType != 0 && etherType != 0x0800 && etherType != 0x86dd {
+		return nil, fmt.Errorf("%w: EtherType %#04x, not IP", ErrFormat, etherType)
+	}
+	return data[off:], nil
+}

@@ -310,3 +310,41 @@ func TestWriteUDPAllocs(t *testing.T) {
 		t.Errorf("WriteUDP allocates %v times, want 0", n)
 	}
 }
+
+// IPPacket finds the IP packet behind each link-layer header that tcpdump
+// and tshark write, and refuses what carries none.
+func TestIPPacket(t *testing.T) {
+	ip := []byte{0x45, 1, 2, 3}
+	eth := append(make([]byte, 12), 0x08, 0x00)
+	vlan := append(append(make([]byte, 12), 0x81, 0x00, 0, 5), 0x86, 0xdd)
+	sll := append(make([]byte, 14), 0x08, 0x00)
+	sll2 := append([]byte{0x08, 0x00}, make([]byte, 18)...)
+	for _, tc := range []struct {
+		link   uint32
+		header []byte
+		ok     bool
+	}{
+		{pcap.LinkTypeRaw, nil, true},
+		{pcap.LinkTypeNull, []byte{2, 0, 0, 0}, true},
+		{pcap.LinkTypeEthernet, eth, true},
+		{pcap.LinkTypeEthernet, vlan, true},
+		{pcap.LinkTypeLinuxSLL, sll, true},
+		{pcap.LinkTypeLinuxSL2, sll2, true},
+		{pcap.LinkTypeEthernet, append(make([]byte, 12), 0x08, 0x06), false}, // ARP
+		{pcap.LinkTypeEthernet, make([]byte, 10), false},
+		{pcap.LinkTypeEthernet, append(make([]byte, 12), 0x81, 0x00), false},
+		{147, nil, false},
+	} {
+		data := append(append([]byte(nil), tc.header...), ip...)
+		if tc.link == pcap.LinkTypeEthernet && len(tc.header) < 14 {
+			data = tc.header
+		}
+		got, err := pcap.IPPacket(tc.link, data)
+		switch {
+		case tc.ok && (err != nil || !bytes.Equal(got, ip)):
+			t.Errorf("link %d, header %x: %x, %v; want the IP packet", tc.link, tc.header, got, err)
+		case !tc.ok && !errors.Is(err, pcap.ErrFormat):
+			t.Errorf("link %d, header %x: %x, %v; want ErrFormat", tc.link, tc.header, got, err)
+		}
+	}
+}

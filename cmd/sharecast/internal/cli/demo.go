@@ -225,7 +225,7 @@ func demoInside(ctx context.Context, e *env, spec group.Spec, f *demoFlags) erro
 		f.receivers, f.handlers, spec.AddrPort(), ifi.Name)
 	fmt.Fprintf(e.stdout, "Sending %d datagrams of %d bytes, %g a second, stream %016x.\n\n", total, f.size, f.rate, stream)
 
-	s, err := newSender(spec.AddrPort(), ifi, netip.Addr{}, 1, true)
+	s, err := newSender(spec.AddrPort(), ifi, netip.Addr{}, 1, true, -1)
 	if err != nil {
 		return err
 	}

@@ -67,8 +67,8 @@ func Pace(ctx context.Context, c Clock, rate float64, total uint64, batch int, s
 
 // NewPrinter returns listen's handler, writing to w.
 func NewPrinter(w io.Writer, format, encoding string) (dispatch.Handler, func()) {
-	p := newPrinter(w, format, encoding, 0)
-	return p, func() { p.w.Flush() }
+	p := newPrinter(w, format, encoding, 0, nil)
+	return p, p.flush
 }
 
 // NewStatHandler returns stat's handler.

@@ -5,11 +5,16 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"io"
 	"net"
+	"net/netip"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -17,12 +22,13 @@ import (
 
 	"github.com/sharecast/sharecast/dispatch"
 	"github.com/sharecast/sharecast/internal/moldudp64"
+	"github.com/sharecast/sharecast/internal/pcap"
 	"github.com/sharecast/sharecast/internal/wire"
 )
 
 func newListenCmd(e *env) *cobra.Command {
 	var f sessionFlags
-	var format, encoding string
+	var format, encoding, pcapFile string
 	cmd := &cobra.Command{
 		Use:   "listen GROUP...",
 		Short: "Join groups and print each datagram",
@@ -46,6 +52,7 @@ group, port, interface, length, and payload_base64 (or payload_hex with
   sharecast listen 232.1.1.1:5000@10.0.0.1%eth0 --count 10 --format hex
   sharecast listen 239.1.2.3:5000 --format json --payload hex | jq .length
   sharecast listen 239.1.2.3:5000 --format raw > capture.bin
+  sharecast listen 239.1.2.3:5000 -w feed.pcap -c 10k      # then: tshark -r feed.pcap
   sharecast listen 239.1.2.3:5000 --share exclusive --metrics :9100`,
 		Args: cobra.ArbitraryArgs,
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
@@ -64,7 +71,26 @@ group, port, interface, length, and payload_base64 (or payload_hex with
 			if cmd.Flags().Changed("payload") && format != "json" {
 				return usagef("--payload goes with --format json only (the payload's encoding in JSON lines), not with --format %s", format)
 			}
-			p := newPrinter(e.stdout, format, encoding, f.count)
+			out, outName := e.stdout, "standard output"
+			var pw *pcap.Writer
+			if pcapFile != "" {
+				if cmd.Flags().Changed("format") || cmd.Flags().Changed("payload") {
+					return usagef("-w and --format or --payload do not go together: -w writes a capture file, not lines")
+				}
+				if pcapFile != "-" {
+					file, err := os.Create(pcapFile)
+					if err != nil {
+						return &usageError{fmt.Errorf("-w: %w", err)}
+					}
+					defer file.Close() // closed again below, where its error counts
+					out, outName = file, pcapFile
+				}
+				var err error
+				if pw, err = pcap.NewWriter(out); err != nil {
+					return fmt.Errorf("-w %s: %w", outName, err)
+				}
+			}
+			p := newPrinter(out, format, encoding, f.count, pw)
 			ctx := cmd.Context()
 			s, err := startSession(ctx, e, specs, &f, []handlerSpec{{"print", p}}, nil)
 			if err != nil {
@@ -73,62 +99,137 @@ group, port, interface, length, and payload_base64 (or payload_hex with
 			stopFlush := p.flushEvery(100 * time.Millisecond)
 			st, err := s.wait(ctx, p.done, f.duration)
 			stopFlush()
+			if c, ok := out.(io.Closer); ok && pcapFile != "" && pcapFile != "-" {
+				p.closeWith(c)
+			}
 			s.writeSummary(e.stderr, "sharecast listen", st)
+			werr := p.writeSummary(e.stderr, outName)
+			if err == nil {
+				err = werr
+			}
 			return err
 		}),
 	}
 	f.add(cmd.Flags())
 	cmd.Flags().StringVar(&format, "format", "text", "output: text (a line a datagram), hex (a line and a hex dump), json (an object a line) or raw (the payloads' bytes)")
 	cmd.Flags().StringVar(&encoding, "payload", "base64", "payload encoding in JSON lines: base64 or hex")
+	cmd.Flags().StringVarP(&pcapFile, "write", "w", "", "write the datagrams to a capture file (pcap, as tcpdump -w; - for standard output) instead of printing them")
 	return cmd
 }
 
-// printer is the handler of listen: it writes each datagram to its output.
+// printer is the handler of listen: it writes each datagram to its output,
+// as a line, a hex dump, JSON, raw bytes or a pcap record. It counts what
+// it could not write: a write error (a full disk, a closed pipe) stops the
+// command, and every datagram received after it is counted as not written.
 type printer struct {
 	format, encoding string
 	limit            uint64
 
-	mu      sync.Mutex // guards w, buf, ifnames
+	mu      sync.Mutex // guards the fields up to n
 	w       *bufio.Writer
+	pw      *pcap.Writer
 	buf     []byte
 	ifnames map[int]string
+	// pending counts the datagrams in the buffer since the last good
+	// flush; written those flushed; unwritten those lost to err.
+	pending, written, unwritten uint64
+	err                         error
 
-	n        atomic.Uint64
+	n        atomic.Uint64 // datagrams taken, up to limit
+	past     atomic.Uint64 // datagrams that came after the limit
 	done     chan struct{}
 	doneOnce sync.Once
 }
 
-func newPrinter(w io.Writer, format, encoding string, limit uint64) *printer {
-	return &printer{format: format, encoding: encoding, limit: limit, w: bufio.NewWriterSize(w, 64<<10),
+func newPrinter(w io.Writer, format, encoding string, limit uint64, pw *pcap.Writer) *printer {
+	return &printer{format: format, encoding: encoding, limit: limit, w: bufio.NewWriterSize(w, 64<<10), pw: pw,
 		ifnames: map[int]string{}, done: make(chan struct{})}
 }
 
-// ServeDatagram prints d, unless the limit has been reached.
+// ServeDatagram writes d, unless the limit has been reached.
 func (p *printer) ServeDatagram(_ context.Context, d *dispatch.Datagram) {
 	if p.limit > 0 && p.n.Load() >= p.limit {
+		p.past.Add(1)
 		return
 	}
 	p.mu.Lock()
-	switch p.format {
-	case "raw":
-		p.w.Write(d.Payload)
-	case "json":
+	if p.err != nil {
+		p.unwritten++
+		p.mu.Unlock()
+		return
+	}
+	var err error
+	switch {
+	case p.pw != nil:
+		dst := netip.AddrPortFrom(d.Group, d.Port)
+		err = p.pw.WriteUDP(d.Time, d.Source, dst, d.Payload)
+	case p.format == "raw":
+		_, err = p.w.Write(d.Payload)
+	case p.format == "json":
 		p.buf = p.appendJSON(p.buf[:0], d)
-		p.w.Write(p.buf)
-	case "hex":
+		_, err = p.w.Write(p.buf)
+	case p.format == "hex":
 		p.buf = p.appendText(p.buf[:0], d)
 		p.w.Write(p.buf)
 		dumper := hex.Dumper(p.w)
 		dumper.Write(d.Payload)
 		dumper.Close()
+		_, err = p.w.Write(nil) // a bufio.Writer's error sticks: this returns the first
 	default:
 		p.buf = p.appendText(p.buf[:0], d)
-		p.w.Write(p.buf)
+		_, err = p.w.Write(p.buf)
+	}
+	p.pending++
+	if err != nil {
+		p.fail(err)
 	}
 	p.mu.Unlock()
-	// Errors writing to the output show at the final Flush.
 	if n := p.n.Add(1); p.limit > 0 && n >= p.limit {
 		p.doneOnce.Do(func() { close(p.done) })
+	}
+}
+
+// fail records the first write error: what was buffered since the last good
+// flush is lost with it, and the command stops. p.mu is held.
+func (p *printer) fail(err error) {
+	if p.err == nil {
+		p.err = err
+		p.unwritten += p.pending
+		p.pending = 0
+		p.doneOnce.Do(func() { close(p.done) })
+	}
+}
+
+// flush pushes out what is buffered.
+func (p *printer) flush() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err != nil {
+		return
+	}
+	var err error
+	if p.pw != nil {
+		err = p.pw.Flush()
+	}
+	if err == nil {
+		err = p.w.Flush()
+	}
+	if err != nil {
+		p.fail(err)
+		return
+	}
+	p.written += p.pending
+	p.pending = 0
+}
+
+// closeWith closes the output file after the last flush; its error is a
+// write error too (data that the OS could not write back).
+func (p *printer) closeWith(c io.Closer) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := c.Close(); err != nil && p.err == nil {
+		p.err = err
+		p.unwritten, p.written = p.unwritten+p.written, 0
 	}
 }
 
@@ -136,16 +237,37 @@ func (p *printer) ServeDatagram(_ context.Context, d *dispatch.Datagram) {
 // sees datagrams as they come; the returned function stops it and
 // flushes a last time.
 func (p *printer) flushEvery(period time.Duration) func() {
-	flush := func() {
-		p.mu.Lock()
-		p.w.Flush()
-		p.mu.Unlock()
-	}
-	stop := every(period, flush)
+	stop := every(period, p.flush)
 	return func() {
 		stop()
-		flush()
+		p.flush()
 	}
+}
+
+// writeSummary says what became of the datagrams that the handler took, so
+// that its counts add up to the handler's received: written, not written
+// (and why), and those past --count. A closed pipe (the reader went away,
+// as with "| head") ends the command cleanly, as it does other filters; any
+// other write error is returned.
+func (p *printer) writeSummary(w io.Writer, outName string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	line := fmt.Sprintf("  output %s: written %d", outName, p.written)
+	if p.err != nil {
+		line += fmt.Sprintf(", not written %d (%v)", p.unwritten, p.err)
+	}
+	if past := p.past.Load(); past > 0 {
+		line += fmt.Sprintf(", %d more after --count %d, not written", past, p.limit)
+	}
+	fmt.Fprintln(w, line)
+	switch {
+	case p.err == nil:
+		return nil
+	case errors.Is(p.err, syscall.EPIPE):
+		fmt.Fprintf(w, "sharecast listen: %s was closed by its reader; stopped\n", outName)
+		return nil
+	}
+	return fmt.Errorf("writing to %s: %w (%d datagrams received were not written)", outName, p.err, p.unwritten)
 }
 
 // every calls fn every period, from a goroutine of its own, until the

@@ -1,10 +1,6 @@
 package cli_test
 
 import (
-	"context"
-	"os"
-	"os/signal"
-	"syscall"
 	"testing"
 
 	"github.com/sharecast/sharecast/cmd/sharecast/internal/cli"
@@ -16,11 +12,7 @@ import (
 // cli.Run as main does), so that every subcommand runs as a process of
 // its own, also as another user.
 func TestMain(m *testing.M) {
-	testbed.Register("sharecast", func(args []string) int {
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		defer stop()
-		return cli.Run(ctx, args, os.Stdin, os.Stdout, os.Stderr)
-	})
+	testbed.Register("sharecast", cli.Main)
 	testbed.Register("rawbind", rawBindHelper)
 	testbed.Main(m)
 }

@@ -37,6 +37,9 @@ type sendFlags struct {
 	source   string
 	stdin    bool
 	stream   uint64
+	pcap     string
+	tos      int
+	dscp     int
 }
 
 func newSendCmd(e *env) *cobra.Command {
@@ -85,12 +88,28 @@ one datagram, without a header, paced only if --rate is given.`,
 			if err != nil {
 				return &usageError{err}
 			}
-			if f.stdin {
-				for _, name := range []string{"size", "stream"} {
-					if cmd.Flags().Changed(name) {
-						return usagef("--stdin and --%s do not go together: with --stdin each line is a datagram as it is, without a header", name)
-					}
+			if f.stdin && f.pcap != "" {
+				return usagef("--stdin and --pcap do not go together: one source of payloads")
+			}
+			for _, name := range []string{"size", "stream"} {
+				if f.stdin && cmd.Flags().Changed(name) {
+					return usagef("--stdin and --%s do not go together: with --stdin each line is a datagram as it is, without a header", name)
 				}
+				if f.pcap != "" && cmd.Flags().Changed(name) {
+					return usagef("--pcap and --%s do not go together: --pcap sends the captured payloads as they are", name)
+				}
+			}
+			if cmd.Flags().Changed("tos") && cmd.Flags().Changed("dscp") {
+				return usagef("--tos and --dscp do not go together: --dscp N is --tos N<<2")
+			}
+			if f.tos < -1 || f.tos > 255 {
+				return usagef("invalid argument %d for \"--tos\" flag: want 0 to 255", f.tos)
+			}
+			if f.dscp < -1 || f.dscp > 63 {
+				return usagef("invalid argument %d for \"--dscp\" flag: want 0 to 63", f.dscp)
+			}
+			if f.dscp >= 0 {
+				f.tos = f.dscp << 2
 			}
 			return runSend(cmd.Context(), e, spec, &f, cmd.Flags().Changed("rate"))
 		}),
@@ -107,6 +126,9 @@ one datagram, without a header, paced only if --rate is given.`,
 	fs.StringVar(&f.source, "source-addr", "", "source address to send from (default: the interface's, chosen by the kernel)")
 	fs.BoolVar(&f.stdin, "stdin", false, "send each line of standard input as one datagram, without a header")
 	fs.Uint64Var(&f.stream, "stream", 0, "stream id to put in the header (default: random)")
+	fs.StringVar(&f.pcap, "pcap", "", "replay the UDP payloads of a capture file (pcap: tcpdump -w, tshark -F pcap, listen -w) to GROUP, at their recorded pace or at --rate")
+	fs.IntVar(&f.tos, "tos", -1, "IPv4 type of service byte, IPv6 traffic class, 0 to 255 (default: the kernel's, 0)")
+	fs.IntVar(&f.dscp, "dscp", -1, "DSCP code point, 0 to 63, such as 46 for EF: sets the TOS byte to DSCP<<2")
 	return cmd
 }
 
@@ -169,7 +191,7 @@ func runSend(ctx context.Context, e *env, spec group.Spec, f *sendFlags, rateSet
 		}
 		src = a.Unmap()
 	}
-	s, err := newSender(spec.AddrPort(), ifi, src, f.ttl, f.loop)
+	s, err := newSender(spec.AddrPort(), ifi, src, f.ttl, f.loop, f.tos)
 	if errors.Is(err, syscall.EADDRNOTAVAIL) {
 		return &usageError{fmt.Errorf("source %s is not an address of this host (or not of %s): %w", src, ifi.Name, err)}
 	}
@@ -178,8 +200,8 @@ func runSend(ctx context.Context, e *env, spec group.Spec, f *sendFlags, rateSet
 	}
 	defer s.uc.Close()
 
-	paced := f.rate > 0 && (!f.stdin || rateSet)
-	if f.duration > 0 && (!paced || f.stdin) {
+	paced := f.rate > 0 && (!f.stdin && f.pcap == "" || rateSet)
+	if f.duration > 0 && (!paced || f.stdin || f.pcap != "") {
 		// A paced stream ends by its count, which --duration sets below;
 		// the rest end by the clock.
 		var cancel context.CancelFunc
@@ -202,13 +224,21 @@ func runSend(ctx context.Context, e *env, spec group.Spec, f *sendFlags, rateSet
 		first, last time.Time
 		retries     uint64
 	)
-	if f.stdin {
+	var skipped uint64
+	switch {
+	case f.pcap != "":
+		rate := -1.0 // the recorded pace
+		if rateSet {
+			rate = f.rate
+		}
+		sent, bytes, skipped, first, last, retries, err = s.sendPcap(ctx, f.pcap, rate, f.count)
+	case f.stdin:
 		rate := 0.0
 		if rateSet {
 			rate = f.rate
 		}
 		sent, bytes, first, last, retries, err = s.sendLines(ctx, e.stdin, rate, f.count)
-	} else {
+	default:
 		total := f.count
 		if f.duration > 0 && f.rate > 0 {
 			n := schedule{rate: f.rate}.within(f.duration)
@@ -225,8 +255,14 @@ func runSend(ctx context.Context, e *env, spec group.Spec, f *sendFlags, rateSet
 		achieved = float64(sent-1) / el.Seconds()
 	}
 	asked := "as fast as possible"
-	if paced {
+	switch {
+	case f.pcap != "" && !rateSet:
+		asked = "at the recorded pace"
+	case paced:
 		asked = fmt.Sprintf("asked %g", f.rate)
+	}
+	if skipped > 0 {
+		asked += fmt.Sprintf("; %s of the capture skipped: not UDP over IP", plural(skipped, "record"))
 	}
 	fmt.Fprintf(e.stderr, "sharecast send: sent %s, %s to %s on %s in %s: %.1f datagrams/s achieved (%s); stream %016x; %s retried\n",
 		plural(sent, "datagram"), plural(bytes, "byte"), spec.AddrPort(), ifi.Name, el.Round(time.Microsecond), achieved, asked, stream, plural(retries, "send"))
@@ -236,7 +272,7 @@ func runSend(ctx context.Context, e *env, spec group.Spec, f *sendFlags, rateSet
 	return nil
 }
 
-func newSender(group netip.AddrPort, ifi *net.Interface, src netip.Addr, ttl int, loop bool) (*sender, error) {
+func newSender(group netip.AddrPort, ifi *net.Interface, src netip.Addr, ttl int, loop bool, tos int) (*sender, error) {
 	ms, err := mcast.NewSender(group, &mcast.SenderConfig{Interface: ifi, Source: src, TTL: ttl, NoLoopback: !loop})
 	if err != nil {
 		return nil, err
@@ -257,6 +293,17 @@ func newSender(group netip.AddrPort, ifi *net.Interface, src netip.Addr, ttl int
 	if err != nil {
 		uc.Close()
 		return nil, fmt.Errorf("TTL 0 on %s: %w", s.ifi.Name, err)
+	}
+	if tos >= 0 {
+		if s.p6 != nil {
+			err = s.p6.SetTrafficClass(tos)
+		} else {
+			err = s.p4.SetTOS(tos)
+		}
+		if err != nil {
+			uc.Close()
+			return nil, fmt.Errorf("TOS %d on %s: %w", tos, s.ifi.Name, err)
+		}
 	}
 	return s, nil
 }

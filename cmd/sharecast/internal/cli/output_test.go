@@ -1,0 +1,199 @@
+package cli_test
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sharecast/sharecast/internal/extest"
+	"github.com/sharecast/sharecast/internal/pcap"
+	"github.com/sharecast/sharecast/internal/testbed"
+	"github.com/sharecast/sharecast/internal/wire"
+)
+
+// exitCode waits for cmd and returns its exit status.
+func exitCode(t *testing.T, cmd *exec.Cmd, done <-chan error) int {
+	t.Helper()
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return ee.ExitCode()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return 0
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("sharecast did not exit")
+		return -1
+	}
+}
+
+var outputRE = regexp.MustCompile(`output standard output: written (\d+)(?:, not written (\d+) \(([^)]*)\))?`)
+var printRE = regexp.MustCompile(`handler print: received (\d+), delivered (\d+), dropped (\d+)`)
+
+// Output that cannot be written stops listen with exit 1 and a message,
+// and its summary counts what was received but not written: written + not
+// written = what the handler received.
+func TestListenOutputFull(t *testing.T) {
+	testbed.Require(t)
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		t.Skip(err)
+	}
+	defer full.Close()
+	g := groupAt("239.10.0.60", freePort(t))
+	cmd := command(t, "listen", g)
+	stderr := newOutput()
+	cmd.Stdout, cmd.Stderr = full, stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	stderr.waitFor(t, "listening log", 20*time.Second, func(s string) bool { return strings.Contains(s, `"message":"listening"`) })
+	// Send until listen gives up: its output fails at the first flush.
+	snd := start(t, "send", g, "--rate", "1000", "--duration", "20s", "--log-level", "warn")
+	code := exitCode(t, cmd, done)
+	snd.cmd.Process.Kill()
+	out := stderr.String()
+	if code != 1 || !strings.Contains(out, "writing to standard output") || !strings.Contains(out, "no space left on device") {
+		t.Fatalf("listen > /dev/full: exit %d, want 1 with the write error:\n%s", code, out)
+	}
+	o, h := outputRE.FindStringSubmatch(out), printRE.FindStringSubmatch(out)
+	if o == nil || h == nil || o[2] == "" {
+		t.Fatalf("no output and handler lines in the summary:\n%s", out)
+	}
+	written, _ := strconv.Atoi(o[1])
+	unwritten, _ := strconv.Atoi(o[2])
+	received, _ := strconv.Atoi(h[1])
+	if written != 0 || unwritten == 0 || written+unwritten != received {
+		t.Errorf("written %d + not written %d, want 0 + the %d received:\n%s", written, unwritten, received, out)
+	}
+}
+
+// A reader that goes away (listen | head -1) ends listen cleanly: exit 0,
+// the summary on stderr, no SIGPIPE.
+func TestListenReaderGoesAway(t *testing.T) {
+	testbed.Require(t)
+	g := groupAt("239.10.0.61", freePort(t))
+	cmd := command(t, "listen", g)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := newOutput()
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	stderr.waitFor(t, "listening log", 20*time.Second, func(s string) bool { return strings.Contains(s, `"message":"listening"`) })
+	snd := start(t, "send", g, "--rate", "1000", "--duration", "20s", "--log-level", "warn")
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || !strings.Contains(line, "sharecast stream") {
+		t.Fatalf("first line %q: %v", line, err)
+	}
+	stdout.Close() // as head -1 does after its line
+	code := exitCode(t, cmd, done)
+	snd.cmd.Process.Kill()
+	out := stderr.String()
+	if code != 0 || !strings.Contains(out, "was closed by its reader") || !strings.Contains(out, "sharecast listen: received") {
+		t.Errorf("listen | head -1: exit %d, want 0 with a summary:\n%s", code, out)
+	}
+}
+
+// listen -w writes a capture that tshark and our reader read back byte for
+// byte; send --pcap replays its payloads to another group, where a second
+// listener gets every one of them, byte for byte, in order.
+func TestListenWriteAndReplay(t *testing.T) {
+	testbed.Require(t)
+	tshark := extest.RequireCommand(t, "tshark", "tshark")
+	port := freePort(t)
+	g, g2 := groupAt("239.10.0.62", port), groupAt("239.10.0.63", port)
+	file := filepath.Join(t.TempDir(), "feed.pcap")
+	const n = 50
+	rec := start(t, "listen", g, "-w", file, "--count", strconv.Itoa(n))
+	rec.listening(t, 1)
+	if code, _, e := run(t, 20*time.Second, "send", g, "--count", strconv.Itoa(n), "--size", "300", "--rate", "2000"); code != 0 {
+		t.Fatalf("send: %s", e)
+	}
+	if code := rec.wait(t, 20*time.Second); code != 0 {
+		t.Fatalf("listen -w: exit %d", code)
+	}
+	if !strings.Contains(rec.stderr.String(), fmt.Sprintf("output %s: written %d", file, n)) {
+		t.Errorf("summary:\n%s", rec.stderr.String())
+	}
+
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	pr, err := pcap.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var payloads [][]byte
+	for {
+		r, err := pr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, err := pcap.ParseUDP(r.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := wire.Decode(u.Payload)
+		if err != nil || h.Seq != uint64(len(payloads)) || len(u.Payload) != 300 || u.Dst.String() != g {
+			t.Fatalf("record %d: %v, %+v, %d bytes to %s", len(payloads), err, h, len(u.Payload), u.Dst)
+		}
+		want := make([]byte, 300)
+		copy(want, u.Payload[:wire.HeaderLen])
+		wire.Fill(want[wire.HeaderLen:], h.Seq)
+		if !bytes.Equal(u.Payload, want) {
+			t.Fatalf("record %d: payload differs", len(payloads))
+		}
+		payloads = append(payloads, bytes.Clone(u.Payload))
+	}
+	if len(payloads) != n {
+		t.Fatalf("%d records, want %d", len(payloads), n)
+	}
+	out, err := exec.Command(tshark, "-r", file, "-T", "fields", "-e", "udp.dstport", "-e", "udp.length").Output()
+	if err != nil {
+		t.Fatalf("tshark: %v", err)
+	}
+	if got := strings.Count(string(out), fmt.Sprintf("%d\t308\n", port)); got != n {
+		t.Errorf("tshark reads %d UDP datagrams of 300 bytes to port %d, want %d:\n%s", got, port, n, out)
+	}
+
+	// Replay, as fast as it goes, to the other group.
+	rep := start(t, "listen", g2, "--count", strconv.Itoa(n), "--format", "raw")
+	rep.listening(t, 1)
+	code, _, e := run(t, 20*time.Second, "send", g2, "--pcap", file, "--rate", "0")
+	if code != 0 || !strings.Contains(e, fmt.Sprintf("sent %d datagrams, %d bytes", n, n*300)) {
+		t.Fatalf("send --pcap: exit %d\n%s", code, e)
+	}
+	if code := rep.wait(t, 20*time.Second); code != 0 {
+		t.Fatalf("listen: exit %d", code)
+	}
+	if got := rep.stdout.String(); got != string(bytes.Join(payloads, nil)) {
+		t.Errorf("the replay's %d bytes differ from the capture's payloads (%d bytes)", len(got), n*300)
+	}
+}
