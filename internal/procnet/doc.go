@@ -4,6 +4,11 @@
 // mcfilter6). It is the one parser of each file: the group package, the
 // CLI's ports command, the test bed and the bench harness all call it.
 //
+// igmp and igmp6 list the groups that the kernel reports on each interface
+// with IGMP (RFC 1112, RFC 3376) and MLD (RFC 3810); mcfilter and mcfilter6
+// list the sources of source-specific memberships (RFC 3678, RFC 4607), with
+// how many sockets include and exclude each.
+//
 // # Formats
 //
 // The parsers are pure functions of the text ([ParseUDP], [ParseIGMP],
