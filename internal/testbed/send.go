@@ -1,17 +1,15 @@
 package testbed
 
 import (
-	"bufio"
-	"encoding/binary"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/netip"
-	"os"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/sharecast/sharecast/internal/procnet"
 	"github.com/sharecast/sharecast/mcast"
 )
 
@@ -41,7 +39,7 @@ func OpenSender(group netip.AddrPort, ifi *net.Interface, src netip.Addr) (*Send
 
 // Pace waits until every socket bound to port in this namespace holds less
 // than limit bytes in its receive queue (read from /proc/net/udp and
-// udp6), so that a sender does not outrun receivers that are still
+// udp6 by package procnet), so that a sender does not outrun receivers that are still
 // draining. It gives up, with an error, after timeout.
 func Pace(port uint16, limit int, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
@@ -64,23 +62,25 @@ func Pace(port uint16, limit int, timeout time.Duration) error {
 }
 
 // UDPSocket is one line of /proc/net/udp or udp6.
-type UDPSocket struct {
-	Local   netip.AddrPort
-	RxQueue int
-	UID     int
-	Inode   uint64
-	Drops   uint64
-}
+type UDPSocket = procnet.UDPSocket
 
-// UDPSockets lists the UDP sockets of this namespace bound to port (0: all).
+// UDPSockets lists the UDP sockets of the calling thread's namespace bound
+// to port (0: all), IPv4 and IPv6; without IPv6, IPv4 alone.
 func UDPSockets(port uint16) ([]UDPSocket, error) {
 	var out []UDPSocket
-	for _, f := range []string{"/proc/net/udp", "/proc/net/udp6"} {
-		ss, err := readProcUDP(f, port)
-		if err != nil {
-			return nil, err
+	for _, f := range []procnet.Family{procnet.IPv4, procnet.IPv6} {
+		ss, err := procnet.ReadUDP(f)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
 		}
-		out = append(out, ss...)
+		if err != nil {
+			return nil, fmt.Errorf("testbed: %w", err)
+		}
+		for _, s := range ss {
+			if port == 0 || s.Local.Port() == port {
+				out = append(out, s)
+			}
+		}
 	}
 	return out, nil
 }
@@ -95,65 +95,4 @@ func maxQueue(port uint16) (int, error) {
 		m = max(m, s.RxQueue)
 	}
 	return m, nil
-}
-
-func readProcUDP(path string, port uint16) ([]UDPSocket, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		if os.IsNotExist(err) {
-			return nil, nil
-		}
-		return nil, err
-	}
-	defer f.Close()
-	var out []UDPSocket
-	sc := bufio.NewScanner(f)
-	sc.Scan() // header
-	for sc.Scan() {
-		fs := strings.Fields(sc.Text())
-		if len(fs) < 13 {
-			continue
-		}
-		local, err := parseHexAddrPort(fs[1])
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		if port != 0 && local.Port() != port {
-			continue
-		}
-		_, rxq, _ := strings.Cut(fs[4], ":")
-		rx, _ := strconv.ParseUint(rxq, 16, 64)
-		uid, _ := strconv.Atoi(fs[7])
-		inode, _ := strconv.ParseUint(fs[9], 10, 64)
-		drops, _ := strconv.ParseUint(fs[12], 10, 64)
-		out = append(out, UDPSocket{Local: local, RxQueue: int(rx), UID: uid, Inode: inode, Drops: drops})
-	}
-	return out, sc.Err()
-}
-
-// parseHexAddrPort parses /proc/net/udp's "0100007F:1388" (the address as
-// the kernel's 32-bit words in host byte order).
-func parseHexAddrPort(s string) (netip.AddrPort, error) {
-	h, p, ok := strings.Cut(s, ":")
-	if !ok {
-		return netip.AddrPort{}, fmt.Errorf("bad address %q", s)
-	}
-	port, err := strconv.ParseUint(p, 16, 16)
-	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("bad port in %q", s)
-	}
-	var b []byte
-	for i := 0; i+8 <= len(h); i += 8 {
-		w, err := strconv.ParseUint(h[i:i+8], 16, 32)
-		if err != nil {
-			return netip.AddrPort{}, fmt.Errorf("bad address %q", s)
-		}
-		// each 32-bit word is printed as the host's integer
-		b = binary.NativeEndian.AppendUint32(b, uint32(w))
-	}
-	a, ok := netip.AddrFromSlice(b)
-	if !ok {
-		return netip.AddrPort{}, fmt.Errorf("bad address %q", s)
-	}
-	return netip.AddrPortFrom(a.Unmap(), uint16(port)), nil
 }

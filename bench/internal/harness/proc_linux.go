@@ -1,42 +1,27 @@
 package harness
 
 import (
-	"bufio"
-	"fmt"
-	"os"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/sharecast/sharecast/internal/procnet"
 )
 
 // portQueues reads /proc/net/udp of this namespace: how many sockets are
 // bound to port, the bytes waiting in their receive queues, and their
 // drops, summed.
 func portQueues(port uint16) (sockets, queued int, drops uint64, err error) {
-	f, err := os.Open("/proc/net/udp")
+	ss, err := procnet.ReadUDP(procnet.IPv4)
 	if err != nil {
 		return 0, 0, 0, err
 	}
-	defer f.Close()
-	want := fmt.Sprintf(":%04X", port)
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode ref pointer drops
-		fs := strings.Fields(sc.Text())
-		if len(fs) < 13 || !strings.HasSuffix(fs[1], want) {
-			continue
+	for _, s := range ss {
+		if s.Local.Port() == port {
+			sockets++
+			queued += s.RxQueue
+			drops += s.Drops
 		}
-		_, rx, _ := strings.Cut(fs[4], ":")
-		q, err1 := strconv.ParseUint(rx, 16, 64)
-		d, err2 := strconv.ParseUint(fs[12], 10, 64)
-		if err1 != nil || err2 != nil {
-			return 0, 0, 0, fmt.Errorf("/proc/net/udp: bad line %q", sc.Text())
-		}
-		sockets++
-		queued += int(q)
-		drops += d
 	}
-	return sockets, queued, drops, sc.Err()
+	return sockets, queued, drops, nil
 }
 
 // drain waits until the receive queues of port are empty, read twice in a

@@ -6,35 +6,29 @@ import (
 	"time"
 
 	"github.com/sharecast/sharecast/dispatch"
+	"github.com/sharecast/sharecast/internal/procnet"
 )
 
 // Internals for the tests of package cli_test.
 
 type (
-	UDPEntry     = udpEntry
-	Membership   = membership
-	SourceFilter = sourceFilter
-	HostTables   = hostTables
-	PortsReport  = portsReport
-	ProcInfo     = procInfo
-	SeqCounters  = seqCounters
+	Membership  = membership
+	HostTables  = hostTables
+	PortsReport = portsReport
+	ProcInfo    = procInfo
+	SeqCounters = seqCounters
 )
 
 var (
-	ParseProcUDP      = parseProcUDP
-	ParseProcIGMP     = parseProcIGMP
-	ParseProcIGMP6    = parseProcIGMP6
-	ParseProcMcfilter = parseProcMcfilter
-	ParseSocketLink   = parseSocketLink
-	AddFilters        = addFilters
-	BuildPortsReport  = buildPortsReport
-	WritePortsText    = writePortsText
-	Classify          = classify
-	UserName          = userName
+	AddFilters       = addFilters
+	BuildPortsReport = buildPortsReport
+	WritePortsText   = writePortsText
+	Classify         = classify
+	UserName         = userName
 )
 
 // NewHostTables builds the tables that readHostTables reads on Linux.
-func NewHostTables(udp4, udp6 []udpEntry, procs map[uint64][]procInfo, groups []membership) *hostTables {
+func NewHostTables(udp4, udp6 []procnet.UDPSocket, procs map[uint64][]procInfo, groups []membership) *hostTables {
 	return &hostTables{udp4: udp4, udp6: udp6, procs: procs, groups: groups}
 }
 

@@ -14,6 +14,8 @@ import (
 	"sync"
 
 	"github.com/spf13/cobra"
+
+	"github.com/sharecast/sharecast/internal/procnet"
 )
 
 // portSocket is one UDP socket bound to a port, and who holds it.
@@ -50,10 +52,37 @@ type portsReport struct {
 	Notes  []string     `json:"notes,omitempty"`
 }
 
+// membership is a group joined on an interface, from /proc/net/igmp or
+// igmp6, with its source filter from /proc/net/mcfilter or mcfilter6.
+type membership struct {
+	IfIndex int          `json:"ifindex"`
+	IfName  string       `json:"interface"`
+	Group   netip.Addr   `json:"group"`
+	Users   int          `json:"users"`
+	Include []netip.Addr `json:"include,omitempty"`
+	Exclude []netip.Addr `json:"exclude,omitempty"`
+}
+
+// addFilters puts the source filters into the memberships they belong to.
+func addFilters(ms []membership, fs []procnet.SourceFilter) {
+	for _, f := range fs {
+		for i := range ms {
+			if ms[i].IfIndex == f.IfIndex && ms[i].Group == f.Group {
+				if f.Include > 0 {
+					ms[i].Include = append(ms[i].Include, f.Source)
+				}
+				if f.Exclude > 0 {
+					ms[i].Exclude = append(ms[i].Exclude, f.Source)
+				}
+			}
+		}
+	}
+}
+
 // hostTables is what `ports` reads from the kernel; procfs fills it on
 // Linux, and tests fill it from fixtures.
 type hostTables struct {
-	udp4, udp6 []udpEntry
+	udp4, udp6 []procnet.UDPSocket
 	procs      map[uint64][]procInfo // by socket inode
 	groups     []membership
 	notes      []string
@@ -113,7 +142,7 @@ network namespace (the host's, unless run in another). Linux only.`,
 // user of the oldest socket (the lowest inode).
 func buildPortsReport(t *hostTables, ports []uint16, me int) portsReport {
 	byPort := map[uint16][]portSocket{}
-	add := func(family string, es []udpEntry) {
+	add := func(family string, es []procnet.UDPSocket) {
 		for _, e := range es {
 			p := e.Local.Port()
 			if p == 0 || (len(ports) > 0 && !slices.Contains(ports, p)) {

@@ -3,13 +3,14 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/sharecast/sharecast/internal/procnet"
 )
 
 // procRoot is where procfs is mounted.
@@ -20,10 +21,10 @@ const procRoot = "/proc"
 func readHostTables(ports []uint16) (*hostTables, error) {
 	t := &hostTables{procs: map[uint64][]procInfo{}}
 	var err error
-	if t.udp4, err = readProcFile("net/udp", parseProcUDP); err != nil {
+	if t.udp4, err = orEmpty(procnet.ReadUDP(procnet.IPv4)); err != nil {
 		return nil, err
 	}
-	if t.udp6, err = readProcFile("net/udp6", parseProcUDP); err != nil {
+	if t.udp6, err = orEmpty(procnet.ReadUDP(procnet.IPv6)); err != nil {
 		return nil, err
 	}
 	want := map[uint64]bool{}
@@ -36,17 +37,17 @@ func readHostTables(ports []uint16) (*hostTables, error) {
 	if denied > 0 {
 		t.notes = append(t.notes, fmt.Sprintf("%d processes could not be inspected (run as root to see every process that holds a socket)", denied))
 	}
-	g4, err := readProcFile("net/igmp", parseProcIGMP)
-	if err != nil {
-		return nil, err
+	for _, f := range []procnet.Family{procnet.IPv4, procnet.IPv6} {
+		ms, err := orEmpty(procnet.ReadIGMP(f))
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range ms {
+			t.groups = append(t.groups, membership{IfIndex: m.IfIndex, IfName: m.IfName, Group: m.Group, Users: m.Users})
+		}
 	}
-	g6, err := readProcFile("net/igmp6", parseProcIGMP6)
-	if err != nil {
-		return nil, err
-	}
-	t.groups = slices.Concat(g4, g6)
-	for _, f := range []string{"net/mcfilter", "net/mcfilter6"} {
-		fs, err := readProcFile(f, parseProcMcfilter)
+	for _, f := range []procnet.Family{procnet.IPv4, procnet.IPv6} {
+		fs, err := orEmpty(procnet.ReadMcfilter(f))
 		if err != nil {
 			return nil, err
 		}
@@ -55,22 +56,13 @@ func readHostTables(ports []uint16) (*hostTables, error) {
 	return t, nil
 }
 
-// readProcFile parses a file of /proc; a file that does not exist (IPv6
-// disabled) reads as empty.
-func readProcFile[T any](name string, parse func(io.Reader) ([]T, error)) ([]T, error) {
-	f, err := os.Open(filepath.Join(procRoot, name))
+// orEmpty returns what a procnet reader returned, but a file that does not
+// exist (IPv6 disabled) reads as empty.
+func orEmpty[T any](rs []T, err error) ([]T, error) {
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	out, err := parse(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", f.Name(), err)
-	}
-	return out, nil
+	return rs, err
 }
 
 // findSocketOwners walks /proc/PID/fd and records, for each inode of want,
@@ -103,7 +95,7 @@ func findSocketOwners(want map[uint64]bool, procs map[uint64][]procInfo) (denied
 			if err != nil {
 				continue
 			}
-			inode, ok := parseSocketLink(target)
+			inode, ok := procnet.SocketInode(target)
 			if !ok || !want[inode] {
 				continue
 			}
