@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"sync"
+	"syscall"
 
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
@@ -52,6 +54,9 @@ type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	log            zerolog.Logger
+	// outFailed is closed when a write to stdout fails: a command that
+	// writes as it goes stops then.
+	outFailed <-chan struct{}
 
 	logLevel, logFormat string
 }
@@ -62,13 +67,27 @@ type env struct {
 // a clean exit. It touches no global state, so that tests may call it
 // in parallel.
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
+	out := newOutWriter(stdout)
+	e := &env{stdin: stdin, stdout: out, stderr: stderr, outFailed: out.failed}
 	root := newRoot(e)
 	root.SetArgs(args)
 	root.SetIn(stdin)
-	root.SetOut(stdout)
+	root.SetOut(out)
 	root.SetErr(stderr)
 	cmd, err := root.ExecuteContextC(ctx)
+	if werr := out.error(); err == nil && werr != nil {
+		// A subcommand that wrote its output and did not check: the
+		// output is lost, and that is a failure, but for a reader that
+		// went away (| head), which ends a filter cleanly.
+		if errors.Is(werr, syscall.EPIPE) {
+			return ExitOK
+		}
+		if cmd == nil {
+			cmd = root
+		}
+		fmt.Fprintf(stderr, "%s: writing to standard output: %s\n", cmd.CommandPath(), oneLine(werr))
+		return ExitFailure
+	}
 	if err == nil {
 		return ExitOK
 	}
@@ -196,6 +215,9 @@ func (e *env) setupLogger() error {
 
 // isTerminal reports whether w is a terminal (a character device).
 func isTerminal(w any) bool {
+	if o, ok := w.(*outWriter); ok {
+		w = o.w
+	}
 	f, ok := w.(*os.File)
 	if !ok {
 		return false
@@ -232,4 +254,37 @@ func version() string {
 		v += " (" + rev + modified + ")"
 	}
 	return v + " " + bi.GoVersion + " " + runtime.GOOS + "/" + runtime.GOARCH
+}
+
+// outWriter is standard output with its first write error kept, so that no
+// subcommand loses output silently: Run fails the command when a write
+// failed, and closes failed at once so that a command that writes as it
+// goes can stop.
+type outWriter struct {
+	w      io.Writer
+	mu     sync.Mutex
+	err    error
+	failed chan struct{}
+}
+
+func newOutWriter(w io.Writer) *outWriter { return &outWriter{w: w, failed: make(chan struct{})} }
+
+func (o *outWriter) Write(p []byte) (int, error) {
+	n, err := o.w.Write(p)
+	if err != nil {
+		o.mu.Lock()
+		if o.err == nil {
+			o.err = err
+			close(o.failed)
+		}
+		o.mu.Unlock()
+	}
+	return n, err
+}
+
+// error returns the first write error, or nil.
+func (o *outWriter) error() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.err
 }

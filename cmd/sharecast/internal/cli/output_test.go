@@ -197,3 +197,29 @@ func TestListenWriteAndReplay(t *testing.T) {
 		t.Errorf("the replay's %d bytes differ from the capture's payloads (%d bytes)", len(got), n*300)
 	}
 }
+
+// Every subcommand that prints fails (exit 1, with a message) when its
+// output cannot be written, rather than exit 0 with the output lost.
+func TestOutputFullEverySubcommand(t *testing.T) {
+	testbed.Require(t)
+	for _, args := range [][]string{
+		{"matrix", "--same-user-only"},
+		{"matrix", "--same-user-only", "--format", "json"},
+		{"ports"},
+		{"--help"},
+	} {
+		full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+		if err != nil {
+			t.Skip(err)
+		}
+		cmd := command(t, args...)
+		var stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = full, &stderr
+		err = cmd.Run()
+		full.Close()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(stderr.String(), "no space left on device") {
+			t.Errorf("sharecast %s > /dev/full: %v, want exit 1 naming the error:\n%s", strings.Join(args, " "), err, stderr.String())
+		}
+	}
+}
