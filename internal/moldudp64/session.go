@@ -46,14 +46,22 @@ func MustParseSession(name string) Session {
 // session holding bytes that are not printable ASCII (as a hostile packet
 // may) is returned quoted, Go-style, with all ten bytes.
 func (s Session) String() string {
+	b, _ := s.AppendText(nil)
+	return string(b)
+}
+
+// AppendText appends what String returns to b (encoding.TextAppender); it
+// allocates nothing where b has room.
+func (s Session) AppendText(b []byte) ([]byte, error) {
 	end := len(s)
 	for end > 0 && s[end-1] == ' ' {
 		end--
 	}
 	for _, c := range s[:end] {
 		if c < 0x20 || c > 0x7e {
-			return strconv.QuoteToASCII(string(s[:]))
+			return strconv.AppendQuoteToASCII(b, string(s[:])), nil
 		}
 	}
-	return string(s[:end])
+	return append(b, s[:end]...), nil
 }
+

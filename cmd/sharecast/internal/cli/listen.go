@@ -45,8 +45,9 @@ and then writes a summary to standard error: datagrams and bytes received,
 kernel drops, truncated and filtered datagrams, the receive buffer granted.
 
 JSON lines hold time (RFC 3339, the kernel's receive time), socket, source,
-group, port, interface, length, and payload_base64 (or payload_hex with
---payload hex).`,
+group, port, interface, length, what the payload is where listen knows
+(sharecast: stream, seq, latency_ns; moldudp64: session, seq, count), and
+payload_base64 (or payload_hex with --payload hex).`,
 		Example: `  sharecast listen 239.1.2.3:5000
   sharecast listen 239.1.2.3:5000 [ff15::1]:5000 -i eth0 -i eth1
   sharecast listen 232.1.1.1:5000@10.0.0.1%eth0 --count 10 --format hex
@@ -403,6 +404,7 @@ func (p *printer) appendJSON(b []byte, d *dispatch.Datagram) []byte {
 	b = appendJSONString(b, p.ifname(d.IfIndex))
 	b = append(b, `,"length":`...)
 	b = strconv.AppendInt(b, int64(len(d.Payload)), 10)
+	b = appendDecodedJSON(b, d.Payload, d.Time)
 	if p.encoding == "hex" {
 		b = append(b, `,"payload_hex":"`...)
 		b = hex.AppendEncode(b, d.Payload)
@@ -411,6 +413,41 @@ func (p *printer) appendJSON(b []byte, d *dispatch.Datagram) []byte {
 		b = base64.StdEncoding.AppendEncode(b, d.Payload)
 	}
 	return append(b, "\"}\n"...)
+}
+
+// appendDecodedJSON appends what a payload is, where listen knows: the
+// sharecast header's stream, sequence number and latency, or a MoldUDP64
+// packet's session, first sequence number and message count.
+func appendDecodedJSON(b, payload []byte, recv time.Time) []byte {
+	if wire.Is(payload) {
+		if h, err := wire.Decode(payload); err == nil {
+			b = append(b, `,"sharecast":{"stream":"`...)
+			b = appendHex64(b, h.Stream)
+			b = append(b, `","seq":`...)
+			b = strconv.AppendUint(b, h.Seq, 10)
+			b = append(b, `,"latency_ns":`...)
+			b = strconv.AppendInt(b, int64(recv.Sub(h.Time())), 10)
+			return append(b, '}')
+		}
+	}
+	if m, ok := moldudp64.TryDecode(payload); ok {
+		b = append(b, `,"moldudp64":{"session":"`...)
+		var scratch [48]byte
+		name, _ := m.Session.AppendText(scratch[:0]) // printable ASCII, or quoted ASCII
+		for _, c := range name {
+			if c == '"' || c == '\\' {
+				b = append(b, '\\')
+			}
+			b = append(b, c)
+		}
+		b = append(b, '"')
+		b = append(b, `,"seq":`...)
+		b = strconv.AppendUint(b, m.Seq, 10)
+		b = append(b, `,"count":`...)
+		b = strconv.AppendUint(b, uint64(m.Count), 10)
+		return append(b, '}')
+	}
+	return b
 }
 
 // appendJSONString appends s as a JSON string.
