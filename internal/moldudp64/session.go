@@ -64,4 +64,3 @@ func (s Session) AppendText(b []byte) ([]byte, error) {
 	}
 	return append(b, s[:end]...), nil
 }
-
