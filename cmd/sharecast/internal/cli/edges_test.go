@@ -76,3 +76,26 @@ func TestSendFromSpecSource(t *testing.T) {
 		t.Errorf("%d datagrams from 127.0.0.2, want 2:\n%s", n, l.stdout.String())
 	}
 }
+
+// A co-tenant of another user that binds the port after listen started is
+// seen too, and warned about once.
+func TestListenLateCoTenant(t *testing.T) {
+	testbed.RequireRoot(t)
+	g := groupAt("239.10.0.53", freePort(t))
+	root := start(t, "listen", g)
+	root.listening(t, 1)
+	if strings.Contains(root.stderr.String(), "another user") {
+		t.Fatalf("warned before any other user came:\n%s", root.stderr.String())
+	}
+	late := startAs(t, 65534, "listen", g)
+	late.listening(t, 1)
+	root.stderr.waitFor(t, "a warning about the late co-tenant", 30*time.Second, func(s string) bool {
+		return strings.Contains(s, "is also held by uid 65534")
+	})
+	if code := root.stop(t); code != 0 {
+		t.Fatalf("listen: exit %d", code)
+	}
+	if n := strings.Count(root.stderr.String(), "is also held by uid 65534"); n != 1 {
+		t.Errorf("%d warnings about uid 65534, want 1:\n%s", n, root.stderr.String())
+	}
+}

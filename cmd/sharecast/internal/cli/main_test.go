@@ -14,5 +14,6 @@ import (
 func TestMain(m *testing.M) {
 	testbed.Register("sharecast", cli.Main)
 	testbed.Register("rawbind", rawBindHelper)
+	testbed.Register("named", namedHelper)
 	testbed.Main(m)
 }

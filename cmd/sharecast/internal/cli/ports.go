@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -207,11 +209,7 @@ func writePortsText(w io.Writer, r portsReport) error {
 		fmt.Fprintln(w, "no UDP socket is bound")
 	}
 	for _, p := range r.Ports {
-		users := "user"
-		if len(p.UIDs) != 1 {
-			users = "users"
-		}
-		fmt.Fprintf(w, "UDP port %d: %d sockets, %d %s\n", p.Port, len(p.Sockets), len(p.UIDs), users)
+		fmt.Fprintf(w, "UDP port %d: %s, %s\n", p.Port, plural(uint64(len(p.Sockets)), "socket"), plural(uint64(len(p.UIDs)), "user"))
 		if len(p.Sockets) == 0 {
 			fmt.Fprintln(w)
 			continue
@@ -228,13 +226,13 @@ func writePortsText(w io.Writer, r portsReport) error {
 						gs = append(gs, pr.Program)
 					}
 				}
-				pids, progs = strings.Join(ps, ","), strings.Join(gs, ",")
+				pids, progs = strings.Join(ps, ","), printable(strings.Join(gs, ","))
 			}
 			flag := ""
 			if s.OtherUser {
 				flag = "<- another user"
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%d\t%s\t%d\t%d\t%s\n", s.Family, s.Local, pids, progs, s.UID, s.User, s.RxQueue, s.Drops, flag)
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%d\t%s\t%d\t%d\t%s\n", s.Family, s.Local, pids, progs, s.UID, printable(s.User), s.RxQueue, s.Drops, flag)
 		}
 		tw.Flush()
 		if p.Warning != "" {
@@ -260,7 +258,7 @@ func writePortsText(w io.Writer, r portsReport) error {
 		if len(src) == 0 {
 			src = []string{"any"}
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t\n", g.IfName, g.Group, g.Users, strings.Join(src, "; "))
+		fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t\n", printable(g.IfName), g.Group, g.Users, strings.Join(src, "; "))
 	}
 	return tw.Flush()
 }
@@ -308,4 +306,24 @@ func otherUserSockets(port uint16, me int) ([]portSocket, error) {
 		}
 	}
 	return out, nil
+}
+
+// printable returns s with every rune that is not printable (control
+// characters, escape sequences, tabs, invalid UTF-8) and every backslash
+// written as a Go escape (\x1b, \t, \\), so that a name another user chose
+// (a process name, an interface name) cannot move the cursor, retitle the
+// terminal or hide what follows it on the line.
+func printable(s string) string {
+	clean := true
+	for _, r := range s {
+		if r == utf8.RuneError || r == '\\' || !unicode.IsPrint(r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	q := strconv.QuoteToGraphic(s)
+	return q[1 : len(q)-1]
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/spf13/pflag"
@@ -99,16 +100,46 @@ func bindError(err error, port uint16, share mcast.Share) error {
 	return err
 }
 
-// warnCoTenants logs a warning for each socket of another user that holds
-// the port of s: with port sharing, it receives the port's multicast and
-// its unicast too.
-func warnCoTenants(socks []dispatch.ReceiverSocket, log zerolog.Logger) {
-	me := os.Geteuid()
-	for _, s := range socks {
+// coTenantInterval is how often a receiving session looks again for
+// sockets of other users on its ports.
+const coTenantInterval = 5 * time.Second
+
+// maxCoTenantWarnings caps how many (port, user) pairs a session remembers
+// having warned about; past it, further ones are counted, not warned.
+const maxCoTenantWarnings = 1024
+
+// coTenants warns once for each user other than this process's that holds
+// one of a session's ports: with port sharing, that user's socket receives
+// the port's multicast, and its unicast too. It looks at the start and again
+// every coTenantInterval, so that one who binds later is seen too. What it
+// can see: sockets in this network namespace, from /proc/net/udp and udp6
+// (and /proc/PID/fd for the processes, where readable). What it cannot: a
+// socket that comes and goes between two looks, or one in another
+// namespace (which does not share the port anyway).
+type coTenants struct {
+	socks      []dispatch.ReceiverSocket
+	log        zerolog.Logger
+	me         int
+	warned     map[coTenantKey]bool
+	suppressed uint64
+}
+
+type coTenantKey struct {
+	port uint16
+	uid  int
+}
+
+func newCoTenants(socks []dispatch.ReceiverSocket, log zerolog.Logger) *coTenants {
+	return &coTenants{socks: socks, log: log, me: os.Geteuid(), warned: map[coTenantKey]bool{}}
+}
+
+// check looks once.
+func (c *coTenants) check() {
+	for _, s := range c.socks {
 		port := s.Conn.LocalAddr().Port()
-		others, err := otherUserSockets(port, me)
+		others, err := otherUserSockets(port, c.me)
 		if err != nil {
-			log.Debug().Err(err).Uint16("port", port).Msg("cannot check the port's other holders")
+			c.log.Debug().Err(err).Uint16("port", port).Msg("cannot check the port's other holders")
 			continue
 		}
 		byUID := map[int][]portSocket{}
@@ -116,12 +147,35 @@ func warnCoTenants(socks []dispatch.ReceiverSocket, log zerolog.Logger) {
 			byUID[o.UID] = append(byUID[o.UID], o)
 		}
 		for uid, ss := range byUID {
+			k := coTenantKey{port, uid}
+			if c.warned[k] {
+				continue
+			}
+			if len(c.warned) >= maxCoTenantWarnings {
+				c.suppressed++
+				continue
+			}
+			c.warned[k] = true
 			var pids []int
 			for _, s := range ss {
 				pids = append(pids, pidsOf(s)...)
 			}
-			log.Warn().Uint16("port", port).Int("uid", uid).Str("user", userName(uid)).Int("sockets", len(ss)).Ints("pids", pids).
-				Msgf("port %d is also held by uid %d (%s), another user (%d sockets): a socket of another user on a shared port receives the port's multicast, and its unicast; use --share user or --share exclusive to refuse other users", port, uid, userName(uid), len(ss))
+			c.log.Warn().Uint16("port", port).Int("uid", uid).Str("user", userName(uid)).Int("sockets", len(ss)).Ints("pids", pids).
+				Msgf("port %d is also held by uid %d (%s), another user (%s): a socket of another user on a shared port receives the port's multicast, and its unicast; use --share user or --share exclusive to refuse other users", port, uid, userName(uid), plural(uint64(len(ss)), "socket"))
+		}
+	}
+}
+
+// watch checks every coTenantInterval until stop is closed.
+func (c *coTenants) watch(stop <-chan struct{}) {
+	t := time.NewTicker(coTenantInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			c.check()
 		}
 	}
 }

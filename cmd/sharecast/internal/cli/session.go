@@ -49,7 +49,9 @@ type session struct {
 	serve   chan error
 	cancel  context.CancelFunc
 	metrics *metricsServer
-	start   time.Time
+	// stopWatch stops the periodic look for co-tenants.
+	stopWatch chan struct{}
+	start     time.Time
 }
 
 // startSession opens the sockets of specs through dispatch.Listen, serves
@@ -93,7 +95,10 @@ func startSession(ctx context.Context, e *env, specs []string, f *sessionFlags, 
 			return nil, err
 		}
 	}
-	warnCoTenants(s.socks, e.log)
+	ct := newCoTenants(s.socks, e.log)
+	ct.check()
+	s.stopWatch = make(chan struct{})
+	go ct.watch(s.stopWatch)
 	for _, so := range s.socks {
 		var joined []string
 		for _, m := range so.Set.List() {
@@ -129,6 +134,7 @@ func (s *session) wait(ctx context.Context, done <-chan struct{}, duration time.
 		s.serve <- err
 	}
 	s.cancel()
+	close(s.stopWatch)
 	err = <-s.serve
 	st := s.r.Stats()
 	s.metrics.stop()

@@ -1,0 +1,74 @@
+package cli_test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sharecast/sharecast/internal/testbed"
+)
+
+// namedHelper names its process args[0] (prctl PR_SET_NAME, as any program
+// may), binds UDP port args[1] with SO_REUSEADDR, says "ready" and waits
+// for its input to close.
+func namedHelper(args []string) int {
+	b := append([]byte(args[0]), 0)
+	if err := unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&b[0])), 0, 0, 0); err != nil {
+		fmt.Println("ERROR", err)
+		return 1
+	}
+	port, _ := strconv.Atoi(args[1])
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
+	if err == nil {
+		err = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+	}
+	if err == nil {
+		err = unix.Bind(fd, &unix.SockaddrInet4{Port: port})
+	}
+	if err != nil {
+		fmt.Println("ERROR", err)
+		return 1
+	}
+	fmt.Println("ready")
+	io.Copy(io.Discard, os.Stdin)
+	return 0
+}
+
+// ports prints a process name that another user chose with its escape
+// codes escaped, so that it cannot hide the "another user" flag.
+func TestPortsEscapesNames(t *testing.T) {
+	testbed.RequireRoot(t)
+	port := freePort(t)
+	l := start(t, "listen", groupAt("239.10.0.70", port)) // root's socket: the helper's is another user's
+	l.listening(t, 1)
+	const name = "\x1b[8m\x1b]0;x\x07"
+	cmd := testbed.Command(t, "named", name, strconv.Itoa(int(port)))
+	testbed.AsUser(t, cmd, 65534, 65534)
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stdin.Close(); cmd.Wait() })
+	if l, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || l != "ready\n" {
+		t.Fatalf("helper: %q, %v", l, err)
+	}
+	code, out, errOut := run(t, 20*time.Second, "ports", strconv.Itoa(int(port)))
+	if code != 0 {
+		t.Fatalf("ports: exit %d\n%s", code, errOut)
+	}
+	if strings.ContainsAny(out, "\x1b\x07") {
+		t.Errorf("ports printed raw escape codes:\n%q", out)
+	}
+	if !strings.Contains(out, `\x1b[8m\x1b]0;x\a`) || !strings.Contains(out, "<- another user") {
+		t.Errorf("ports does not show the escaped name and the flag:\n%s", out)
+	}
+}
