@@ -81,8 +81,11 @@
 //
 // [SequenceTracker] follows the sequence numbers that a user-supplied
 // function extracts from each datagram, per flow, and counts gaps, missing
-// and late datagrams, duplicates and resets (with serial number arithmetic,
-// RFC 1982, for numbers narrower than 64 bits). [Logging] logs a sample of
+// and late numbers, duplicates and resets (with serial number arithmetic,
+// RFC 1982, for numbers narrower than 64 bits). A datagram may carry one
+// number or a range of them, as a MoldUDP64 packet numbers its messages;
+// a function of the payload, such as one that reads a session name, may
+// tell streams apart within a flow. [Logging] logs a sample of
 // the datagrams; [WithLogger] puts a per-datagram logger in the handler's
 // context for zerolog.Ctx (which costs an allocation per datagram, so it is
 // opt-in).

@@ -1,8 +1,10 @@
 package dispatch
 
 import (
+	"bytes"
 	"cmp"
 	"context"
+	"encoding/hex"
 	"fmt"
 	"math/bits"
 	"net/netip"
@@ -13,29 +15,52 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// SequenceConfig configures a [SequenceTracker]. Extract is required; for
-// the other fields the zero value means the default that each documents.
+// SequenceConfig configures a [SequenceTracker]. Exactly one of Extract and
+// ExtractRange is required; for the other fields the zero value means the
+// default that each documents.
 type SequenceConfig struct {
 	// Extract returns the sequence number that the sender put in d, and
-	// false for a datagram that has none (counted as NoSequence). It is
-	// called for every datagram and should not allocate.
+	// false for a datagram that has none (counted as NoSequence): one
+	// number a datagram. It is called for every datagram and should not
+	// allocate.
 	Extract func(d *Datagram) (seq uint64, ok bool)
+
+	// ExtractRange is Extract for protocols whose datagrams carry a range
+	// of numbers, [first, first+count): MoldUDP64, for one, numbers
+	// messages and puts the first message's number and the message count
+	// in each packet. A count of 0 (a MoldUDP64 heartbeat, whose number is
+	// the next one the sender will use) delivers nothing: it is counted in
+	// Datagrams, and if it is ahead of the next number expected, the
+	// numbers in between count as Missing (the sender says it sent them).
+	// A count of half the number space (2^(Bits-1)) or more cannot be
+	// ordered by serial number arithmetic and counts as NoSequence. It is
+	// called for every datagram and should not allocate.
+	ExtractRange func(d *Datagram) (first, count uint64, ok bool)
+
+	// Stream, if set, names the stream that d belongs to within its source
+	// and destination, such as a session or stream identifier in the
+	// payload's header: flows are then told apart by stream too. It is
+	// called for each datagram that has a sequence number, after Extract
+	// or ExtractRange, and should not allocate. Nil means one stream a
+	// source and destination.
+	Stream func(d *Datagram) StreamID
 
 	// Bits is the width of the sequence numbers, 1 to 64; 0 means 64.
 	// Numbers wrap modulo 2^Bits and are compared by serial number
 	// arithmetic (RFC 1982): one more than half the range ahead is behind.
 	Bits int
 
-	// Window is how many numbers below the highest seen the tracker
+	// Window is how many numbers below the next one expected the tracker
 	// remembers, to tell a late datagram from a duplicate; 0 means 1024.
-	// It is rounded up to a power of two. A datagram further behind than
-	// that counts as a reset: the sender restarted, and tracking restarts
-	// from its number.
+	// It is rounded up to a power of two, and to at least 64. A datagram
+	// further behind than that counts as a reset: the sender restarted,
+	// and tracking restarts from its number. Each flow keeps a bit per
+	// number in the window.
 	Window int
 
-	// MaxFlows caps how many flows (source address and port, group) are
-	// tracked; 0 means 4096. Datagrams of further flows are counted in
-	// Untracked only.
+	// MaxFlows caps how many flows are tracked; 0 means 4096. Datagrams of
+	// further flows are counted in Untracked only: a flow, once tracked,
+	// stays for the tracker's life.
 	MaxFlows int
 
 	// Logger receives an event for each gap, reset, duplicate or late
@@ -44,24 +69,45 @@ type SequenceConfig struct {
 	Logger zerolog.Logger
 }
 
+// StreamID names a stream within a source and destination, as
+// [SequenceConfig.Stream] finds it in a datagram; its bytes mean what that
+// function says. It marshals to text as hexadecimal.
+type StreamID [16]byte
+
+// MarshalText returns id in hexadecimal, trailing zero bytes left out.
+func (id StreamID) MarshalText() ([]byte, error) {
+	return hex.AppendEncode(nil, bytes.TrimRight(id[:], "\x00")), nil
+}
+
 // SequenceStats counts what a SequenceTracker saw, for one flow or all.
+// For the numbers of a range, "number" counts numbers and "datagram"
+// datagrams; with Extract, one number a datagram, the two are the same.
 type SequenceStats struct {
-	// Datagrams counts datagrams with a sequence number.
+	// Datagrams counts datagrams with a sequence number, heartbeats (a
+	// range of count 0) included.
 	Datagrams uint64 `json:"datagrams"`
-	// NoSequence counts datagrams for which Extract returned false.
+	// NoSequence counts datagrams for which Extract or ExtractRange
+	// returned false, or a range too long to order.
 	NoSequence uint64 `json:"no_sequence"`
 	// Untracked counts datagrams of flows beyond MaxFlows.
 	Untracked uint64 `json:"untracked"`
+	// Numbers counts numbers received for the first time (within the
+	// window, and since the last reset).
+	Numbers uint64 `json:"numbers"`
 	// Gaps counts jumps forward over one or more missing numbers.
 	Gaps uint64 `json:"gaps"`
 	// Missing counts the numbers skipped by those jumps and not seen
-	// since: a late datagram that fills a gap takes one off.
+	// since: each late number that fills a gap takes one off.
 	Missing uint64 `json:"missing"`
-	// Late counts datagrams that arrived after a higher number
-	// (reordered), within the window.
+	// Late counts datagrams that brought one or more numbers below the
+	// next expected (reordered), within the window.
 	Late uint64 `json:"late"`
-	// Duplicates counts datagrams whose number was already seen.
+	// Duplicates counts datagrams that brought no number not already
+	// seen (a heartbeat is none).
 	Duplicates uint64 `json:"duplicates"`
+	// DuplicateNumbers counts the numbers received again, whether their
+	// datagram brought new numbers too or not.
+	DuplicateNumbers uint64 `json:"duplicate_numbers"`
 	// Resets counts datagrams further behind than the window, taken as a
 	// restart of the sender's numbering.
 	Resets uint64 `json:"resets"`
@@ -71,10 +117,12 @@ func (s *SequenceStats) add(o *SequenceStats) {
 	s.Datagrams += o.Datagrams
 	s.NoSequence += o.NoSequence
 	s.Untracked += o.Untracked
+	s.Numbers += o.Numbers
 	s.Gaps += o.Gaps
 	s.Missing += o.Missing
 	s.Late += o.Late
 	s.Duplicates += o.Duplicates
+	s.DuplicateNumbers += o.DuplicateNumbers
 	s.Resets += o.Resets
 }
 
@@ -82,22 +130,34 @@ func (s *SequenceStats) add(o *SequenceStats) {
 type FlowSequence struct {
 	Source netip.AddrPort `json:"source"`
 	Group  netip.Addr     `json:"group"`
-	// Highest is the highest sequence number seen.
+	// Port is the destination port ([Datagram.Port]).
+	Port uint16 `json:"port"`
+	// Stream is what [SequenceConfig.Stream] returned, or zero.
+	Stream StreamID `json:"stream,omitzero"`
+	// Highest is the highest sequence number seen, or that a heartbeat
+	// said was sent: Next-1, modulo 2^Bits.
 	Highest uint64 `json:"highest"`
+	// Next is the number expected next.
+	Next uint64 `json:"next"`
 	SequenceStats
 }
 
 // SequenceTracker follows the sequence numbers of each flow (source
-// address and port, destination group) through the datagrams that its
-// Middleware sees, and counts gaps, losses, reordering and duplicates. It
-// is safe for concurrent use.
+// address and port, destination group and port, and stream if
+// [SequenceConfig.Stream] is set) through the datagrams that its
+// Middleware sees, and counts gaps, losses, reordering and duplicates.
+// Its work per datagram is bounded by the window, whatever the numbers
+// and counts that the datagram carries, and allocates nothing once the
+// flow is known. It is safe for concurrent use.
 type SequenceTracker struct {
-	extract  func(*Datagram) (uint64, bool)
-	mask     uint64 // 2^bits - 1
-	half     uint64 // 2^(bits-1)
-	window   uint64
-	maxFlows int
-	log      zerolog.Logger
+	extract      func(*Datagram) (uint64, bool)
+	extractRange func(*Datagram) (uint64, uint64, bool)
+	stream       func(*Datagram) StreamID
+	mask         uint64 // 2^bits - 1
+	half         uint64 // 2^(bits-1)
+	window       uint64
+	maxFlows     int
+	log          zerolog.Logger
 
 	mu      sync.Mutex
 	flows   map[flowKey]*flowSeq
@@ -107,20 +167,22 @@ type SequenceTracker struct {
 }
 
 type flowKey struct {
-	src   netip.AddrPort
-	group netip.Addr
+	src    netip.AddrPort
+	group  netip.Addr
+	port   uint16
+	stream StreamID
 }
 
 type flowSeq struct {
-	hi   uint64
-	seen []uint64 // bit (n mod window) is set if number n, within the window below hi, was seen
+	next uint64   // the number expected next
+	seen []uint64 // bit (n mod window) is set if number n, within the window below next, was seen
 	st   SequenceStats
 }
 
 // NewSequenceTracker returns a tracker configured by cfg.
 func NewSequenceTracker(cfg *SequenceConfig) (*SequenceTracker, error) {
-	if cfg == nil || cfg.Extract == nil {
-		return nil, fmt.Errorf("dispatch: sequence tracker without Extract: %w", ErrInvalidConfig)
+	if cfg == nil || (cfg.Extract == nil) == (cfg.ExtractRange == nil) {
+		return nil, fmt.Errorf("dispatch: sequence tracker needs one of Extract and ExtractRange: %w", ErrInvalidConfig)
 	}
 	c := *cfg
 	if c.Bits < 0 || c.Bits > 64 || c.Window < 0 || c.MaxFlows < 0 {
@@ -137,13 +199,15 @@ func NewSequenceTracker(cfg *SequenceConfig) (*SequenceTracker, error) {
 	}
 	w := uint64(1) << bits.Len(uint(max(c.Window, 64)-1))
 	t := &SequenceTracker{
-		extract:  c.Extract,
-		mask:     ^uint64(0) >> (64 - c.Bits),
-		half:     uint64(1) << (c.Bits - 1),
-		window:   w,
-		maxFlows: c.MaxFlows,
-		log:      c.Logger.Sample(&zerolog.BurstSampler{Burst: 5, Period: 10 * time.Second}),
-		flows:    make(map[flowKey]*flowSeq),
+		extract:      c.Extract,
+		extractRange: c.ExtractRange,
+		stream:       c.Stream,
+		mask:         ^uint64(0) >> (64 - c.Bits),
+		half:         uint64(1) << (c.Bits - 1),
+		window:       w,
+		maxFlows:     c.MaxFlows,
+		log:          c.Logger.Sample(&zerolog.BurstSampler{Burst: 5, Period: 10 * time.Second}),
+		flows:        make(map[flowKey]*flowSeq),
 	}
 	if t.window > t.half && c.Bits < 64 {
 		return nil, fmt.Errorf("dispatch: sequence tracker: window %d is more than half of %d-bit numbers: %w", w, c.Bits, ErrInvalidConfig)
@@ -162,15 +226,25 @@ func (t *SequenceTracker) Middleware(h Handler) Handler {
 
 // Observe counts one datagram; Middleware calls it.
 func (t *SequenceTracker) Observe(d *Datagram) {
-	seq, ok := t.extract(d)
+	var first, count uint64
+	var ok bool
+	if t.extractRange != nil {
+		first, count, ok = t.extractRange(d)
+	} else {
+		first, ok = t.extract(d)
+		count = 1
+	}
+	k := flowKey{src: d.Source, group: d.Group, port: d.Port}
+	if ok && t.stream != nil {
+		k.stream = t.stream(d)
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if !ok {
+	if !ok || count >= t.half {
 		t.other.NoSequence++
 		return
 	}
-	seq &= t.mask
-	k := flowKey{d.Source, d.Group}
+	first &= t.mask
 	f := t.last
 	if f == nil || k != t.lastKey {
 		f = t.flows[k]
@@ -179,80 +253,106 @@ func (t *SequenceTracker) Observe(d *Datagram) {
 				t.other.Untracked++
 				return
 			}
-			f = &flowSeq{hi: seq, seen: make([]uint64, t.window/64)}
+			f = &flowSeq{next: first, seen: make([]uint64, t.window/64)}
 			t.flows[k] = f
-			f.st.Datagrams++
-			f.mark(seq, t.window)
-			t.lastKey, t.last = k, f
-			return
 		}
 		t.lastKey, t.last = k, f
 	}
 	f.st.Datagrams++
-	diff := (seq - f.hi) & t.mask
-	switch {
-	case diff == 0:
-		f.st.Duplicates++
-		t.event(k, seq, f.hi, "duplicate")
-	case diff < t.half:
-		if diff > 1 {
+	if ahead := (first - f.next) & t.mask; ahead < t.half {
+		if ahead > 0 {
 			f.st.Gaps++
-			f.st.Missing += diff - 1
-			t.event(k, seq, f.hi, "gap")
+			f.st.Missing += ahead
+			t.event(&k, "gap", first, count, f.next)
 		}
-		f.advance(seq, diff, t.window, t.mask)
-	default:
-		back := (f.hi - seq) & t.mask
-		switch {
-		case back >= t.window:
-			f.st.Resets++
-			t.event(k, seq, f.hi, "reset")
-			f.hi = seq
-			clear(f.seen)
-			f.mark(seq, t.window)
-		case f.isSeen(seq, t.window):
-			f.st.Duplicates++
-			t.event(k, seq, f.hi, "duplicate")
-		default:
-			f.st.Late++
-			if f.st.Missing > 0 {
-				f.st.Missing--
-			}
-			f.mark(seq, t.window)
-			t.event(k, seq, f.hi, "late")
-		}
+		t.advance(f, first, ahead, count)
+		return
 	}
-}
-
-func (t *SequenceTracker) event(k flowKey, seq, hi uint64, what string) {
-	if e := t.log.Warn(); e.Enabled() {
-		e.Str("src", k.src.String()).Str("group", k.group.String()).Uint64("seq", seq).Uint64("highest", hi).Msg("sequence " + what)
+	if count == 0 {
+		return // a heartbeat behind: nothing new, nothing repeated
 	}
-}
-
-func (f *flowSeq) mark(n, window uint64) {
-	i := n & (window - 1)
-	f.seen[i/64] |= 1 << (i % 64)
-}
-
-func (f *flowSeq) isSeen(n, window uint64) bool {
-	i := n & (window - 1)
-	return f.seen[i/64]&(1<<(i%64)) != 0
-}
-
-// advance moves hi forward by diff to seq, forgetting the numbers that
-// leave the window.
-func (f *flowSeq) advance(seq, diff, window, mask uint64) {
-	if diff >= window {
+	back := (f.next - first) & t.mask // 1 to half
+	if back > t.window {
+		f.st.Resets++
+		t.event(&k, "reset", first, count, f.next)
 		clear(f.seen)
-	} else {
-		for n := (f.hi + 1) & mask; n != seq; n = (n + 1) & mask {
-			i := n & (window - 1)
-			f.seen[i/64] &^= 1 << (i % 64)
-		}
+		f.next = first
+		t.advance(f, first, 0, count)
+		return
 	}
-	f.hi = seq
-	f.mark(seq, window)
+	// [first, first+old) is in the window, the rest (if any) from next on.
+	old := min(count, back)
+	dup := f.seenIn(first, old, t.window)
+	fresh := old - dup
+	f.setRange(first, old, t.window)
+	f.st.Numbers += fresh
+	f.st.DuplicateNumbers += dup
+	switch {
+	case fresh > 0:
+		f.st.Late++
+		f.st.Missing -= min(fresh, f.st.Missing)
+		t.event(&k, "late", first, count, f.next)
+	case old == count:
+		f.st.Duplicates++
+		t.event(&k, "duplicate", first, count, f.next)
+	}
+	if count > old {
+		t.advance(f, f.next, 0, count-old)
+	}
+}
+
+func (t *SequenceTracker) event(k *flowKey, what string, first, count, next uint64) {
+	if e := t.log.Warn(); e.Enabled() {
+		e.Str("src", k.src.String()).Str("group", netip.AddrPortFrom(k.group, k.port).String()).
+			Uint64("seq", first).Uint64("count", count).Uint64("next", next).Msg("sequence " + what)
+	}
+}
+
+// advance moves f's next number on to first+count: the gap numbers before
+// first are missing, the count from first seen. Its work is bounded by
+// the window, whatever gap and count are.
+func (t *SequenceTracker) advance(f *flowSeq, first, gap, count uint64) {
+	w := t.window
+	if gap+count >= w { // the new window holds only gap and range
+		clear(f.seen)
+		n := min(count, w)
+		f.setRange(first+count-n, n, w)
+	} else {
+		f.clearRange(f.next, gap, w)
+		f.setRange(first, count, w)
+	}
+	f.next = (first + count) & t.mask
+	f.st.Numbers += count
+}
+
+// forRange calls fn with each word of f.seen that holds bits of the n
+// numbers from first (n at most the window), and the mask of those bits
+// in it.
+func (f *flowSeq) forRange(first, n, window uint64, fn func(w *uint64, m uint64)) {
+	i := first & (window - 1)
+	for n > 0 {
+		off := i % 64
+		take := min(64-off, n)
+		m := ^uint64(0) >> (64 - take) << off
+		fn(&f.seen[i/64], m)
+		n -= take
+		i = (i + take) & (window - 1)
+	}
+}
+
+func (f *flowSeq) setRange(first, n, window uint64) {
+	f.forRange(first, n, window, func(w *uint64, m uint64) { *w |= m })
+}
+
+func (f *flowSeq) clearRange(first, n, window uint64) {
+	f.forRange(first, n, window, func(w *uint64, m uint64) { *w &^= m })
+}
+
+// seenIn returns how many of the n numbers from first were seen.
+func (f *flowSeq) seenIn(first, n, window uint64) uint64 {
+	var c int
+	f.forRange(first, n, window, func(w *uint64, m uint64) { c += bits.OnesCount64(*w & m) })
+	return uint64(c)
 }
 
 // Stats returns the totals over all flows.
@@ -266,16 +366,18 @@ func (t *SequenceTracker) Stats() SequenceStats {
 	return s
 }
 
-// Flows returns the state of each flow, sorted by group and source.
+// Flows returns the state of each flow, sorted by group, port, source and
+// stream.
 func (t *SequenceTracker) Flows() []FlowSequence {
 	t.mu.Lock()
 	fs := make([]FlowSequence, 0, len(t.flows))
 	for k, f := range t.flows {
-		fs = append(fs, FlowSequence{Source: k.src, Group: k.group, Highest: f.hi, SequenceStats: f.st})
+		fs = append(fs, FlowSequence{Source: k.src, Group: k.group, Port: k.port, Stream: k.stream,
+			Highest: (f.next - 1) & t.mask, Next: f.next, SequenceStats: f.st})
 	}
 	t.mu.Unlock()
 	slices.SortFunc(fs, func(a, b FlowSequence) int {
-		return cmp.Or(a.Group.Compare(b.Group), a.Source.Compare(b.Source))
+		return cmp.Or(a.Group.Compare(b.Group), cmp.Compare(a.Port, b.Port), a.Source.Compare(b.Source), bytes.Compare(a.Stream[:], b.Stream[:]))
 	})
 	return fs
 }

@@ -27,16 +27,16 @@ func TestSequenceTracker(t *testing.T) {
 		seqs []uint64
 		want dispatch.SequenceStats
 	}{
-		{"in order", 0, []uint64{5, 6, 7, 8}, dispatch.SequenceStats{Datagrams: 4}},
-		{"gap", 0, []uint64{1, 2, 5, 6, 10}, dispatch.SequenceStats{Datagrams: 5, Gaps: 2, Missing: 5}},
-		{"gap filled late", 0, []uint64{1, 4, 2, 3, 5}, dispatch.SequenceStats{Datagrams: 5, Gaps: 1, Missing: 0, Late: 2}},
-		{"duplicates", 0, []uint64{1, 2, 2, 3, 1}, dispatch.SequenceStats{Datagrams: 5, Duplicates: 2}},
-		{"late duplicate", 0, []uint64{1, 3, 2, 2}, dispatch.SequenceStats{Datagrams: 4, Gaps: 1, Late: 1, Duplicates: 1}},
-		{"reset", 0, []uint64{100_000, 100_001, 3, 4}, dispatch.SequenceStats{Datagrams: 4, Resets: 1}},
-		{"wrap 16 bits", 16, []uint64{65534, 65535, 0, 1}, dispatch.SequenceStats{Datagrams: 4}},
-		{"gap over wrap", 16, []uint64{65534, 1}, dispatch.SequenceStats{Datagrams: 2, Gaps: 1, Missing: 2}},
-		{"late over wrap", 16, []uint64{65535, 1, 0}, dispatch.SequenceStats{Datagrams: 3, Gaps: 1, Late: 1}},
-		{"window forgets", 0, []uint64{1, 3000, 2}, dispatch.SequenceStats{Datagrams: 3, Gaps: 1, Missing: 2998, Resets: 1}},
+		{"in order", 0, []uint64{5, 6, 7, 8}, dispatch.SequenceStats{Datagrams: 4, Numbers: 4}},
+		{"gap", 0, []uint64{1, 2, 5, 6, 10}, dispatch.SequenceStats{Datagrams: 5, Numbers: 5, Gaps: 2, Missing: 5}},
+		{"gap filled late", 0, []uint64{1, 4, 2, 3, 5}, dispatch.SequenceStats{Datagrams: 5, Numbers: 5, Gaps: 1, Missing: 0, Late: 2}},
+		{"duplicates", 0, []uint64{1, 2, 2, 3, 1}, dispatch.SequenceStats{Datagrams: 5, Numbers: 3, Duplicates: 2, DuplicateNumbers: 2}},
+		{"late duplicate", 0, []uint64{1, 3, 2, 2}, dispatch.SequenceStats{Datagrams: 4, Numbers: 3, Gaps: 1, Late: 1, Duplicates: 1, DuplicateNumbers: 1}},
+		{"reset", 0, []uint64{100_000, 100_001, 3, 4}, dispatch.SequenceStats{Datagrams: 4, Numbers: 4, Resets: 1}},
+		{"wrap 16 bits", 16, []uint64{65534, 65535, 0, 1}, dispatch.SequenceStats{Datagrams: 4, Numbers: 4}},
+		{"gap over wrap", 16, []uint64{65534, 1}, dispatch.SequenceStats{Datagrams: 2, Numbers: 2, Gaps: 1, Missing: 2}},
+		{"late over wrap", 16, []uint64{65535, 1, 0}, dispatch.SequenceStats{Datagrams: 3, Numbers: 3, Gaps: 1, Late: 1}},
+		{"window forgets", 0, []uint64{1, 3000, 2}, dispatch.SequenceStats{Datagrams: 3, Numbers: 3, Gaps: 1, Missing: 2998, Resets: 1}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			tr, err := dispatch.NewSequenceTracker(&dispatch.SequenceConfig{Extract: extractSeq, Bits: c.bits})
@@ -103,7 +103,7 @@ func TestSequenceMiddleware(t *testing.T) {
 	if err := wait(t, done, "Serve"); err != nil {
 		t.Fatal(err)
 	}
-	want := dispatch.SequenceStats{Datagrams: 6, Gaps: 1, Missing: 1, Late: 1, Duplicates: 1}
+	want := dispatch.SequenceStats{Datagrams: 6, Numbers: 5, Gaps: 1, Missing: 1, Late: 1, Duplicates: 1, DuplicateNumbers: 1}
 	if got := tr.Stats(); got != want || rec.Len() != 6 {
 		t.Errorf("got %+v (handler saw %d), want %+v", got, rec.Len(), want)
 	}

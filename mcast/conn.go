@@ -174,7 +174,7 @@ func Listen(ctx context.Context, network, address string, cfg *Config) (*Conn, e
 	var ctlErr error
 	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
 		err := rc.Control(func(fd uintptr) {
-			ctlErr = applyOptions(fd, opts, v6, func(o sockopt, err error) {
+			ctlErr = applyOptions(fd, opts, func(o sockopt, err error) {
 				c.log.Debug().Err(err).Stringer("option", o.id).Msg("optional socket option not set")
 			})
 			if ctlErr == nil {

@@ -16,7 +16,10 @@ type Datagram struct {
 	// Payload holds the datagram's bytes. On input to ReadBatch its whole
 	// capacity is the receive buffer; on output it is resliced to the
 	// datagram's length. A datagram longer than the buffer is never
-	// returned: it is counted in Stats.Truncated.
+	// returned: it is counted in Stats.Truncated. Outside Linux, where
+	// the OS does not say that it cut a datagram short, ReadBatch keeps
+	// the buffer's last byte spare, so a buffer holds datagrams one byte
+	// shorter than its capacity ([NewBatch] adds that byte).
 	Payload []byte
 
 	// Source is the sender's address and port.
@@ -41,13 +44,17 @@ type Datagram struct {
 	Tag int
 }
 
-// NewBatch returns n Datagrams, each with a receive buffer of size bytes,
-// ready for [Conn.ReadBatch]. A size of 0 means 65,535 bytes, enough for any
-// UDP datagram over IPv4.
-func NewBatch(n, size int) []Datagram {
+// NewBatch returns n Datagrams, each with a receive buffer for datagrams of
+// up to size bytes, ready for [Conn.ReadBatch]. A size of 0 means 65,535
+// bytes, enough for any UDP datagram over IPv4. Outside Linux each buffer
+// has one byte more than size, which ReadBatch keeps spare.
+func NewBatch(n, size int) []Datagram { return newBatch(n, size, readSlack) }
+
+func newBatch(n, size, slack int) []Datagram {
 	if size <= 0 {
 		size = MaxDatagramSize
 	}
+	size += slack
 	buf := make([]byte, n*size)
 	ds := make([]Datagram, n)
 	for i := range ds {

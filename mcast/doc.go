@@ -76,6 +76,7 @@
 // BUG(sharecast): On Windows, x/net reports no destination address, so the
 // destination check is skipped and only the kernel's membership filter
 // applies; SO_RXQ_OVFL and MSG_TRUNC are Linux-only, so outside Linux
-// Stats.KernelDrops stays 0 and truncation is detected only by a datagram
-// filling its whole buffer.
+// Stats.KernelDrops stays 0 and truncation is detected by a datagram
+// filling its whole buffer: ReadBatch keeps each buffer's last byte spare
+// there (NewBatch adds it), and Windows's WSAEMSGSIZE counts too.
 package mcast

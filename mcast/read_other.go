@@ -3,10 +3,6 @@
 package mcast
 
 import (
-	"net"
-	"net/netip"
-	"time"
-
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
 )
@@ -37,57 +33,11 @@ func (c *Conn) initReader() error {
 	return nil
 }
 
-// readOS reads one datagram. It allocates the control message that x/net
-// returns.
-func (c *Conn) readOS(ds []Datagram) (int, error) {
-	d := &ds[0]
-	p := d.Payload[:cap(d.Payload)]
-	var (
-		n    int
-		src  net.Addr
-		dst  net.IP
-		ifx  int
-		err  error
-		full = len(p)
-	)
-	// Read one byte more than the buffer where possible, to see truncation:
-	// x/net does not report MSG_TRUNC, so a datagram that fills the buffer
-	// exactly is taken as cut short only if the buffer is the largest size.
-	if c.ipv6 {
-		var cm *ipv6.ControlMessage
-		n, cm, src, err = c.p6.ReadFrom(p)
-		if cm != nil {
-			dst, ifx = cm.Dst, cm.IfIndex
-		}
-	} else {
-		var cm *ipv4.ControlMessage
-		n, cm, src, err = c.p4.ReadFrom(p)
-		if cm != nil {
-			dst, ifx = cm.Dst, cm.IfIndex
-		}
-	}
-	if err != nil {
-		return 0, err
-	}
-	var sap netip.AddrPort
-	if u, ok := src.(*net.UDPAddr); ok {
-		sap = u.AddrPort()
-		sap = netip.AddrPortFrom(sap.Addr().Unmap(), sap.Port())
-	}
-	if n == full && full < MaxDatagramSize {
-		c.countTruncated(sap, full)
-		return 0, nil
-	}
-	d.Payload = p[:n]
-	d.Source = sap
-	d.Group = netip.Addr{}
-	if a, ok := netip.AddrFromSlice(dst); ok {
-		d.Group = a.Unmap()
-	}
-	d.IfIndex = ifx
-	d.Time = time.Now()
-	if !c.accept(d) {
-		return 0, nil
-	}
-	return 1, nil
-}
+// readSlack is how many bytes ReadBatch keeps spare at the end of each
+// buffer: x/net reports no MSG_TRUNC here, so a read that fills the whole
+// buffer is taken as cut short, and a buffer holds datagrams one byte
+// shorter than its capacity. NewBatch adds the byte.
+const readSlack = 1
+
+// readOS reads one datagram, through x/net.
+func (c *Conn) readOS(ds []Datagram) (int, error) { return c.readXNet(ds) }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync/atomic"
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
@@ -33,9 +34,10 @@ type SenderConfig struct {
 // Sender sends datagrams to one multicast group out of one interface. It is
 // safe for concurrent use.
 type Sender struct {
-	uc  *net.UDPConn
-	dst *net.UDPAddr
-	ifi *net.Interface
+	uc     *net.UDPConn
+	dst    *net.UDPAddr
+	ifi    *net.Interface
+	closed atomic.Bool
 }
 
 // NewSender returns a Sender to group, a multicast address and port.
@@ -129,6 +131,12 @@ func (s *Sender) Interface() *net.Interface { return s.ifi }
 // WriteBatch) or options that Sender does not set.
 func (s *Sender) UDPConn() *net.UDPConn { return s.uc }
 
-// Close closes the socket. It is idempotent in effect: later calls return
-// an error for which errors.Is(err, net.ErrClosed) holds.
-func (s *Sender) Close() error { return s.uc.Close() }
+// Close closes the socket and returns its error. It is idempotent: later
+// calls do nothing and return nil. Send after Close returns an error for
+// which errors.Is(err, net.ErrClosed) holds.
+func (s *Sender) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	return s.uc.Close()
+}

@@ -2,6 +2,7 @@ package mcast_test
 
 import (
 	"errors"
+	"net"
 	"net/netip"
 	"testing"
 
@@ -27,5 +28,16 @@ func TestNewSender(t *testing.T) {
 	if s.Group() != netip.MustParseAddrPort("239.1.1.1:5000") {
 		t.Errorf("group %s", s.Group())
 	}
-	s.Close()
+	if err := s.Send([]byte("before close")); err != nil {
+		t.Errorf("Send: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close: %v, want nil", err)
+	}
+	if err := s.Send([]byte("after close")); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Send after Close: %v, want net.ErrClosed", err)
+	}
 }

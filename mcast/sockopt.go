@@ -152,9 +152,9 @@ func options(goos string, share Share, ipv6 bool) ([]sockopt, error) {
 
 // applyOptions sets opts on fd through the platform's setsockopt, mapping
 // each name with sysOpt. It is the one OS-neutral walker of the tables.
-func applyOptions(fd uintptr, opts []sockopt, ipv6 bool, skipped func(sockopt, error)) error {
+func applyOptions(fd uintptr, opts []sockopt, skipped func(sockopt, error)) error {
 	for _, o := range opts {
-		level, name, ok := sysOpt(o.id, ipv6)
+		level, name, ok := sysOpt(o.id)
 		if !ok {
 			err := notSupported(o.id.String())
 			if o.required {

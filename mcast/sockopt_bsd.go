@@ -7,7 +7,7 @@ import "golang.org/x/sys/unix"
 const goos = bsdGOOS
 
 // sysOpt maps an option name to the BSD level and number.
-func sysOpt(id optID, ipv6 bool) (level, name int, ok bool) {
+func sysOpt(id optID) (level, name int, ok bool) {
 	switch id {
 	case optReuseAddr:
 		return unix.SOL_SOCKET, unix.SO_REUSEADDR, true

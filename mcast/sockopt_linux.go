@@ -9,7 +9,7 @@ import (
 const goos = "linux"
 
 // sysOpt maps an option name to Linux's level and number.
-func sysOpt(id optID, ipv6 bool) (level, name int, ok bool) {
+func sysOpt(id optID) (level, name int, ok bool) {
 	switch id {
 	case optReuseAddr:
 		return unix.SOL_SOCKET, unix.SO_REUSEADDR, true

@@ -9,7 +9,7 @@ import (
 
 const goos = runtime.GOOS
 
-func sysOpt(id optID, ipv6 bool) (level, name int, ok bool) { return 0, 0, false }
+func sysOpt(id optID) (level, name int, ok bool) { return 0, 0, false }
 
 func setsockoptInt(fd uintptr, level, name, value int) error {
 	return errors.ErrUnsupported

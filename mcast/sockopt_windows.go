@@ -9,7 +9,7 @@ const goos = "windows"
 const soExclusiveAddrUse = windowsExclusiveAddrUse
 
 // sysOpt maps an option name to the Windows level and number.
-func sysOpt(id optID, ipv6 bool) (level, name int, ok bool) {
+func sysOpt(id optID) (level, name int, ok bool) {
 	switch id {
 	case optReuseAddr:
 		return windows.SOL_SOCKET, windows.SO_REUSEADDR, true

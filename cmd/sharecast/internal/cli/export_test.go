@@ -16,7 +16,6 @@ type (
 	HostTables  = hostTables
 	PortsReport = portsReport
 	ProcInfo    = procInfo
-	SeqCounters = seqCounters
 )
 
 var (
@@ -31,13 +30,6 @@ var (
 func NewHostTables(udp4, udp6 []procnet.UDPSocket, procs map[uint64][]procInfo, groups []membership) *hostTables {
 	return &hostTables{udp4: udp4, udp6: udp6, procs: procs, groups: groups}
 }
-
-// SeqTracker is a sequence tracker.
-type SeqTracker struct{ t seqTracker }
-
-func (s *SeqTracker) Observe(first, n uint64) { s.t.observe(first, n) }
-func (s *SeqTracker) Counters() SeqCounters   { return s.t.c }
-func (s *SeqTracker) Next() uint64            { return s.t.next }
 
 // SeqInfo is what Classify returns, exported.
 func (si seqInfo) Kind() string            { return si.kind.String() }
@@ -66,4 +58,21 @@ func NewPrinter(w io.Writer, format, encoding string) (dispatch.Handler, func())
 }
 
 // NewStatHandler returns stat's handler.
-func NewStatHandler(mode string) dispatch.Handler { return newStatHandler(mode, 0) }
+func NewStatHandler(mode string) dispatch.Handler {
+	h, err := newStatHandler(mode, 0)
+	if err != nil {
+		panic(err) // a fixed configuration
+	}
+	return h
+}
+
+// The lines of stat.
+type (
+	GroupLine  = groupLine
+	StreamLine = streamLine
+)
+
+// StatSnapshot returns the final lines of a handler that NewStatHandler made.
+func StatSnapshot(h dispatch.Handler) ([]GroupLine, []StreamLine) {
+	return h.(*statHandler).snapshot(true)
+}

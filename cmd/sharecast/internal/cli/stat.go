@@ -20,6 +20,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sharecast/sharecast/dispatch"
+	"github.com/sharecast/sharecast/internal/moldudp64"
+	"github.com/sharecast/sharecast/internal/wire"
 )
 
 func newStatCmd(e *env) *cobra.Command {
@@ -78,7 +80,10 @@ SIGTERM, and writes a summary to standard error.`,
 			if interval <= 0 {
 				return usagef("invalid argument %s for \"--interval\" flag: want a positive duration", interval)
 			}
-			st := newStatHandler(seqMode, f.count)
+			st, err := newStatHandler(seqMode, f.count)
+			if err != nil {
+				return err
+			}
 			ctx := cmd.Context()
 			s, err := startSession(ctx, e, specs, &f, []handlerSpec{{"stat", st}}, st.collect)
 			if err != nil {
@@ -108,44 +113,146 @@ type groupKey struct {
 
 func (k groupKey) String() string { return netip.AddrPortFrom(k.group, k.port).String() }
 
-// flowKey names a stream.
-type flowKey struct {
-	groupKey
-	src  netip.AddrPort
-	kind seqKind
-	id   [10]byte
+// seqKind says how a datagram carries its sequence number.
+type seqKind uint8
+
+const (
+	kindNone      seqKind = iota // no sequence number found
+	kindSharecast                // the sharecast test header: one number a datagram
+	kindMold                     // MoldUDP64: the first message's number and a count
+)
+
+func (k seqKind) String() string {
+	switch k {
+	case kindSharecast:
+		return "sharecast"
+	case kindMold:
+		return "moldudp64"
+	}
+	return "none"
 }
 
-type flowStat struct {
-	t         seqTracker
-	lastSeen  time.Time
-	datagrams uint64
-	bytes     uint64
+// seqInfo is what a datagram says about its place in its stream.
+type seqInfo struct {
+	kind seqKind
+	id   [10]byte // stream id (sharecast, big-endian in the first 8 bytes) or session (MoldUDP64)
+	// first is the sequence number of the datagram (sharecast) or of its
+	// first message (MoldUDP64); n is how many numbers it carries: 1, or
+	// the message count (0 for a heartbeat or the end of a session).
+	first, n uint64
+	sent     time.Time // sharecast only
+}
+
+// classify reads the sequence number of a payload, as mode says: "auto"
+// tries the sharecast header, then MoldUDP64.
+func classify(p []byte, mode string) seqInfo {
+	// wire.Is first: a decode error is an allocated value, and most
+	// payloads of a MoldUDP64 feed are not sharecast's; moldudp64.TryDecode
+	// builds no error, so a payload that is neither costs nothing either.
+	if (mode == "auto" || mode == "sharecast") && wire.Is(p) {
+		if h, err := wire.Decode(p); err == nil {
+			si := seqInfo{kind: kindSharecast, first: h.Seq, n: 1, sent: h.Time()}
+			for i := range 8 {
+				si.id[i] = byte(h.Stream >> (56 - 8*i))
+			}
+			return si
+		}
+	}
+	if mode == "auto" || mode == "moldudp64" {
+		if m, ok := moldudp64.TryDecode(p); ok {
+			return seqInfo{kind: kindMold, id: m.Session, first: m.Seq, n: uint64(m.Len())}
+		}
+	}
+	return seqInfo{}
+}
+
+// stream names si's stream for the sequence tracker: its kind, then its id.
+func (si *seqInfo) stream() (s dispatch.StreamID) {
+	s[0] = byte(si.kind)
+	copy(s[1:], si.id[:])
+	return s
+}
+
+// streamName returns the kind and the printable id of a stream that
+// stream named.
+func streamName(s dispatch.StreamID) (kind seqKind, id string) {
+	kind = seqKind(s[0])
+	if kind == kindMold {
+		return kind, strings.TrimRight(string(s[1:11]), " ")
+	}
+	return kind, hex.EncodeToString(s[1:9])
+}
+
+// seqWindow is how many numbers below the next expected one the tracker
+// remembers, to tell a late datagram from a duplicate.
+const seqWindow = 1 << 16
+
+// newSeqTracker returns the tracker of the streams that classify finds,
+// as mode says. Numbers are datagrams for sharecast streams and messages
+// for MoldUDP64.
+func newSeqTracker(mode string) (*dispatch.SequenceTracker, error) {
+	return dispatch.NewSequenceTracker(&dispatch.SequenceConfig{
+		ExtractRange: func(d *dispatch.Datagram) (first, count uint64, ok bool) {
+			si := classify(d.Payload, mode)
+			return si.first, si.n, si.kind != kindNone
+		},
+		Stream: func(d *dispatch.Datagram) dispatch.StreamID {
+			si := classify(d.Payload, mode)
+			return si.stream()
+		},
+		Window: seqWindow,
+	})
+}
+
+// seqCounters are the counts of one stream, or of many added up, as stat
+// prints them. Numbers are datagrams for sharecast streams and messages
+// for MoldUDP64.
+type seqCounters struct {
+	Numbers    uint64 `json:"numbers"`    // distinct sequence numbers received
+	Lost       uint64 `json:"lost"`       // numbers skipped and not received since
+	Gaps       uint64 `json:"gaps"`       // jumps over one or more numbers
+	Duplicates uint64 `json:"duplicates"` // datagrams whose numbers were all received before
+	Reordered  uint64 `json:"reordered"`  // datagrams that brought numbers below a higher one, within the window
+	Resets     uint64 `json:"resets"`     // jumps back past the window: the sender restarted
+}
+
+func (c *seqCounters) add(s *dispatch.SequenceStats) {
+	c.Numbers += s.Numbers
+	c.Lost += s.Missing
+	c.Gaps += s.Gaps
+	c.Duplicates += s.Duplicates
+	c.Reordered += s.Late
+	c.Resets += s.Resets
 }
 
 type groupStat struct {
 	datagrams, bytes uint64
 	unsequenced      uint64
-	flows            map[flowKey]*flowStat
 	total, interval  *hdrhistogram.Histogram // latency in µs
 }
 
-// statHandler is the handler of stat: it tracks sequence numbers and
-// latency per stream. Its methods are safe for concurrent use.
+// statHandler is the handler of stat: it tracks sequence numbers per
+// stream, with a dispatch.SequenceTracker, and latency per group. Its
+// methods are safe for concurrent use.
 type statHandler struct {
 	mode  string
 	limit uint64
 
 	mu     sync.Mutex
 	groups map[groupKey]*groupStat
+	seq    *dispatch.SequenceTracker
 
 	n        atomic.Uint64
 	done     chan struct{}
 	doneOnce sync.Once
 }
 
-func newStatHandler(mode string, limit uint64) *statHandler {
-	return &statHandler{mode: mode, limit: limit, groups: map[groupKey]*groupStat{}, done: make(chan struct{})}
+func newStatHandler(mode string, limit uint64) (*statHandler, error) {
+	seq, err := newSeqTracker(mode)
+	if err != nil {
+		return nil, err
+	}
+	return &statHandler{mode: mode, limit: limit, groups: map[groupKey]*groupStat{}, seq: seq, done: make(chan struct{})}, nil
 }
 
 func newLatencyHistogram() *hdrhistogram.Histogram {
@@ -162,7 +269,7 @@ func (h *statHandler) ServeDatagram(_ context.Context, d *dispatch.Datagram) {
 	h.mu.Lock()
 	g := h.groups[gk]
 	if g == nil {
-		g = &groupStat{flows: map[flowKey]*flowStat{}, total: newLatencyHistogram(), interval: newLatencyHistogram()}
+		g = &groupStat{total: newLatencyHistogram(), interval: newLatencyHistogram()}
 		h.groups[gk] = g
 	}
 	g.datagrams++
@@ -170,16 +277,7 @@ func (h *statHandler) ServeDatagram(_ context.Context, d *dispatch.Datagram) {
 	if si.kind == kindNone {
 		g.unsequenced++
 	} else {
-		fk := flowKey{groupKey: gk, src: d.Source, kind: si.kind, id: si.id}
-		f := g.flows[fk]
-		if f == nil {
-			f = &flowStat{}
-			g.flows[fk] = f
-		}
-		f.t.observe(si.first, si.n)
-		f.datagrams++
-		f.bytes += uint64(len(d.Payload))
-		f.lastSeen = d.Time
+		h.seq.Observe(d)
 		if si.kind == kindSharecast {
 			us := max(d.Time.Sub(si.sent).Microseconds(), 0)
 			// A latency past the histogram's hour is recorded as its top.
@@ -254,26 +352,30 @@ type (
 func (h *statHandler) snapshot(final bool) ([]groupLine, []streamLine) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	var gs []groupLine
-	var ss []streamLine
+	gs := make([]groupLine, 0, len(h.groups))
+	at := make(map[groupKey]int, len(h.groups))
 	for gk, g := range h.groups {
-		gl := groupLine{Group: gk.String(), Streams: len(g.flows), Datagrams: g.datagrams, Bytes: g.bytes, Unsequenced: g.unsequenced}
-		for fk, f := range g.flows {
-			gl.seqCounters.add(f.t.c)
-			id := hex.EncodeToString(fk.id[:8])
-			if fk.kind == kindMold {
-				id = strings.TrimRight(string(fk.id[:]), " ")
-			}
-			ss = append(ss, streamLine{Group: gk.String(), Source: fk.src.String(), Kind: fk.kind.String(), ID: id,
-				Datagrams: f.datagrams, Next: f.t.next, seqCounters: f.t.c})
-		}
+		gl := groupLine{Group: gk.String(), Datagrams: g.datagrams, Bytes: g.bytes, Unsequenced: g.unsequenced}
 		if final {
 			gl.Latency = latencyOf(g.total)
 		} else {
 			gl.Latency = latencyOf(g.interval)
 		}
 		g.interval.Reset()
+		at[gk] = len(gs)
 		gs = append(gs, gl)
+	}
+	var ss []streamLine
+	for _, f := range h.seq.Flows() {
+		gk := groupKey{f.Group, f.Port}
+		kind, id := streamName(f.Stream)
+		sl := streamLine{Group: gk.String(), Source: f.Source.String(), Kind: kind.String(), ID: id, Datagrams: f.Datagrams, Next: f.Next}
+		sl.seqCounters.add(&f.SequenceStats)
+		ss = append(ss, sl)
+		if i, ok := at[gk]; ok {
+			gs[i].Streams++
+			gs[i].seqCounters.add(&f.SequenceStats)
+		}
 	}
 	slices.SortFunc(gs, func(a, b groupLine) int { return cmp.Compare(a.Group, b.Group) })
 	slices.SortFunc(ss, func(a, b streamLine) int {
@@ -286,18 +388,23 @@ var (
 	mGroupLost       = prometheus.NewDesc("sharecast_group_lost_total", "Sequence numbers skipped and not received since (datagrams, or MoldUDP64 messages).", []string{"group"}, nil)
 	mGroupGaps       = prometheus.NewDesc("sharecast_group_gaps_total", "Jumps over one or more sequence numbers.", []string{"group"}, nil)
 	mGroupDuplicates = prometheus.NewDesc("sharecast_group_duplicates_total", "Datagrams whose sequence numbers were all received before.", []string{"group"}, nil)
-	mGroupReordered  = prometheus.NewDesc("sharecast_group_reordered_total", "Datagrams that came after a higher sequence number.", []string{"group"}, nil)
+	mGroupReordered  = prometheus.NewDesc("sharecast_group_reordered_total", "Datagrams that brought sequence numbers below a higher one.", []string{"group"}, nil)
 )
 
 // collect adds stat's sequence counters to the metrics.
 func (h *statHandler) collect(ch chan<- prometheus.Metric) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	for gk, g := range h.groups {
-		var c seqCounters
-		for _, f := range g.flows {
-			c.add(f.t.c)
+	byGroup := make(map[groupKey]*seqCounters, len(h.groups))
+	for gk := range h.groups {
+		byGroup[gk] = &seqCounters{}
+	}
+	h.mu.Unlock()
+	for _, f := range h.seq.Flows() {
+		if c := byGroup[groupKey{f.Group, f.Port}]; c != nil {
+			c.add(&f.SequenceStats)
 		}
+	}
+	for gk, c := range byGroup {
 		name := gk.String()
 		ch <- prometheus.MustNewConstMetric(mGroupLost, prometheus.CounterValue, float64(c.Lost), name)
 		ch <- prometheus.MustNewConstMetric(mGroupGaps, prometheus.CounterValue, float64(c.Gaps), name)

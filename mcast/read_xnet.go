@@ -1,0 +1,72 @@
+package mcast
+
+import (
+	"net"
+	"net/netip"
+	"time"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+)
+
+// readXNet reads one datagram through x/net: the read path of every OS but
+// Linux (read_other.go), built everywhere so that its tests run on Linux
+// too. It allocates the control message that x/net returns.
+//
+// x/net reports no MSG_TRUNC, so readXNet reads into the buffer's whole
+// capacity and takes a read that fills it as cut short: the last byte is
+// the spare that tells a datagram that fits from one that does not (see
+// readSlack). Windows reports a datagram longer than the buffer as the
+// error WSAEMSGSIZE, which counts as truncated too.
+func (c *Conn) readXNet(ds []Datagram) (int, error) {
+	d := &ds[0]
+	p := d.Payload[:cap(d.Payload)]
+	var (
+		n   int
+		src net.Addr
+		dst net.IP
+		ifx int
+		err error
+	)
+	if c.ipv6 {
+		var cm *ipv6.ControlMessage
+		n, cm, src, err = c.p6.ReadFrom(p)
+		if cm != nil {
+			dst, ifx = cm.Dst, cm.IfIndex
+		}
+	} else {
+		var cm *ipv4.ControlMessage
+		n, cm, src, err = c.p4.ReadFrom(p)
+		if cm != nil {
+			dst, ifx = cm.Dst, cm.IfIndex
+		}
+	}
+	var sap netip.AddrPort
+	if u, ok := src.(*net.UDPAddr); ok {
+		sap = u.AddrPort()
+		sap = netip.AddrPortFrom(sap.Addr().Unmap(), sap.Port())
+	}
+	if err != nil {
+		if isMsgSize(err) {
+			c.countTruncated(sap, len(p)-1)
+			return 0, nil
+		}
+		return 0, err
+	}
+	if n == len(p) {
+		c.countTruncated(sap, len(p)-1)
+		return 0, nil
+	}
+	d.Payload = p[:n]
+	d.Source = sap
+	d.Group = netip.Addr{}
+	if a, ok := netip.AddrFromSlice(dst); ok {
+		d.Group = a.Unmap()
+	}
+	d.IfIndex = ifx
+	d.Time = time.Now()
+	if !c.accept(d) {
+		return 0, nil
+	}
+	return 1, nil
+}
