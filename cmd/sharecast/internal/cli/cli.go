@@ -14,6 +14,7 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 )
 
 // Exit codes of Run.
@@ -287,4 +288,21 @@ func (o *outWriter) error() error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.err
+}
+
+// termWidth returns the width of the terminal that w is, in columns, or 0
+// where it cannot tell.
+func termWidth(w any) int {
+	if o, ok := w.(*outWriter); ok {
+		w = o.w
+	}
+	f, ok := w.(*os.File)
+	if !ok {
+		return 0
+	}
+	cols, _, err := term.GetSize(int(f.Fd()))
+	if err != nil {
+		return 0
+	}
+	return cols
 }

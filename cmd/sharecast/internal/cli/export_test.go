@@ -74,5 +74,6 @@ type (
 
 // StatSnapshot returns the final lines of a handler that NewStatHandler made.
 func StatSnapshot(h dispatch.Handler) ([]GroupLine, []StreamLine) {
-	return h.(*statHandler).snapshot(true)
+	gs, ss, _ := h.(*statHandler).snapshot(true, time.Now())
+	return gs, ss
 }

@@ -17,10 +17,11 @@ import (
 // sessionFlags are the flags of a receiving subcommand besides recvFlags.
 type sessionFlags struct {
 	recvFlags
-	count    uint64
-	duration time.Duration
-	buffer   int
-	metrics  string
+	count      uint64
+	duration   time.Duration
+	maxSilence time.Duration
+	buffer     int
+	metrics    string
 }
 
 func (f *sessionFlags) add(fs *pflag.FlagSet) {
@@ -30,6 +31,7 @@ func (f *sessionFlags) add(fs *pflag.FlagSet) {
 	f.buffer = dispatch.DefaultBufferSize
 	fs.Var(&sizeValue{v: &f.buffer, min: 1, max: 65535}, "buffer", "longest datagram received whole, in bytes, such as 1500 or 64KiB; longer ones are dropped and counted as truncated")
 	fs.StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics at http://ADDR/metrics (such as :9100 or 127.0.0.1:0)")
+	fs.DurationVar(&f.maxSilence, "max-silence", 0, "exit with status 1 when a group has received nothing for this long, such as 5s (0: never), for scripts and health checks")
 }
 
 // handlerSpec is a handler that a session serves.
@@ -51,6 +53,12 @@ type session struct {
 	metrics *metricsServer
 	// stopWatch stops the periodic look for co-tenants.
 	stopWatch chan struct{}
+	// watch knows when each group asked for last had a datagram;
+	// maxSilence, if set, ends the session on a group silent longer.
+	watch      *groupWatch
+	maxSilence time.Duration
+	// outFailed is closed when standard output fails: the session stops.
+	outFailed <-chan struct{}
 	start     time.Time
 }
 
@@ -65,14 +73,18 @@ func startSession(ctx context.Context, e *env, specs []string, f *sessionFlags, 
 	if f.duration < 0 {
 		return nil, usagef("invalid argument %s for \"--duration\" flag: want a positive duration", f.duration)
 	}
+	if f.maxSilence < 0 {
+		return nil, usagef("invalid argument %s for \"--max-silence\" flag: want a positive duration", f.maxSilence)
+	}
 	cfg, err := f.recvFlags.listenConfig(e.log)
 	if err != nil {
 		return nil, err
 	}
 	cfg.BufferSize = f.buffer
+	watch := newGroupWatch(specs, time.Now())
 	var mux dispatch.Mux
 	for _, h := range hs {
-		if err := mux.Handle(dispatch.Pattern{}, h.h, &dispatch.HandlerConfig{Name: h.name, Overflow: dispatch.Block}); err != nil {
+		if err := mux.Handle(dispatch.Pattern{}, watch.middleware(h.h), &dispatch.HandlerConfig{Name: h.name, Overflow: dispatch.Block}); err != nil {
 			return nil, err
 		}
 	}
@@ -80,7 +92,8 @@ func startSession(ctx context.Context, e *env, specs []string, f *sessionFlags, 
 	if err != nil {
 		return nil, listenError(err, cfg.Share)
 	}
-	s := &session{r: r, socks: r.Sockets(), srv: r.Server(), serve: make(chan error, 1), asked: cfg.ReadBuffer}
+	s := &session{r: r, socks: r.Sockets(), srv: r.Server(), serve: make(chan error, 1), asked: cfg.ReadBuffer,
+		watch: watch, maxSilence: f.maxSilence, outFailed: e.outFailed}
 	if s.asked == 0 {
 		s.asked = mcast.DefaultReadBuffer
 	}
@@ -108,6 +121,7 @@ func startSession(ctx context.Context, e *env, specs []string, f *sessionFlags, 
 			Int("rcvbuf", so.Conn.ReadBufferGranted()).Strs("groups", joined).Msg("listening")
 	}
 	s.start = time.Now()
+	watch.start = s.start
 	var sctx context.Context
 	sctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	go func() { s.serve <- r.Serve(sctx) }()
@@ -125,13 +139,28 @@ func (s *session) wait(ctx context.Context, done <-chan struct{}, duration time.
 		defer t.Stop()
 		timeout = t.C
 	}
-	var err error
-	select {
-	case <-ctx.Done():
-	case <-done:
-	case <-timeout:
-	case err = <-s.serve:
-		s.serve <- err
+	var silence <-chan time.Time
+	if s.maxSilence > 0 {
+		t := time.NewTicker(min(s.maxSilence/4, time.Second))
+		defer t.Stop()
+		silence = t.C
+	}
+	var err, stopErr error
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+		case <-done:
+		case <-timeout:
+		case <-s.outFailed: // Run reports the write error
+		case now := <-silence:
+			if stopErr = s.watch.check(s.maxSilence, now); stopErr == nil {
+				continue
+			}
+		case err = <-s.serve:
+			s.serve <- err
+		}
+		break wait
 	}
 	s.cancel()
 	close(s.stopWatch)
@@ -140,6 +169,9 @@ func (s *session) wait(ctx context.Context, done <-chan struct{}, duration time.
 	s.metrics.stop()
 	if cerr := s.r.Close(); err == nil {
 		err = cerr
+	}
+	if err == nil {
+		err = stopErr
 	}
 	return st, err
 }

@@ -3,17 +3,21 @@ package cli
 import (
 	"cmp"
 	"context"
+	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/prometheus/client_golang/prometheus"
@@ -35,10 +39,18 @@ func newStatCmd(e *env) *cobra.Command {
 socket: datagrams a second, Mbit/s, numbers lost, gaps, duplicates,
 reordered datagrams, latency p50/p99/max, and the kernel's drops.
 
-On a terminal the table is redrawn in place; otherwise (or with --format
-json) stat writes one JSON object a line per interval, and a last one with
-"final": true when it exits. Latency in the live lines covers the interval,
-in the final line the whole run.
+On a terminal the table is redrawn in place, on a screen of its own that is
+given back on exit, fitted to the terminal's width (the less needed columns
+go first); otherwise (or with --format json) stat writes one JSON object a
+line per interval, and a last one with "final": true when it exits
+(--format csv: a row a group an interval, after a header). Latency in the
+live lines covers the interval, in the final line the whole run; jitter is
+RFC 3550's interarrival jitter of the sharecast header's send times.
+
+Every group asked for is listed, also one that has received nothing, with
+how long it has been silent; --max-silence makes stat exit with status 1
+when a group stays silent longer than that. A JSON line lists at most 100
+streams (the busiest), and says how many it left out.
 
 Sequence numbers come from the sharecast header (sharecast send) or from
 MoldUDP64 packets (the sequence number of the first message and the message
@@ -68,9 +80,9 @@ SIGTERM, and writes a summary to standard error.`,
 				if isTerminal(e.stdout) {
 					format = "table"
 				}
-			case "table", "json":
+			case "table", "json", "csv":
 			default:
-				return usagef("invalid argument %q for \"--format\" flag: want auto, table or json", format)
+				return usagef("invalid argument %q for \"--format\" flag: want auto, table, json or csv", format)
 			}
 			switch seqMode {
 			case "auto", "sharecast", "moldudp64":
@@ -89,17 +101,21 @@ SIGTERM, and writes a summary to standard error.`,
 			if err != nil {
 				return err
 			}
+			st.watch = s.watch
 			r := &statReporter{w: e.stdout, format: format, h: st, srv: s.srv, start: s.start}
 			stop := r.every(interval)
 			dst, err := s.wait(ctx, st.done, f.duration)
 			stop()
 			r.report(dst, true)
 			s.writeSummary(e.stderr, "sharecast stat", dst)
+			if past := st.past.Load(); past > 0 {
+				fmt.Fprintf(e.stderr, "  stat counted the first %d datagrams (--count %d); %d more that the handler received before the stop were not counted\n", st.limit, st.limit, past)
+			}
 			return err
 		}),
 	}
 	f.add(cmd.Flags())
-	cmd.Flags().StringVar(&format, "format", "auto", "output: table (redrawn in place), json (a line an interval), or auto: table on a terminal, json otherwise")
+	cmd.Flags().StringVar(&format, "format", "auto", "output: table (redrawn in place), json (a line an interval), csv (a row a group an interval), or auto: table on a terminal, json otherwise")
 	cmd.Flags().StringVar(&seqMode, "seq", "auto", "where sequence numbers are: auto, sharecast or moldudp64")
 	cmd.Flags().DurationVar(&interval, "interval", time.Second, "how often to report")
 	return cmd
@@ -229,6 +245,12 @@ type groupStat struct {
 	datagrams, bytes uint64
 	unsequenced      uint64
 	total, interval  *hdrhistogram.Histogram // latency in µs
+	// RFC 3550 section 6.4.1 interarrival jitter, in ns: the mean
+	// deviation of the transit time (receive - send) of one datagram
+	// from the one before it, smoothed by 1/16.
+	jitter      float64
+	prevTransit int64
+	hasPrev     bool
 }
 
 // statHandler is the handler of stat: it tracks sequence numbers per
@@ -241,8 +263,12 @@ type statHandler struct {
 	mu     sync.Mutex
 	groups map[groupKey]*groupStat
 	seq    *dispatch.SequenceTracker
+	// watch lists the groups asked for, and when each last had a
+	// datagram (set before serving).
+	watch *groupWatch
 
 	n        atomic.Uint64
+	past     atomic.Uint64 // datagrams after --count, not counted
 	done     chan struct{}
 	doneOnce sync.Once
 }
@@ -262,6 +288,7 @@ func newLatencyHistogram() *hdrhistogram.Histogram {
 // ServeDatagram tracks d.
 func (h *statHandler) ServeDatagram(_ context.Context, d *dispatch.Datagram) {
 	if h.limit > 0 && h.n.Load() >= h.limit {
+		h.past.Add(1)
 		return
 	}
 	si := classify(d.Payload, h.mode)
@@ -283,6 +310,15 @@ func (h *statHandler) ServeDatagram(_ context.Context, d *dispatch.Datagram) {
 			// A latency past the histogram's hour is recorded as its top.
 			_ = g.total.RecordValue(min(us, g.total.HighestTrackableValue()))
 			_ = g.interval.RecordValue(min(us, g.interval.HighestTrackableValue()))
+			transit := d.Time.Sub(si.sent).Nanoseconds()
+			if g.hasPrev {
+				dev := float64(transit - g.prevTransit)
+				if dev < 0 {
+					dev = -dev
+				}
+				g.jitter += (dev - g.jitter) / 16
+			}
+			g.prevTransit, g.hasPrev = transit, true
 		}
 	}
 	h.mu.Unlock()
@@ -313,6 +349,9 @@ type (
 		Groups   []groupLine  `json:"groups"`
 		Sockets  []socketLine `json:"sockets"`
 		Streams  []streamLine `json:"streams"`
+		// StreamsOmitted counts the streams left out of Streams, past
+		// maxStreamLines (the least busy).
+		StreamsOmitted int `json:"streams_omitted"`
 	}
 	groupLine struct {
 		Group       string  `json:"group"`
@@ -324,6 +363,10 @@ type (
 		Unsequenced uint64  `json:"unsequenced"`
 		seqCounters
 		Latency latency `json:"latency_us"`
+		// JitterUS is RFC 3550's interarrival jitter, in µs.
+		JitterUS float64 `json:"jitter_us"`
+		// SilentS is how long the group has received nothing, in seconds.
+		SilentS float64 `json:"silent_s"`
 	}
 	socketLine struct {
 		Socket      string  `json:"socket"`
@@ -349,13 +392,14 @@ type (
 
 // snapshot returns the per-group and per-stream lines (rates not set),
 // and resets the interval histograms.
-func (h *statHandler) snapshot(final bool) ([]groupLine, []streamLine) {
+func (h *statHandler) snapshot(final bool, now time.Time) ([]groupLine, []streamLine, int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	gs := make([]groupLine, 0, len(h.groups))
 	at := make(map[groupKey]int, len(h.groups))
 	for gk, g := range h.groups {
-		gl := groupLine{Group: gk.String(), Datagrams: g.datagrams, Bytes: g.bytes, Unsequenced: g.unsequenced}
+		gl := groupLine{Group: gk.String(), Datagrams: g.datagrams, Bytes: g.bytes, Unsequenced: g.unsequenced,
+			JitterUS: math.Round(g.jitter/1e3*10) / 10}
 		if final {
 			gl.Latency = latencyOf(g.total)
 		} else {
@@ -364,6 +408,18 @@ func (h *statHandler) snapshot(final bool) ([]groupLine, []streamLine) {
 		g.interval.Reset()
 		at[gk] = len(gs)
 		gs = append(gs, gl)
+	}
+	// Every group asked for has a line, also one that received nothing.
+	if h.watch != nil {
+		for _, gk := range h.watch.order {
+			i, ok := at[gk]
+			if !ok {
+				i = len(gs)
+				at[gk] = i
+				gs = append(gs, groupLine{Group: gk.String()})
+			}
+			gs[i].SilentS = math.Round(h.watch.silentFor(gk, now).Seconds()*1000) / 1000
+		}
 	}
 	var ss []streamLine
 	for _, f := range h.seq.Flows() {
@@ -378,17 +434,27 @@ func (h *statHandler) snapshot(final bool) ([]groupLine, []streamLine) {
 		}
 	}
 	slices.SortFunc(gs, func(a, b groupLine) int { return cmp.Compare(a.Group, b.Group) })
+	omitted := 0
+	if len(ss) > maxStreamLines {
+		// The busiest streams, so that a flood of one-datagram streams
+		// cannot push the real feed's out of the line.
+		slices.SortFunc(ss, func(a, b streamLine) int { return cmp.Compare(b.Datagrams, a.Datagrams) })
+		omitted, ss = len(ss)-maxStreamLines, ss[:maxStreamLines]
+	}
 	slices.SortFunc(ss, func(a, b streamLine) int {
 		return cmp.Or(cmp.Compare(a.Group, b.Group), cmp.Compare(a.Source, b.Source), cmp.Compare(a.ID, b.ID))
 	})
-	return gs, ss
+	return gs, ss, omitted
 }
 
+// maxStreamLines caps the streams that one report lists.
+const maxStreamLines = 100
+
 var (
-	mGroupLost       = prometheus.NewDesc("sharecast_group_lost_total", "Sequence numbers skipped and not received since (datagrams, or MoldUDP64 messages).", []string{"group"}, nil)
-	mGroupGaps       = prometheus.NewDesc("sharecast_group_gaps_total", "Jumps over one or more sequence numbers.", []string{"group"}, nil)
-	mGroupDuplicates = prometheus.NewDesc("sharecast_group_duplicates_total", "Datagrams whose sequence numbers were all received before.", []string{"group"}, nil)
-	mGroupReordered  = prometheus.NewDesc("sharecast_group_reordered_total", "Datagrams that brought sequence numbers below a higher one.", []string{"group"}, nil)
+	mGroupLost       = prometheus.NewDesc("sharecast_group_lost_total", "Sequence numbers skipped and not received since (datagrams, or MoldUDP64 messages).", []string{"group", "port"}, nil)
+	mGroupGaps       = prometheus.NewDesc("sharecast_group_gaps_total", "Jumps over one or more sequence numbers.", []string{"group", "port"}, nil)
+	mGroupDuplicates = prometheus.NewDesc("sharecast_group_duplicates_total", "Datagrams whose sequence numbers were all received before.", []string{"group", "port"}, nil)
+	mGroupReordered  = prometheus.NewDesc("sharecast_group_reordered_total", "Datagrams that brought sequence numbers below a higher one.", []string{"group", "port"}, nil)
 )
 
 // collect adds stat's sequence counters to the metrics.
@@ -405,11 +471,11 @@ func (h *statHandler) collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	for gk, c := range byGroup {
-		name := gk.String()
-		ch <- prometheus.MustNewConstMetric(mGroupLost, prometheus.CounterValue, float64(c.Lost), name)
-		ch <- prometheus.MustNewConstMetric(mGroupGaps, prometheus.CounterValue, float64(c.Gaps), name)
-		ch <- prometheus.MustNewConstMetric(mGroupDuplicates, prometheus.CounterValue, float64(c.Duplicates), name)
-		ch <- prometheus.MustNewConstMetric(mGroupReordered, prometheus.CounterValue, float64(c.Reordered), name)
+		g, port := gk.group.String(), strconv.Itoa(int(gk.port))
+		ch <- prometheus.MustNewConstMetric(mGroupLost, prometheus.CounterValue, float64(c.Lost), g, port)
+		ch <- prometheus.MustNewConstMetric(mGroupGaps, prometheus.CounterValue, float64(c.Gaps), g, port)
+		ch <- prometheus.MustNewConstMetric(mGroupDuplicates, prometheus.CounterValue, float64(c.Duplicates), g, port)
+		ch <- prometheus.MustNewConstMetric(mGroupReordered, prometheus.CounterValue, float64(c.Reordered), g, port)
 	}
 }
 
@@ -426,6 +492,8 @@ type statReporter struct {
 	lastGroup map[string][2]uint64 // datagrams, bytes
 	lastSock  map[string][2]uint64 // datagrams, bytes
 	drawn     int                  // lines of the last table drawn on a terminal
+	csvHeader bool                 // the CSV header was written
+	altScreen bool                 // the live table is on the terminal's alternate screen
 }
 
 // every reports every period until the returned function is called.
@@ -448,7 +516,7 @@ func (r *statReporter) report(st dispatch.Stats, final bool) {
 		r.lastGroup, r.lastSock = map[string][2]uint64{}, map[string][2]uint64{}
 	}
 	line := statLine{Time: now, Elapsed: now.Sub(r.start).Seconds(), Interval: iv, Final: final}
-	line.Groups, line.Streams = r.h.snapshot(final)
+	line.Groups, line.Streams, line.StreamsOmitted = r.h.snapshot(final, now)
 	if final {
 		iv = line.Elapsed // rates over the whole run
 	}
@@ -488,47 +556,151 @@ func (r *statReporter) report(st dispatch.Stats, final bool) {
 	if line.Streams == nil {
 		line.Streams = []streamLine{}
 	}
-	if r.format == "json" {
+	switch r.format {
+	case "json":
 		b, _ := json.Marshal(line) // plain data: cannot fail
-		r.w.Write(append(b, '\n'))
-		return
+		r.w.Write(append(b, '\n')) // an error closes env.outFailed, which stops the session
+	case "csv":
+		r.writeCSV(line)
+	default:
+		r.drawTable(line)
 	}
-	r.drawTable(line)
 }
 
+// csvHeader names the columns of --format csv.
+var csvHeader = []string{"time", "elapsed_s", "final", "group", "streams", "datagrams", "bytes", "pps", "mbps", "unsequenced",
+	"numbers", "lost", "gaps", "duplicates", "reordered", "resets", "latency_p50_us", "latency_p99_us", "latency_max_us", "jitter_us", "silent_s"}
+
+// writeCSV writes a row per group, after the header the first time.
+func (r *statReporter) writeCSV(line statLine) {
+	w := csv.NewWriter(r.w)
+	if !r.csvHeader {
+		w.Write(csvHeader)
+		r.csvHeader = true
+	}
+	f := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+	u := func(v uint64) string { return strconv.FormatUint(v, 10) }
+	for _, g := range line.Groups {
+		w.Write([]string{line.Time.UTC().Format(time.RFC3339Nano), f(line.Elapsed), strconv.FormatBool(line.Final), g.Group,
+			strconv.Itoa(g.Streams), u(g.Datagrams), u(g.Bytes), f(g.PPS), f(g.Mbps), u(g.Unsequenced),
+			u(g.Numbers), u(g.Lost), u(g.Gaps), u(g.Duplicates), u(g.Reordered), u(g.Resets),
+			strconv.FormatInt(g.Latency.P50, 10), strconv.FormatInt(g.Latency.P99, 10), strconv.FormatInt(g.Latency.Max, 10), f(g.JitterUS), f(g.SilentS)})
+	}
+	w.Flush() // an error closes env.outFailed, which stops the session
+}
+
+// drawTable writes the tables of one report. On a terminal the live
+// tables are drawn on the alternate screen (as top and less do), from its
+// top-left corner each time, fitted to the terminal's width; the final
+// report gives the screen back and is printed on the ordinary one, so that
+// neither a resize, a long line nor Ctrl-C leaves debris. Elsewhere each
+// report is printed after the last, in full.
 func (r *statReporter) drawTable(line statLine) {
-	var b strings.Builder
-	tw := newTable(&b, tabwriter.AlignRight)
+	term := isTerminal(r.w)
+	width := 0
+	if term {
+		width = termWidth(r.w)
+	}
 	what := fmt.Sprintf("every %.1fs", line.Interval)
 	if line.Final {
 		what = "final, over the run"
 	}
+	var b strings.Builder
 	fmt.Fprintf(&b, "sharecast stat  %s  up %s  (%s)\n", line.Time.Format("15:04:05"), time.Duration(line.Elapsed*float64(time.Second)).Round(time.Second), what)
-	fmt.Fprintln(tw, "group\tstreams\tpps\tMbit/s\treceived\tlost\tgaps\tdup\treorder\tp50\tp99\tmax\t")
+	groups := [][]string{{"group", "streams", "pps", "Mbit/s", "received", "lost", "gaps", "dup", "reorder", "jitter", "p50", "p99", "max", "silent"}}
 	for _, g := range line.Groups {
-		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.2f\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t\n", g.Group, g.Streams, g.PPS, g.Mbps, g.Datagrams,
-			g.Lost, g.Gaps, g.Duplicates, g.Reordered, us(g.Latency.P50, g.Latency.Count), us(g.Latency.P99, g.Latency.Count), us(g.Latency.Max, g.Latency.Count))
+		silent := "-"
+		if g.SilentS >= 1 {
+			silent = (time.Duration(g.SilentS * float64(time.Second))).Round(time.Second).String()
+		}
+		jitter := "-"
+		if g.Latency.Count > 1 {
+			jitter = (time.Duration(g.JitterUS * float64(time.Microsecond))).Round(time.Microsecond).String()
+		}
+		groups = append(groups, []string{g.Group, strconv.Itoa(g.Streams), fmt.Sprintf("%.1f", g.PPS), fmt.Sprintf("%.2f", g.Mbps),
+			strconv.FormatUint(g.Datagrams, 10), strconv.FormatUint(g.Lost, 10), strconv.FormatUint(g.Gaps, 10),
+			strconv.FormatUint(g.Duplicates, 10), strconv.FormatUint(g.Reordered, 10), jitter,
+			us(g.Latency.P50, g.Latency.Count), us(g.Latency.P99, g.Latency.Count), us(g.Latency.Max, g.Latency.Count), silent})
 	}
+	// The columns to drop first when the terminal is too narrow.
+	writeFitted(&b, groups, width, []string{"max", "streams", "reorder", "dup", "p50", "Mbit/s", "gaps", "jitter", "silent"})
 	if len(line.Groups) == 0 {
-		fmt.Fprintln(tw, "(nothing received yet)\t")
+		b.WriteString("(no group)\n")
 	}
-	tw.Flush()
 	b.WriteString("\n")
-	tw = newTable(&b, tabwriter.AlignRight)
-	fmt.Fprintln(tw, "socket\tlocal\tpps\tMbit/s\treceived\tkernel drops\ttruncated\tfiltered\t")
+	socks := [][]string{{"socket", "local", "pps", "Mbit/s", "received", "kernel drops", "truncated", "filtered"}}
 	for _, s := range line.Sockets {
-		fmt.Fprintf(tw, "%s\t%s\t%.1f\t%.2f\t%d\t%d\t%d\t%d\t\n", s.Socket, s.Local, s.PPS, s.Mbps, s.Datagrams, s.KernelDrops, s.Truncated, s.Filtered)
+		socks = append(socks, []string{s.Socket, s.Local, fmt.Sprintf("%.1f", s.PPS), fmt.Sprintf("%.2f", s.Mbps),
+			strconv.FormatUint(s.Datagrams, 10), strconv.FormatUint(s.KernelDrops, 10), strconv.FormatUint(s.Truncated, 10), strconv.FormatUint(s.Filtered, 10)})
 	}
-	tw.Flush()
+	writeFitted(&b, socks, width, []string{"local", "filtered", "truncated", "Mbit/s"})
 	out := b.String()
-	if isTerminal(r.w) && r.drawn > 0 {
-		fmt.Fprintf(r.w, "\x1b[%dA\x1b[J", r.drawn) // up to the last table's first line, and clear below
+	switch {
+	case term && !line.Final:
+		if !r.altScreen {
+			io.WriteString(r.w, "\x1b[?1049h\x1b[?25l") // the alternate screen, the cursor hidden
+			r.altScreen = true
+		}
+		io.WriteString(r.w, "\x1b[H\x1b[J"+out) // top-left, clear, draw
+	case term:
+		if r.altScreen {
+			io.WriteString(r.w, "\x1b[?25h\x1b[?1049l") // the cursor and the ordinary screen back
+			r.altScreen = false
+		}
+		io.WriteString(r.w, out)
+	default:
+		io.WriteString(r.w, out+"\n")
 	}
-	io.WriteString(r.w, out)
-	r.drawn = strings.Count(out, "\n")
-	if !isTerminal(r.w) {
-		io.WriteString(r.w, "\n")
+}
+
+// writeFitted writes rows as a table of right-aligned columns (the first
+// left-aligned), dropping columns in the order drop names them while a
+// line is wider than width (0: no limit), and cutting lines that are still
+// too wide.
+func writeFitted(b *strings.Builder, rows [][]string, width int, drop []string) {
+	keep := make([]bool, len(rows[0]))
+	for i := range keep {
+		keep[i] = true
 	}
+	render := func() string {
+		var sb strings.Builder
+		tw := newTable(&sb, tabwriter.AlignRight)
+		for _, row := range rows {
+			for i, c := range row {
+				if keep[i] {
+					tw.Write([]byte(c + "\t"))
+				}
+			}
+			tw.Write([]byte("\n"))
+		}
+		tw.Flush()
+		return sb.String()
+	}
+	out := render()
+	for _, name := range drop {
+		if width <= 0 || maxLineWidth(out) <= width {
+			break
+		}
+		if i := slices.Index(rows[0], name); i >= 0 {
+			keep[i] = false
+			out = render()
+		}
+	}
+	for _, l := range strings.SplitAfter(out, "\n") {
+		if width > 0 && utf8.RuneCountInString(strings.TrimSuffix(l, "\n")) > width {
+			l = string([]rune(l)[:width-1]) + "…\n"
+		}
+		b.WriteString(l)
+	}
+}
+
+// maxLineWidth returns the width of the widest line of s, in runes.
+func maxLineWidth(s string) int {
+	w := 0
+	for _, l := range strings.Split(s, "\n") {
+		w = max(w, utf8.RuneCountInString(l))
+	}
+	return w
 }
 
 // us formats microseconds, or "-" when there were no samples.
