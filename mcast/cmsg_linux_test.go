@@ -50,19 +50,23 @@ func TestParseControl(t *testing.T) {
 	all = append(all, timestamp(1700000000, 5)...)
 	all = append(all, cmsg(unix.SOL_SOCKET, 99, []byte{1, 2, 3})...) // unknown: skipped
 	all = append(all, ovfl(42)...)
+	all = append(all, cmsg(unix.IPPROTO_IP, unix.IP_TTL, []byte{7, 0, 0, 0})...)
 	var m rxMeta
 	if err := parseControl(all, &m); err != nil {
 		t.Fatal(err)
 	}
 	if m.dst != netip.MustParseAddr("239.1.2.3") || m.ifindex != 7 || !m.hasTime ||
-		!m.time.Equal(time.Unix(1700000000, 5)) || !m.hasOvfl || m.ovfl != 42 {
+		!m.time.Equal(time.Unix(1700000000, 5)) || !m.hasOvfl || m.ovfl != 42 || !m.hasTTL || m.ttl != 7 {
 		t.Fatalf("parsed %+v", m)
 	}
 	d6 := make([]byte, 20)
 	copy(d6, netip.MustParseAddr("ff15::1").AsSlice())
 	binary.NativeEndian.PutUint32(d6[16:], 3)
 	m = rxMeta{}
-	if err := parseControl(cmsg(unix.IPPROTO_IPV6, unix.IPV6_PKTINFO, d6), &m); err != nil || m.dst != netip.MustParseAddr("ff15::1") || m.ifindex != 3 {
+	hop := make([]byte, 4)
+	binary.NativeEndian.PutUint32(hop, 64)
+	if err := parseControl(append(cmsg(unix.IPPROTO_IPV6, unix.IPV6_PKTINFO, d6), cmsg(unix.IPPROTO_IPV6, unix.IPV6_HOPLIMIT, hop)...), &m); err != nil ||
+		m.dst != netip.MustParseAddr("ff15::1") || m.ifindex != 3 || m.ttl != 64 {
 		t.Fatalf("IPv6: %+v, %v", m, err)
 	}
 	for name, bad := range map[string][]byte{
@@ -71,6 +75,7 @@ func TestParseControl(t *testing.T) {
 		"short pktinfo":    cmsg(unix.IPPROTO_IP, unix.IP_PKTINFO, make([]byte, 8)),
 		"short timestamp":  cmsg(unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, make([]byte, 8)),
 		"short rxq_ovfl":   cmsg(unix.SOL_SOCKET, unix.SO_RXQ_OVFL, make([]byte, 2)),
+		"short ttl":        cmsg(unix.IPPROTO_IP, unix.IP_TTL, make([]byte, 1)),
 		"length under hdr": func() []byte { b := ovfl(1); b[0] = 3; return b }(),
 	} {
 		if err := parseControl(bad, &rxMeta{}); err != errBadControl {

@@ -34,6 +34,11 @@ type Datagram struct {
 	// or 0 where the OS does not report it.
 	IfIndex int
 
+	// TTL is the IPv4 TTL or IPv6 hop limit that the datagram arrived with
+	// (IP_RECVTTL, IPV6_RECVHOPLIMIT on Linux), or -1 where the OS does
+	// not report it.
+	TTL int
+
 	// Time is the kernel's receive timestamp (SO_TIMESTAMPNS on Linux), or,
 	// where the kernel gives none, the time ReadBatch returned.
 	Time time.Time

@@ -19,9 +19,10 @@ const DefaultBatchSize = 64
 const MaxBatchSize = 1024
 
 // oobSize is the control-message space per datagram: IPV6_PKTINFO (20 bytes
-// of data) or IP_PKTINFO (12), SO_TIMESTAMPNS (16) and SO_RXQ_OVFL (4),
-// each behind a 16-byte header, with room to spare.
-const oobSize = 128
+// of data) or IP_PKTINFO (12), SO_TIMESTAMPNS (16), SO_RXQ_OVFL (4) and
+// IPV6_HOPLIMIT or IP_TTL (4), each behind a 16-byte header and padded to 8
+// bytes (120 bytes at most), with room to spare.
+const oobSize = 160
 
 // mmsghdr is struct mmsghdr; Go's layout rules pad it as C does.
 type mmsghdr struct {
@@ -114,6 +115,10 @@ func (c *Conn) readOS(ds []Datagram) (int, error) {
 			c.countRxqOvfl(m.ovfl)
 		}
 		d.Group, d.IfIndex = m.dst, m.ifindex
+		d.TTL = -1
+		if m.hasTTL {
+			d.TTL = m.ttl
+		}
 		if m.hasTime {
 			d.Time = m.time
 		} else {
@@ -168,6 +173,8 @@ type rxMeta struct {
 	hasTime bool
 	ovfl    uint32
 	hasOvfl bool
+	ttl     int
+	hasTTL  bool
 }
 
 var errBadControl = errors.New("mcast: malformed control message")
@@ -176,8 +183,8 @@ var errBadControl = errors.New("mcast: malformed control message")
 const cmsgLenSize = int(unsafe.Sizeof(unix.Cmsghdr{}.Len))
 
 // parseControl reads the control messages in b (as recvmsg leaves them)
-// into m. It knows IP_PKTINFO, IPV6_PKTINFO, SO_TIMESTAMPNS and SO_RXQ_OVFL
-// and skips the others. It never reads past b and allocates nothing; a
+// into m. It knows IP_PKTINFO, IPV6_PKTINFO, SO_TIMESTAMPNS, SO_RXQ_OVFL,
+// IP_TTL and IPV6_HOPLIMIT and skips the others. It never reads past b and allocates nothing; a
 // malformed message stops the parse with errBadControl, keeping what was
 // read before it.
 func parseControl(b []byte, m *rxMeta) error {
@@ -228,6 +235,12 @@ func parseControl(b []byte, m *rxMeta) error {
 				nsec = int64(int32(binary.NativeEndian.Uint32(data[4:])))
 			}
 			m.time, m.hasTime = time.Unix(sec, nsec), true
+		case level == unix.IPPROTO_IP && typ == unix.IP_TTL, level == unix.IPPROTO_IPV6 && typ == unix.IPV6_HOPLIMIT:
+			// an int
+			if len(data) < 4 {
+				return errBadControl
+			}
+			m.ttl, m.hasTTL = int(int32(binary.NativeEndian.Uint32(data))), true
 		case level == unix.SOL_SOCKET && typ == unix.SO_RXQ_OVFL:
 			if len(data) < 4 {
 				return errBadControl

@@ -30,6 +30,15 @@ func (c *Conn) initReader() error {
 	if err != nil {
 		c.log.Debug().Err(err).Msg("no destination control messages on this OS")
 	}
+	// The TTL (hop limit) is best effort: Datagram.TTL is -1 without it.
+	if c.ipv6 {
+		err = c.p6.SetControlMessage(ipv6.FlagHopLimit, true)
+	} else {
+		err = c.p4.SetControlMessage(ipv4.FlagTTL, true)
+	}
+	if err != nil {
+		c.log.Debug().Err(err).Msg("no TTL control messages on this OS")
+	}
 	return nil
 }
 

@@ -26,6 +26,7 @@ func (c *Conn) readXNet(ds []Datagram) (int, error) {
 		src net.Addr
 		dst net.IP
 		ifx int
+		ttl = -1
 		err error
 	)
 	if c.ipv6 {
@@ -33,12 +34,18 @@ func (c *Conn) readXNet(ds []Datagram) (int, error) {
 		n, cm, src, err = c.p6.ReadFrom(p)
 		if cm != nil {
 			dst, ifx = cm.Dst, cm.IfIndex
+			if cm.HopLimit > 0 { // x/net leaves 0 where the OS did not say
+				ttl = cm.HopLimit
+			}
 		}
 	} else {
 		var cm *ipv4.ControlMessage
 		n, cm, src, err = c.p4.ReadFrom(p)
 		if cm != nil {
 			dst, ifx = cm.Dst, cm.IfIndex
+			if cm.TTL > 0 { // x/net leaves 0 where the OS did not say
+				ttl = cm.TTL
+			}
 		}
 	}
 	var sap netip.AddrPort
@@ -64,6 +71,7 @@ func (c *Conn) readXNet(ds []Datagram) (int, error) {
 		d.Group = a.Unmap()
 	}
 	d.IfIndex = ifx
+	d.TTL = ttl
 	d.Time = time.Now()
 	if !c.accept(d) {
 		return 0, nil

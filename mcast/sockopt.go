@@ -31,6 +31,8 @@ const (
 	optPktInfo6                          // IPV6_RECVPKTINFO
 	optTimestampNS                       // SO_TIMESTAMPNS: kernel receive time
 	optRxqOvfl                           // SO_RXQ_OVFL: kernel drop counter
+	optRecvTTL4                          // IP_RECVTTL: the TTL a datagram arrived with
+	optRecvHopLimit6                     // IPV6_RECVHOPLIMIT: the hop limit
 )
 
 var optNames = map[optID]string{
@@ -43,6 +45,8 @@ var optNames = map[optID]string{
 	optPktInfo6:         "IPV6_RECVPKTINFO",
 	optTimestampNS:      "SO_TIMESTAMPNS",
 	optRxqOvfl:          "SO_RXQ_OVFL",
+	optRecvTTL4:         "IP_RECVTTL",
+	optRecvHopLimit6:    "IPV6_RECVHOPLIMIT",
 }
 
 func (id optID) String() string {
@@ -95,6 +99,7 @@ var tables = map[string]osTable{
 			{optPktInfo4, 1, true},
 			{optTimestampNS, 1, false},
 			{optRxqOvfl, 1, false},
+			{optRecvTTL4, 1, false},
 		},
 		recv6: []sockopt{
 			// IPV6_MULTICAST_ALL came with Linux 4.20; before it the
@@ -103,6 +108,7 @@ var tables = map[string]osTable{
 			{optPktInfo6, 1, true},
 			{optTimestampNS, 1, false},
 			{optRxqOvfl, 1, false},
+			{optRecvHopLimit6, 1, false},
 		},
 		rcvbufScale: 2,
 	},

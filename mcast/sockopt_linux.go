@@ -27,6 +27,10 @@ func sysOpt(id optID) (level, name int, ok bool) {
 		return unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, true
 	case optRxqOvfl:
 		return unix.SOL_SOCKET, unix.SO_RXQ_OVFL, true
+	case optRecvTTL4:
+		return unix.IPPROTO_IP, unix.IP_RECVTTL, true
+	case optRecvHopLimit6:
+		return unix.IPPROTO_IPV6, unix.IPV6_RECVHOPLIMIT, true
 	}
 	return 0, 0, false
 }
