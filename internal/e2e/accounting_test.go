@@ -17,15 +17,23 @@ import (
 // capacity is how many datagrams a second the slow handler takes.
 const capacity = 1000
 
-// slowHandler takes exactly capacity datagrams a second, on an absolute
-// schedule, however the timer rounds its sleeps.
+// slowHandler holds its first datagram until gate is closed, then takes
+// capacity datagrams a second, on an absolute schedule, however the timer
+// rounds its sleeps. Held at the gate while everything is sent, it is
+// overloaded however fast or slow the machine runs the sender and the
+// server.
 type slowHandler struct {
+	gate  chan struct{}
 	start time.Time
 	n     int
 }
 
 func (h *slowHandler) ServeDatagram(ctx context.Context, d *dispatch.Datagram) {
 	if h.start.IsZero() {
+		select {
+		case <-h.gate:
+		case <-ctx.Done():
+		}
 		h.start = time.Now()
 	}
 	h.n++
@@ -51,17 +59,21 @@ func paced(n int, rate float64, send func(i int) error) error {
 	return nil
 }
 
-// Issue 8, loss accounting: under overload (1.5x and 3x the rate the slow
-// handler takes), with a tiny receive buffer, oversized datagrams, unicast
-// to the port and a shutdown that cannot drain, every datagram sent is
-// accounted for, exactly, for every handler:
+// Issue 8, loss accounting: under overload (a handler held while 3,000
+// datagrams arrive at 1.5x and 3x the rate it takes afterwards), with a
+// tiny receive buffer, oversized datagrams, unicast to the port and a
+// shutdown that cannot drain, every datagram sent is accounted for,
+// exactly, for every handler:
 //
 //	sent = handler delivered + handler drops (queue full, evicted, panic,
 //	       shutdown) + kernel drops + truncated + filtered
 //
 // The kernel drops a datagram before anyone can tell whether it was
 // oversized or unicast, so truncated and filtered match what was sent of
-// each only when the kernel dropped nothing.
+// each only when the kernel dropped nothing. Which cause takes the
+// overload depends on how fast the machine runs the server's reader (a
+// starved reader leaves it to the kernel), so the test checks only that
+// the loss is somewhere and never where the policy cannot put it.
 func TestLossAccountingUnderOverload(t *testing.T) {
 	testbed.Require(t)
 	for _, factor := range []float64{1.5, 3} {
@@ -87,7 +99,8 @@ func accountingRun(t *testing.T, rate float64, policy dispatch.Overflow) {
 
 	var mux dispatch.Mux
 	pat := dispatch.Pattern{Group: group.Addr()}
-	mux.Handle(pat, &slowHandler{}, &dispatch.HandlerConfig{Name: "slow", QueueLen: 256, Overflow: policy})
+	slow := &slowHandler{gate: make(chan struct{})}
+	mux.Handle(pat, slow, &dispatch.HandlerConfig{Name: "slow", QueueLen: 256, Overflow: policy})
 	mux.HandleFunc(pat, func(ctx context.Context, d *dispatch.Datagram) {
 		if d.Payload[1]%10 == 0 {
 			panic("every tenth")
@@ -128,6 +141,7 @@ func accountingRun(t *testing.T, rate float64, policy dispatch.Overflow) {
 			return s.Send(small)
 		}
 	})
+	close(slow.gate)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,20 +182,27 @@ func accountingRun(t *testing.T, rate float64, policy dispatch.Overflow) {
 	if se != nil && se.Dropped != shutdownDrops {
 		t.Errorf("Shutdown reported %d dropped, the handlers count %d", se.Dropped, shutdownDrops)
 	}
-	// The overload showed up where the policy puts it.
-	slow := st.Handlers[0]
+	// The overload shows as loss, and never where the policy cannot put
+	// it. The handler held at its gate, its queue (256), a hand-over batch
+	// (16), a read batch (64) and the socket's 64 KiB together hold far
+	// fewer than the 2,850 multicast datagrams sent, so under Block, whose
+	// reader waits for room, the kernel must drop.
+	sd := st.Handlers[0].Drops
+	if sd.QueueFull+sd.Evicted+sd.Shutdown+ks.KernelDrops == 0 {
+		t.Errorf("%s under overload: no loss at all (drops %+v, kernel drops 0)", policy, sd)
+	}
 	switch policy {
 	case dispatch.DropNewest:
-		if slow.Drops.QueueFull == 0 {
-			t.Errorf("drop-newest under overload: no queue-full drops")
+		if sd.Evicted != 0 {
+			t.Errorf("drop-newest evicted %d", sd.Evicted)
 		}
 	case dispatch.DropOldest:
-		if slow.Drops.Evicted == 0 {
-			t.Errorf("drop-oldest under overload: no evictions")
+		if sd.QueueFull != 0 {
+			t.Errorf("drop-oldest dropped %d on a full queue", sd.QueueFull)
 		}
 	case dispatch.Block:
-		if ks.KernelDrops == 0 || slow.Drops.QueueFull+slow.Drops.Evicted != 0 {
-			t.Errorf("block under overload: kernel drops %d, queue drops %+v; want the loss in the kernel", ks.KernelDrops, slow.Drops)
+		if ks.KernelDrops == 0 || sd.QueueFull+sd.Evicted != 0 {
+			t.Errorf("block under overload: kernel drops %d, queue drops %+v; want the loss in the kernel", ks.KernelDrops, sd)
 		}
 	}
 	if p := st.Handlers[1]; p.Drops.Panic == 0 {

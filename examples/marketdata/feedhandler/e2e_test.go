@@ -24,8 +24,10 @@ import (
 // the packets sent on it.
 //
 // The sender waits for the receiver's queue to drain (testbed.Pace), so
-// the kernel should drop nothing; if it does drop, the drops are counted
-// and the check allows for exactly what they can explain.
+// the kernel should drop nothing; if it does drop, or a busy machine holds
+// one line back past GapTimeout (its copies then come late), the drops and
+// late copies are counted and the check allows for exactly what they can
+// explain.
 func TestEndToEnd(t *testing.T) {
 	testbed.Require(t)
 	n := 100_000
@@ -157,31 +159,38 @@ func e2e(t *testing.T, n int, loss float64, a, b string) {
 		t.Errorf("only %d runs lost on both lines: the test is too weak", len(want))
 	}
 	if st.KernelDrops == 0 {
-		if !slices.Equal(c.gaps, want) {
-			t.Errorf("gaps differ: %d reported, %d lost on both lines\n got  %v\n want %v", len(c.gaps), len(want), c.gaps, want)
-		}
 		for i, l := range f.Lines {
 			if l.Packets != res.Packets[i] {
 				t.Errorf("line %s received %d packets, %d were sent", arbiter.Line(i), l.Packets, res.Packets[i])
 			}
-			if l.Late != 0 || l.Duplicates == 0 {
-				t.Errorf("line %s: %d late, %d duplicates: want none late, some duplicates", arbiter.Line(i), l.Late, l.Duplicates)
+			if l.Duplicates == 0 {
+				t.Errorf("line %s: no duplicates, want some", arbiter.Line(i))
 			}
+		}
+	}
+	// A line that a busy machine holds back longer than GapTimeout makes
+	// the arbiter give its messages up before they come: they count as
+	// late.
+	late := f.Lines[0].Late + f.Lines[1].Late
+	if st.KernelDrops == 0 && late == 0 {
+		if !slices.Equal(c.gaps, want) {
+			t.Errorf("gaps differ: %d reported, %d lost on both lines\n got  %v\n want %v", len(c.gaps), len(want), c.gaps, want)
 		}
 		return
 	}
-	// The kernel dropped packets: every message both lines lost must still
-	// be in a gap, and the messages missing beyond them can be no more
-	// than the dropped packets held (MaxBatch each).
-	t.Logf("the kernel dropped %d packets: checking what they can explain", st.KernelDrops)
+	// The kernel dropped packets, or copies came late: every message both
+	// lines lost must still be in a gap, and the messages missing beyond
+	// them can be no more than the late copies and the dropped packets
+	// held (MaxBatch each).
+	t.Logf("the kernel dropped %d packets and %d copies came late: checking what they can explain", st.KernelDrops, late)
 	for _, r := range want {
 		if !covered(c.gaps, r) {
 			t.Errorf("messages %d-%d, lost on both lines, are not in a gap", r.First, r.Last)
 		}
 	}
-	if extra := c.missing - wantMissing; extra > st.KernelDrops*uint64(feed.MaxBatch) {
-		t.Errorf("%d messages missing beyond those lost on both lines; %d kernel drops explain at most %d",
-			extra, st.KernelDrops, st.KernelDrops*uint64(feed.MaxBatch))
+	if extra, most := c.missing-wantMissing, late+st.KernelDrops*uint64(feed.MaxBatch); extra > most {
+		t.Errorf("%d messages missing beyond those lost on both lines; %d late copies and %d kernel drops explain at most %d",
+			extra, late, st.KernelDrops, most)
 	}
 }
 

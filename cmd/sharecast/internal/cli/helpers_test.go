@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -186,16 +185,4 @@ func noPanic(t *testing.T, outs ...string) {
 			t.Fatalf("panic in output:\n%s", o)
 		}
 	}
-}
-
-// program returns the sharecast program as go build makes it (without the
-// race detector), built into the test's temporary directory.
-func program(t *testing.T) string {
-	t.Helper()
-	exe := filepath.Join(t.TempDir(), "sharecast")
-	out, err := exec.Command("go", "build", "-o", exe, "github.com/sharecast/sharecast/cmd/sharecast").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v: %s", err, out)
-	}
-	return exe
 }

@@ -125,3 +125,32 @@ func TestPaceStops(t *testing.T) {
 		t.Fatalf("after cancel: sent %d, %v", sent, err)
 	}
 }
+
+// send --rate R --duration D sends the datagrams due within D, and the
+// last goes before D has passed, or at most one oversleep after: on a
+// clock the test controls, a slow machine is an OS that oversleeps.
+func TestPaceDuration(t *testing.T) {
+	for _, c := range []struct {
+		rate      float64
+		d         time.Duration
+		oversleep time.Duration
+		want      uint64
+	}{
+		{1000, 3 * time.Second, 0, 3000},
+		{1000, 3 * time.Second, 50 * time.Millisecond, 3000},
+		{200_000, 2 * time.Second, 0, 400_000},
+		{200_000, 2 * time.Second, 20 * time.Millisecond, 400_000},
+		{3, 1100 * time.Millisecond, 10 * time.Millisecond, 4},
+	} {
+		clk := &fakeClock{now: time.Unix(7000, 0), oversleep: c.oversleep}
+		start := clk.now
+		total := cli.NewSchedule(start, c.rate).Within(c.d)
+		sent, _, last, err := cli.Pace(context.Background(), clk, c.rate, total, 64, func(_ uint64, n int) (int, error) { return n, nil })
+		if err != nil || total != c.want || sent != c.want {
+			t.Errorf("rate %g for %v: due %d, sent %d, %v; want %d", c.rate, c.d, total, sent, err, c.want)
+		}
+		if end := last.Sub(start); end >= c.d+c.oversleep {
+			t.Errorf("rate %g for %v, oversleep %v: last sent at %v", c.rate, c.d, c.oversleep, end)
+		}
+	}
+}

@@ -212,15 +212,7 @@ func TestThreeTools(t *testing.T) {
 	}
 
 	// The pcap file, by this package's reader.
-	f, err := os.Open(pcapPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r, err := pcap.NewReader(bufio.NewReader(f))
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := openPcap(t, pcapPath)
 	for i := 0; ; i++ {
 		rec, err := r.Next()
 		if errors.Is(err, io.EOF) {

@@ -101,7 +101,8 @@ func TestUsage(t *testing.T) {
 	}
 	for _, args := range [][]string{nil, {"nosuchtool"}, {"record"}, {"record", "10.0.0.1:5"}, {"stats", "-format", "xml", "239.1.1.1:5"},
 		{"forward", "239.1.1.1:5"}, {"forward", "-unix", "/x", "-to", "239.1.1.2:5", "239.1.1.1:5"},
-		{"forward", "-to", "239.1.1.1:5", "239.1.1.1:5"}, {"record", "-w", "/nonexistent/dir/x.pcap", "239.1.1.1:5"}} {
+		{"forward", "-to", "239.1.1.1:5", "239.1.1.1:5"}, {"record", "-w", "/nonexistent/dir/x.pcap", "239.1.1.1:5"},
+		{"record", "-buffer", "65508", "239.1.1.1:5"}, {"stats", "-buffer", "-1", "239.1.1.1:5"}, {"record", "-queue", "-1", "239.1.1.1:5"}} {
 		if err := tools.Run(context.Background(), args, &out, &errb); err == nil {
 			t.Errorf("%q: no error", args)
 		}

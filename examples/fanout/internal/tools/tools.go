@@ -91,6 +91,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if c.format != "text" && c.format != "json" {
 		return fmt.Errorf("-format %q: want text or json", c.format)
 	}
+	if err := c.sizeBuffers(spec, t); err != nil {
+		return err
+	}
 	c.spec = spec
 	c.log = zerolog.New(zerolog.ConsoleWriter{Out: stderr, NoColor: true, TimeFormat: "15:04:05.000"}).
 		Level(lvl).With().Timestamp().Str("tool", c.name).Logger()
@@ -140,6 +143,7 @@ type common struct {
 	format     string
 	logLevel   string
 	readBuffer int
+	buffer     int
 	queueLen   int
 	log        zerolog.Logger
 
@@ -160,8 +164,48 @@ func newCommon(name string, stderr io.Writer) *common {
 	fs.StringVar(&c.format, "format", "text", "summary format: text or json")
 	fs.StringVar(&c.logLevel, "log", "warn", "log level: debug, info, warn, error")
 	fs.IntVar(&c.readBuffer, "read-buffer", 0, "socket receive buffer in bytes (0: 4 MiB)")
-	fs.IntVar(&c.queueLen, "queue", 8192, "datagrams that may wait for the tool")
+	fs.IntVar(&c.buffer, "buffer", 0, "longest datagram received whole, in bytes; longer ones are dropped and counted as truncated (0: for record, the most UDP carries, 65507 over IPv4 and 65527 over IPv6; for the others 9216)")
+	fs.IntVar(&c.queueLen, "queue", 0, "datagrams that may wait for the tool (0: as many as 72 MiB of buffers hold, 8192 of 9216 bytes)")
 	return c
+}
+
+// Largest UDP payloads: an IP packet's length field is 16 bits, and
+// IPv4's length counts its 20-byte header, IPv6's does not count its 40.
+const (
+	maxUDP4 = 0xffff - 20 - 8
+	maxUDP6 = 0xffff - 8
+)
+
+// queueMemory is what the default -queue holds in buffers: 8,192 of
+// dispatch's default size. A larger -buffer shortens the default queue so
+// that a tool that falls behind holds no more memory than that.
+const queueMemory = 8192 * dispatch.DefaultBufferSize
+
+// sizeBuffers checks -buffer and -queue and fills in their defaults: the
+// recorder takes every datagram UDP can carry (a capture that drops the
+// long ones is no capture), the other tools dispatch's default, which
+// their output does not need more than.
+func (c *common) sizeBuffers(spec group.Spec, t tool) error {
+	most := maxUDP4
+	if spec.Group.Is6() {
+		most = maxUDP6
+	}
+	if c.buffer < 0 || c.buffer > most {
+		return fmt.Errorf("-buffer %d: want 0 to %d bytes", c.buffer, most)
+	}
+	if c.buffer == 0 {
+		c.buffer = dispatch.DefaultBufferSize
+		if _, ok := t.(*recorder); ok {
+			c.buffer = most
+		}
+	}
+	if c.queueLen < 0 {
+		return fmt.Errorf("-queue %d: want 0 or more", c.queueLen)
+	}
+	if c.queueLen == 0 {
+		c.queueLen = max(queueMemory/c.buffer, 64)
+	}
+	return nil
 }
 
 // Summary is what a tool prints when it ends; the JSON names are for
@@ -204,7 +248,7 @@ func (c *common) serve(ctx context.Context, stdout, stderr io.Writer, t tool) (*
 	if err != nil {
 		return nil, err
 	}
-	r, err := dispatch.Listen(ctx, []string{c.spec.String()}, &mux, &dispatch.ListenConfig{ReadBuffer: c.readBuffer, Logger: c.log})
+	r, err := dispatch.Listen(ctx, []string{c.spec.String()}, &mux, &dispatch.ListenConfig{ReadBuffer: c.readBuffer, BufferSize: c.buffer, Logger: c.log})
 	if err != nil {
 		return nil, err
 	}
