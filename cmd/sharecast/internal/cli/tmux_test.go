@@ -69,3 +69,16 @@ func TestStatTerminal(t *testing.T) {
 		t.Errorf("after Ctrl-C the screen should hold the final table alone:\n%s", final)
 	}
 }
+
+// program returns the sharecast program as go build makes it (without the
+// race detector), built into the test's temporary directory: tmux runs it
+// as a command line, where the test binary's helper cannot be named.
+func program(t *testing.T) string {
+	t.Helper()
+	exe := filepath.Join(t.TempDir(), "sharecast")
+	out, err := exec.Command("go", "build", "-o", exe, "github.com/sharecast/sharecast/cmd/sharecast").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v: %s", err, out)
+	}
+	return exe
+}
