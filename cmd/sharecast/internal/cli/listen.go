@@ -8,9 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/netip"
-	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -22,6 +22,7 @@ import (
 
 	"github.com/sharecast/sharecast/dispatch"
 	"github.com/sharecast/sharecast/internal/moldudp64"
+	"github.com/sharecast/sharecast/internal/outfile"
 	"github.com/sharecast/sharecast/internal/pcap"
 	"github.com/sharecast/sharecast/internal/wire"
 )
@@ -29,6 +30,7 @@ import (
 func newListenCmd(e *env) *cobra.Command {
 	var f sessionFlags
 	var format, encoding, pcapFile string
+	var maxBytes int
 	cmd := &cobra.Command{
 		Use:   "listen GROUP...",
 		Short: "Join groups and print each datagram",
@@ -79,7 +81,7 @@ payload_base64 (or payload_hex with --payload hex).`,
 					return usagef("-w and --format or --payload do not go together: -w writes a capture file, not lines")
 				}
 				if pcapFile != "-" {
-					file, err := os.Create(pcapFile)
+					file, err := outfile.Create(pcapFile, 0)
 					if err != nil {
 						return &usageError{fmt.Errorf("-w: %w", err)}
 					}
@@ -92,6 +94,7 @@ payload_base64 (or payload_hex with --payload hex).`,
 				}
 			}
 			p := newPrinter(out, format, encoding, f.count, pw)
+			p.maxBytes = uint64(maxBytes)
 			ctx := cmd.Context()
 			s, err := startSession(ctx, e, specs, &f, []handlerSpec{{"print", p}}, nil)
 			if err != nil {
@@ -114,7 +117,8 @@ payload_base64 (or payload_hex with --payload hex).`,
 	f.add(cmd.Flags())
 	cmd.Flags().StringVar(&format, "format", "text", "output: text (a line a datagram), hex (a line and a hex dump), json (an object a line) or raw (the payloads' bytes)")
 	cmd.Flags().StringVar(&encoding, "payload", "base64", "payload encoding in JSON lines: base64 or hex")
-	cmd.Flags().StringVarP(&pcapFile, "write", "w", "", "write the datagrams to a capture file (pcap, as tcpdump -w; - for standard output) instead of printing them")
+	cmd.Flags().StringVarP(&pcapFile, "write", "w", "", "write the datagrams to a capture file (pcap, as tcpdump -w; - for standard output) instead of printing them; a new file is mode 0600, and a symbolic link there is refused, not followed")
+	cmd.Flags().Var(&sizeValue{v: &maxBytes, max: math.MaxInt64}, "max-bytes", "stop once the datagrams written (their payloads) reach this many bytes, such as 100MiB (0: no limit)")
 	return cmd
 }
 
@@ -136,6 +140,10 @@ type printer struct {
 	pending, written, unwritten uint64
 	err                         error
 
+	// maxBytes, if set, stops the printer once the payloads taken reach
+	// it; payloadBytes counts them.
+	maxBytes, payloadBytes uint64
+
 	n        atomic.Uint64 // datagrams taken, up to limit
 	past     atomic.Uint64 // datagrams that came after the limit
 	done     chan struct{}
@@ -154,6 +162,11 @@ func (p *printer) ServeDatagram(_ context.Context, d *dispatch.Datagram) {
 		return
 	}
 	p.mu.Lock()
+	if p.maxBytes > 0 && p.payloadBytes >= p.maxBytes {
+		p.mu.Unlock()
+		p.past.Add(1)
+		return
+	}
 	if p.err != nil {
 		p.unwritten++
 		p.mu.Unlock()
@@ -183,6 +196,10 @@ func (p *printer) ServeDatagram(_ context.Context, d *dispatch.Datagram) {
 	p.pending++
 	if err != nil {
 		p.fail(err)
+	}
+	p.payloadBytes += uint64(len(d.Payload))
+	if p.maxBytes > 0 && p.payloadBytes >= p.maxBytes {
+		p.doneOnce.Do(func() { close(p.done) })
 	}
 	p.mu.Unlock()
 	if n := p.n.Add(1); p.limit > 0 && n >= p.limit {
@@ -258,7 +275,7 @@ func (p *printer) writeSummary(w io.Writer, outName string) error {
 		line += fmt.Sprintf(", not written %d (%v)", p.unwritten, p.err)
 	}
 	if past := p.past.Load(); past > 0 {
-		line += fmt.Sprintf(", %d more after --count %d, not written", past, p.limit)
+		line += fmt.Sprintf(", %d more after the limit (--count or --max-bytes), not written", past)
 	}
 	fmt.Fprintln(w, line)
 	switch {

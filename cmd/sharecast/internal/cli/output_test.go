@@ -223,3 +223,40 @@ func TestOutputFullEverySubcommand(t *testing.T) {
 		}
 	}
 }
+
+// listen -w refuses a symbolic link rather than write through it, and
+// makes a new file its owner's only; --max-bytes stops it once that many
+// payload bytes are written.
+func TestListenWriteSafely(t *testing.T) {
+	testbed.Require(t)
+	dir := t.TempDir()
+	target := filepath.Join(dir, "precious")
+	if err := os.WriteFile(target, []byte("keep"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "feed.pcap")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	g := groupAt("239.10.0.64", freePort(t))
+	code, _, e := run(t, 20*time.Second, "listen", g, "-w", link)
+	if code != 2 || !strings.Contains(e, "symbolic link") {
+		t.Errorf("listen -w SYMLINK: exit %d, want 2 saying it is a symbolic link:\n%s", code, e)
+	}
+	if b, _ := os.ReadFile(target); string(b) != "keep" {
+		t.Errorf("the link's target was written: %q", b)
+	}
+
+	file := filepath.Join(dir, "new.pcap")
+	l := start(t, "listen", g, "-w", file, "--max-bytes", "640")
+	l.listening(t, 1)
+	snd := start(t, "send", g, "--rate", "1000", "--duration", "20s", "--log-level", "warn")
+	code = l.wait(t, 30*time.Second)
+	snd.cmd.Process.Kill()
+	if code != 0 || !strings.Contains(l.stderr.String(), fmt.Sprintf("output %s: written 10", file)) {
+		t.Errorf("listen --max-bytes 640 of 64-byte datagrams: exit %d, want 10 written:\n%s", code, l.stderr.String())
+	}
+	if fi, err := os.Stat(file); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("the capture file: %v, mode %v; want 0600", err, fi.Mode().Perm())
+	}
+}

@@ -94,3 +94,45 @@ func openPcap(t *testing.T, path string) *pcap.Reader {
 	}
 	return r
 }
+
+// record refuses to write through a symbolic link (its target is left
+// alone), makes a new file its owner's only, and stops at -max-bytes.
+func TestRecordSafely(t *testing.T) {
+	testbed.Require(t)
+	dir := t.TempDir()
+	target := filepath.Join(dir, "precious")
+	if err := os.WriteFile(target, []byte("keep"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link.pcap")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	g := netip.MustParseAddrPort("239.5.5.8:6003")
+	cmd := testbed.Command(t, "record", "-w", link, g.String())
+	cmd.Stdout, cmd.Stderr = nil, nil
+	out, err := cmd.CombinedOutput()
+	if err == nil || !bytes.Contains(out, []byte("symbolic link")) {
+		t.Errorf("record -w SYMLINK: %v, want a refusal naming the link:\n%s", err, out)
+	}
+	if b, _ := os.ReadFile(target); string(b) != "keep" {
+		t.Errorf("the link's target was written: %q", b)
+	}
+
+	path := filepath.Join(dir, "capped.pcap")
+	rec := startTool(t, "record", "-max-bytes", "1000", "-duration", "20s", "-format", "json", "-w", path, g.String())
+	<-rec.ready
+	s := testbed.NewSender(t, g, nil, netip.Addr{})
+	for range 50 {
+		if err := s.Send(make([]byte, 100)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sum := rec.wait(t, 60*time.Second)
+	if sum.Record == nil || sum.Record.Records != 10 || sum.Record.Records+sum.Record.Skipped != sum.Datagrams {
+		t.Errorf("record -max-bytes 1000 of 100-byte datagrams: %+v of %d, want 10 records and the rest skipped", sum.Record, sum.Datagrams)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("the capture: %v, mode %v; want 0600", err, fi.Mode().Perm())
+	}
+}

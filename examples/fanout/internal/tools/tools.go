@@ -148,10 +148,17 @@ type common struct {
 	log        zerolog.Logger
 
 	handled atomic.Uint64
+	// stopped is closed by stop: a tool's own limit was reached.
+	stopped  chan struct{}
+	stopOnce sync.Once
 }
 
+// stop ends the tool as -count does; a tool calls it when a limit of its
+// own is reached.
+func (c *common) stop() { c.stopOnce.Do(func() { close(c.stopped) }) }
+
 func newCommon(name string, stderr io.Writer) *common {
-	c := &common{name: name, fs: flag.NewFlagSet("fanout "+name, flag.ContinueOnError)}
+	c := &common{name: name, fs: flag.NewFlagSet("fanout "+name, flag.ContinueOnError), stopped: make(chan struct{})}
 	fs := c.fs
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -281,6 +288,8 @@ loop:
 		case <-limit:
 			break loop
 		case <-done:
+			break loop
+		case <-c.stopped:
 			break loop
 		case <-tick:
 			t.tick(stdout, c)
