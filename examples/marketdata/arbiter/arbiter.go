@@ -13,6 +13,7 @@ const (
 	DefaultWindow      = 16384
 	DefaultGapTimeout  = 10 * time.Millisecond
 	DefaultLineTimeout = 3 * time.Second
+	DefaultBufferBytes = 64 << 20
 
 	// MaxWindow is the largest Config.Window allowed.
 	MaxWindow = 1 << 22
@@ -24,13 +25,28 @@ type Config struct {
 	// Window is how far ahead of the next expected sequence number a
 	// message may arrive and be buffered: sequence numbers next to
 	// next+Window-1. A message further ahead makes the arbiter give up the
-	// oldest missing messages (a gap with reason GapWindow) until it fits.
-	// The buffer holds at most Window messages; its slots are allocated
-	// once (about 48 bytes each, Window rounded up to a power of two) and
-	// each keeps the largest message it has held. It should cover the
-	// message rate times GapTimeout. 0 means DefaultWindow (16384); at
-	// most MaxWindow.
+	// oldest missing messages (a gap with reason GapWindow) until it fits;
+	// but a packet that would do so, and reveals sequence numbers not yet
+	// known, is first held until another confirms it (see "Jumps" in the
+	// package doc). The buffer holds at most Window messages; its slots
+	// are allocated once (about 48 bytes each, Window rounded up to a
+	// power of two), and the bytes of their messages are bounded by
+	// BufferBytes. It should cover the message rate times GapTimeout. 0
+	// means DefaultWindow (16384); at most MaxWindow.
 	Window int
+
+	// BufferBytes bounds the memory of the buffer's messages: the
+	// capacity of every slot's message buffer, whether it holds a waiting
+	// message or is kept for reuse, never exceeds it in sum
+	// (Stats.Retained). Each slot may keep up to BufferBytes/(2×slots)
+	// bytes between messages (a larger buffer is freed once its message
+	// is delivered); the rest holds the waiting messages. A message that
+	// would take them past it is not buffered: it is dropped and counted
+	// in LineStats.Overflow, as if its packet had been lost, so the other
+	// line's copy may still fill it. 0 means DefaultBufferBytes (64 MiB),
+	// which keeps 2 KiB a slot at the default Window. One more buffer, the
+	// size of one packet, holds a jump awaiting confirmation.
+	BufferBytes int
 
 	// GapTimeout is how long a missing message is waited for, from the
 	// first sign that it is missing: the arrival of a later message, or of
@@ -83,7 +99,15 @@ type Arbiter struct {
 	window uint64
 	mask   uint64
 	ring   []slot // indexed by seq & mask
+	gen    uint32 // the current session's generation (see slot.gen)
 	ev     fifo   // when each not yet delivered sequence number was first known missing
+
+	keep     int // the most bytes a slot keeps between messages
+	budget   int // the most bytes the waiting messages' buffers may hold
+	inUse    int // bytes of the waiting messages' buffers
+	retained int // bytes of all the slots' buffers
+
+	held heldJump // a jump awaiting confirmation
 
 	epoch   time.Time // the first time seen; times are kept relative to it
 	clocked bool
@@ -110,6 +134,7 @@ type Arbiter struct {
 
 type slot struct {
 	seq    uint64
+	gen    uint32        // the session generation that seq belongs to
 	at     time.Duration // arrival of the first copy
 	data   []byte        // the buffered copy; its capacity is kept for reuse
 	line   Line          // line of the first copy
@@ -118,7 +143,8 @@ type slot struct {
 }
 
 // Slot states. A slot describes the sequence number in it only if its seq
-// matches.
+// matches and its gen is the current session's, so that starting a
+// session costs no clearing.
 const (
 	empty uint8 = iota
 	buffered
@@ -127,6 +153,19 @@ const (
 )
 
 type span struct{ first, last uint64 }
+
+// heldJump is a packet beyond the window awaiting confirmation.
+type heldJump struct {
+	ok   bool
+	line Line
+	p    moldudp64.Packet // its Payload is buf
+	end  uint64           // p's end, as jump saw it
+	buf  []byte
+}
+
+// maxHeld is the largest payload held as a jump: a UDP datagram's. A
+// larger packet (built by hand) is refused at once.
+const maxHeld = 1 << 16
 
 type lineState struct {
 	stats LineStats
@@ -149,6 +188,8 @@ func New(cfg *Config) (*Arbiter, error) {
 		return nil, fmt.Errorf("config: GapTimeout %v is negative: %w", c.GapTimeout, ErrInvalidConfig)
 	case c.LineTimeout < 0:
 		return nil, fmt.Errorf("config: LineTimeout %v is negative: %w", c.LineTimeout, ErrInvalidConfig)
+	case c.BufferBytes < 0:
+		return nil, fmt.Errorf("config: BufferBytes %d is negative: %w", c.BufferBytes, ErrInvalidConfig)
 	}
 	if c.Window == 0 {
 		c.Window = DefaultWindow
@@ -159,13 +200,18 @@ func New(cfg *Config) (*Arbiter, error) {
 	if c.LineTimeout == 0 {
 		c.LineTimeout = DefaultLineTimeout
 	}
+	if c.BufferBytes == 0 {
+		c.BufferBytes = DefaultBufferBytes
+	}
 	size := uint64(1) << bits.Len64(uint64(c.Window-1))
 	a := &Arbiter{
 		cfg:    c,
 		window: uint64(c.Window),
 		mask:   size - 1,
 		ring:   make([]slot, size),
+		keep:   c.BufferBytes / int(2*size),
 	}
+	a.budget = c.BufferBytes - a.keep*int(size)
 	a.ev.limit = 2*c.Window + 64
 	return a, nil
 }
@@ -208,6 +254,13 @@ func (a *Arbiter) Feed(line Line, p moldudp64.Packet, now time.Time) error {
 	}
 
 	switch {
+	case p.IsHeartbeat():
+		ls.stats.Heartbeats++
+	case p.IsEndOfSession():
+		ls.stats.Ends++
+	}
+
+	switch {
 	case !a.active:
 		a.startSession(p.Session, p.Seq, t)
 	case p.Session != a.session:
@@ -218,13 +271,25 @@ func (a *Arbiter) Feed(line Line, p moldudp64.Packet, now time.Time) error {
 		}
 		a.replaceSession(p.Session, p.Seq, t)
 	}
+	if !a.jump(line, p) {
+		a.accept(line, p, t)
+	}
+	a.checkEnd(t)
+	return nil
+}
 
+// accept handles a packet of the current session.
+func (a *Arbiter) accept(line Line, p moldudp64.Packet, t time.Duration) {
 	switch {
 	case p.IsHeartbeat():
-		ls.stats.Heartbeats++
 		a.announce(p.Seq, t)
 	case p.IsEndOfSession():
-		ls.stats.Ends++
+		if p.Seq < a.next {
+			// Behind a message delivered or given up, which it says does
+			// not exist: forged or corrupt.
+			a.lines[line].stats.Invalid++
+			return
+		}
 		if !a.ended {
 			a.ended, a.endSeq = true, p.Seq
 		}
@@ -232,8 +297,76 @@ func (a *Arbiter) Feed(line Line, p moldudp64.Packet, now time.Time) error {
 	default:
 		a.data(line, p, t)
 	}
-	a.checkEnd(t)
-	return nil
+}
+
+// jump holds a packet that would take the sequence beyond the window, to
+// sequence numbers not yet known to exist, until another packet confirms
+// it: one beyond the window too, within Window of it, from either line.
+// A packet within the window from the held one's line refutes it, as does
+// a jump elsewhere or a new session; the refused packet's messages are
+// dropped and counted. jump reports whether it took p; if not, p is to be
+// accepted, after the held packet that it confirmed, if any.
+//
+// Its work is constant per packet, whatever the sequence numbers.
+func (a *Arbiter) jump(line Line, p moldudp64.Packet) bool {
+	end := p.NextSeq()
+	if a.ended {
+		end = min(end, a.endSeq)
+	}
+	if end <= a.known || end <= a.next || end-a.next <= a.window {
+		if a.held.ok && a.held.line == line {
+			a.refuse() // its line went on without it
+		}
+		return false
+	}
+	if a.held.ok {
+		if a.held.near(p.Seq, end, a.window) {
+			a.confirm()
+			return false
+		}
+		a.refuse()
+	}
+	a.lines[line].stats.Jumps++
+	if len(p.Payload) > maxHeld {
+		a.held = heldJump{p: p, line: line, buf: a.held.buf}
+		a.refuse()
+		return true
+	}
+	h := &a.held
+	h.buf = append(h.buf[:0], p.Payload...)
+	h.ok, h.line, h.p, h.end = true, line, p, end
+	h.p.Payload = h.buf
+	return true
+}
+
+// near reports whether the sequence numbers seq to end lie within w of
+// the held packet's: a packet that continues it, or the other line's copy.
+func (h *heldJump) near(seq, end, w uint64) bool {
+	switch {
+	case seq > h.end:
+		return seq-h.end <= w
+	case h.p.Seq > end:
+		return h.p.Seq-end <= w
+	}
+	return true
+}
+
+// confirm accepts the held packet, as of now.
+func (a *Arbiter) confirm() {
+	a.held.ok = false
+	a.stats.JumpsConfirmed++
+	a.accept(a.held.line, a.held.p, a.now)
+}
+
+// refuse drops the held packet, counting its messages.
+func (a *Arbiter) refuse() {
+	h := &a.held
+	n := uint64(h.p.Len())
+	ls := &a.lines[h.line].stats
+	ls.Messages += n
+	ls.Unconfirmed += n
+	a.stats.JumpsRefused++
+	h.ok = false
 }
 
 // Tick tells the arbiter the time: it gives up, as gaps, the missing
@@ -273,6 +406,8 @@ func (a *Arbiter) Stats() Stats {
 	}
 	s.Session = a.session
 	s.Next = a.next
+	s.Retained = a.retained
+	s.JumpPending = a.held.ok
 	return s
 }
 
@@ -343,23 +478,64 @@ func (a *Arbiter) announce(end uint64, t time.Duration) {
 // buffer keeps a copy of a message that arrived ahead of the next expected.
 func (a *Arbiter) buffer(line Line, s uint64, msg []byte, t time.Duration) {
 	sl := &a.ring[s&a.mask]
-	if sl.seq == s && sl.state == buffered {
+	if a.holds(sl, s) && sl.state == buffered {
 		a.duplicate(sl, line, t)
 		return
 	}
 	// Any other sequence number in this slot is behind next (the window is
-	// no larger than the ring), so it is no longer needed.
-	sl.seq, sl.at, sl.line, sl.state, sl.paired = s, t, line, buffered, false
+	// no larger than the ring), so it is no longer needed, and its buffer
+	// is one kept for reuse (at most keep bytes).
+	c := cap(sl.data)
+	if len(msg) > c {
+		c = a.bufSize(len(msg))
+	}
+	if a.inUse+c > a.budget {
+		a.lines[line].stats.Overflow++
+		return
+	}
+	if c > cap(sl.data) {
+		a.retained += c - cap(sl.data)
+		a.stats.RetainedMax = max(a.stats.RetainedMax, a.retained)
+		sl.data = make([]byte, 0, c)
+	}
+	a.inUse += c
+	sl.seq, sl.gen, sl.at, sl.line, sl.state, sl.paired = s, a.gen, t, line, buffered, false
 	sl.data = append(sl.data[:0], msg...)
 	a.stats.Buffered++
 	a.stats.BufferedMax = max(a.stats.BufferedMax, a.stats.Buffered)
+}
+
+// bufSize returns the capacity to give a slot's buffer for a message of n
+// bytes: n rounded up to 64, but no more than a slot keeps if n fits.
+func (a *Arbiter) bufSize(n int) int {
+	c := (n + 63) &^ 63
+	if c > a.keep && n <= a.keep {
+		c = a.keep
+	}
+	return c
+}
+
+// release ends a delivered message's hold on its slot's buffer, and frees
+// the buffer if it is larger than a slot keeps.
+func (a *Arbiter) release(sl *slot) {
+	c := cap(sl.data)
+	a.inUse -= c
+	if c > a.keep {
+		a.retained -= c
+		sl.data = nil
+	}
+}
+
+// holds reports whether sl describes sequence number s of this session.
+func (a *Arbiter) holds(sl *slot, s uint64) bool {
+	return sl.seq == s && sl.gen == a.gen && sl.state != empty
 }
 
 // deliver passes message s to OnMessage and advances next past it.
 func (a *Arbiter) deliver(line Line, s uint64, msg []byte, arrived, t time.Duration, wasBuffered bool) {
 	sl := &a.ring[s&a.mask]
 	if !wasBuffered {
-		sl.seq, sl.at, sl.line, sl.paired = s, arrived, line, false
+		sl.seq, sl.gen, sl.at, sl.line, sl.paired = s, a.gen, arrived, line, false
 	}
 	sl.state = delivered
 	a.next = s + 1
@@ -382,11 +558,12 @@ func (a *Arbiter) deliver(line Line, s uint64, msg []byte, arrived, t time.Durat
 func (a *Arbiter) drain(t time.Duration) {
 	for a.stats.Buffered > 0 {
 		sl := &a.ring[a.next&a.mask]
-		if sl.seq != a.next || sl.state != buffered {
+		if !a.holds(sl, a.next) || sl.state != buffered {
 			return
 		}
 		a.stats.Buffered--
 		a.deliver(sl.line, sl.seq, sl.data, sl.at, t, true)
+		a.release(sl)
 	}
 }
 
@@ -394,7 +571,7 @@ func (a *Arbiter) drain(t time.Duration) {
 // delivered, or a late copy of one given up.
 func (a *Arbiter) stale(line Line, s uint64, t time.Duration) {
 	ls := &a.lines[line].stats
-	if sl := &a.ring[s&a.mask]; sl.seq == s && sl.state != empty {
+	if sl := &a.ring[s&a.mask]; a.holds(sl, s) {
 		if sl.state == gapped {
 			ls.Late++
 		} else {
@@ -454,7 +631,7 @@ func (a *Arbiter) giveUp(limit uint64, reason GapReason, t time.Duration) bool {
 	// from duplicates.
 	for s := max(g.first, g.last-min(g.last, a.mask)); ; s++ {
 		sl := &a.ring[s&a.mask]
-		sl.seq, sl.state = s, gapped
+		sl.seq, sl.gen, sl.state = s, a.gen, gapped
 		if s == g.last {
 			break
 		}
@@ -479,7 +656,7 @@ func (a *Arbiter) firstBuffered(limit uint64) uint64 {
 		return limit
 	}
 	for s := a.next; s < limit && s-a.next <= a.mask; s++ {
-		if sl := &a.ring[s&a.mask]; sl.seq == s && sl.state == buffered {
+		if sl := &a.ring[s&a.mask]; a.holds(sl, s) && sl.state == buffered {
 			return s
 		}
 	}
@@ -535,6 +712,14 @@ func (a *Arbiter) startSession(s moldudp64.Session, first uint64, t time.Duratio
 		first = a.cfg.StartSeq
 	}
 	a.active, a.session = true, s
+	// A new generation makes every slot stale at once; only when the
+	// counter wraps (every 2^32 sessions) are the slots cleared.
+	if a.gen++; a.gen == 0 {
+		for i := range a.ring {
+			a.ring[i].state = empty
+		}
+		a.gen = 1
+	}
 	a.start, a.next, a.known = first, first, first
 	a.ended, a.endSeq, a.endReport = false, 0, false
 	a.nrecent = 0
@@ -559,8 +744,8 @@ func (a *Arbiter) replaceSession(s moldudp64.Session, first uint64, t time.Durat
 		a.endReport = true
 		a.sessionEvent(k, a.next, t)
 	}
-	for i := range a.ring {
-		a.ring[i].state = empty
+	if a.held.ok {
+		a.refuse()
 	}
 	a.prev, a.hasPrev = a.session, true
 	a.startSession(s, first, t)

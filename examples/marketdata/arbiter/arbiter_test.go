@@ -184,20 +184,26 @@ func TestWindow(t *testing.T) {
 	r.data(A, 0, 1, 1)
 	r.data(A, 1, 3, 1)
 	r.expect(join([]string{started}, msgs(A, 1, 1, ""))...)
-	// 6 is 4 ahead of next (2): 2 is given up to make room.
+	// 6 is 4 ahead of next (2): a jump, held until B's copy confirms it;
+	// then 2 is given up to make room.
 	r.data(A, 2, 6, 1)
+	r.expect()
+	r.data(B, 2, 6, 1)
 	r.expect("gap 2-2 window @2", "msg 3 A buffered")
 	r.data(B, 3, 2, 5)
 	r.expect(join(msgs(B, 4, 5, ""), msgs(A, 6, 6, " buffered"))...)
-	if st := r.a.Stats(); st.Lines[B].Late != 1 || st.Lines[B].Duplicates != 2 {
-		t.Errorf("line B = %+v, want 1 late (2) and 2 duplicates (3, 6)", st.Lines[B])
+	if st := r.a.Stats(); st.Lines[B].Late != 1 || st.Lines[B].Duplicates != 3 || st.Lines[A].Jumps != 1 || st.JumpsConfirmed != 1 {
+		t.Errorf("Stats = %+v, want B 1 late (2) and 3 duplicates (6, 3, 6), A's jump confirmed", st)
 	}
-	// Far ahead, with nothing buffered: the window slides in one gap.
+	// Far ahead, with nothing buffered: held until A's next packet, a
+	// heartbeat, confirms it; then the window slides in one gap.
 	r.data(A, 10, 20, 1)
+	r.expect()
+	r.heartbeat(A, 10, 21)
 	r.expect("gap 7-16 window @10")
 	r.a.Flush(us(11))
 	r.expect("gap 17-19 flush @11", "msg 20 A buffered")
-	if st := r.a.Stats(); st.Gaps != 3 || st.Missing != 14 || st.Delivered != 6 || st.Next != 21 {
+	if st := r.a.Stats(); st.Gaps != 3 || st.Missing != 14 || st.Delivered != 6 || st.Next != 21 || st.JumpsConfirmed != 2 || st.JumpPending {
 		t.Errorf("Stats = %+v", st)
 	}
 }
@@ -401,12 +407,16 @@ func TestHeartbeatFlood(t *testing.T) {
 	// deadlines for: it keeps going and, in the end, accounts for all.
 	r := newRec(t, &arbiter.Config{Window: 1, GapTimeout: 100 * time.Microsecond})
 	r.data(A, 0, 1, 1)
+	// Every other one is a jump beyond the window (held), which the next
+	// confirms; the last is confirmed by A.
 	for i := range 500 {
 		r.heartbeat(B, 1+i/10, uint64(3+i))
 	}
+	r.heartbeat(A, 60, 502)
 	r.a.Tick(us(1000))
 	st := r.a.Stats()
-	if st.Next != 502 || st.Missing != 500 || st.Delivered != 1 || st.Lines[B].Heartbeats != 500 {
+	if st.Next != 502 || st.Missing != 500 || st.Delivered != 1 || st.Lines[B].Heartbeats != 500 ||
+		st.Lines[B].Jumps != 250 || st.JumpsConfirmed != 250 || st.JumpsRefused != 0 {
 		t.Errorf("Stats = %+v", st)
 	}
 }

@@ -22,11 +22,9 @@ func benchArbiter(b *testing.B, cfg arbiter.Config) (*arbiter.Arbiter, *int) {
 	return a, &delivered
 }
 
-// BenchmarkArbiter measures Feed per packet of 8 messages of 36 bytes:
-// in order on one line, in order on both lines (every message arrives
-// twice), and a lossy, reordering A/B feed from feedgen (1% loss on each
-// line, 0.5% duplication and reordering). All should report 0 allocs/op.
-func BenchmarkArbiter(b *testing.B) {
+// benchPacket returns a packet of 8 messages of 36 bytes, from 1.
+func benchPacket(b *testing.B) moldudp64.Packet {
+	b.Helper()
 	msgs := make([][]byte, 8)
 	for i := range msgs {
 		msgs[i] = make([]byte, 36)
@@ -39,6 +37,15 @@ func BenchmarkArbiter(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	return pkt
+}
+
+// BenchmarkArbiter measures Feed per packet of 8 messages of 36 bytes:
+// in order on one line, in order on both lines (every message arrives
+// twice), and a lossy, reordering A/B feed from feedgen (1% loss on each
+// line, 0.5% duplication and reordering). All should report 0 allocs/op.
+func BenchmarkArbiter(b *testing.B) {
+	pkt := benchPacket(b)
 
 	for _, lines := range []struct {
 		name  string
@@ -116,6 +123,70 @@ func BenchmarkArbiter(b *testing.B) {
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(copies()-before), "ns/copy")
 		if st := a.Stats(); st.Delivered == 0 || st.Gaps == 0 {
 			b.Fatalf("feed did not exercise the arbiter: %+v", st)
+		}
+	})
+}
+
+// BenchmarkAttack puts the attacks of issue 17 (finding 5) beside the
+// normal path, per packet of 8 messages of 36 bytes on line A (the default
+// Window of 16,384): "normal" is the in-order feed; "forged-sessions"
+// rotates three forged sessions, one packet each, which each replace the
+// session; "forged-jumps" interleaves the real feed with packets of the
+// live session far beyond the window, each at a new sequence number, which
+// the arbiter holds and then refuses. Each should cost a small factor of
+// "normal" and report 0 allocs/op.
+func BenchmarkAttack(b *testing.B) {
+	pkt := benchPacket(b)
+	b.Run("normal", func(b *testing.B) {
+		a, _ := benchArbiter(b, arbiter.Config{})
+		p, now := pkt, base
+		b.ReportAllocs()
+		for b.Loop() {
+			now = now.Add(time.Microsecond)
+			if err := a.Feed(A, p, now); err != nil {
+				b.Fatal(err)
+			}
+			p.Seq += 8
+		}
+	})
+	b.Run("forged-sessions", func(b *testing.B) {
+		a, _ := benchArbiter(b, arbiter.Config{})
+		forged := [3]moldudp64.Session{
+			moldudp64.MustParseSession("FORGED1"), moldudp64.MustParseSession("FORGED2"), moldudp64.MustParseSession("FORGED3"),
+		}
+		p, now, i := pkt, base, 0
+		b.ReportAllocs()
+		for b.Loop() {
+			now = now.Add(time.Microsecond)
+			p.Session = forged[i%3]
+			if err := a.Feed(A, p, now); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+		if st := a.Stats(); st.Sessions < uint64(i) {
+			b.Fatalf("%d sessions for %d packets", st.Sessions, i)
+		}
+	})
+	b.Run("forged-jumps", func(b *testing.B) {
+		a, _ := benchArbiter(b, arbiter.Config{})
+		p, now, i := pkt, base, uint64(0)
+		b.ReportAllocs()
+		for b.Loop() {
+			now = now.Add(time.Microsecond)
+			q := p
+			if i%2 == 1 {
+				q.Seq = 1<<62 + i<<32 // far beyond the window, and far from the last forged one
+			} else {
+				p.Seq += 8
+			}
+			if err := a.Feed(A, q, now); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+		if st := a.Stats(); st.Next != p.Seq || st.Gaps != 0 {
+			b.Fatalf("the real feed was disturbed: %+v", st)
 		}
 	})
 }

@@ -81,12 +81,15 @@ func (c *checker) session(e arbiter.SessionEvent) {
 func checkAccounting(tb testing.TB, st arbiter.Stats) {
 	tb.Helper()
 	for i, l := range st.Lines {
-		if l.Messages != l.First+l.Duplicates+l.Late {
-			tb.Errorf("line %s: %d messages != %d first + %d duplicates + %d late",
-				arbiter.Line(i), l.Messages, l.First, l.Duplicates, l.Late)
+		if l.Messages != l.First+l.Duplicates+l.Late+l.Unconfirmed+l.Overflow {
+			tb.Errorf("line %s: %d messages != %d first + %d duplicates + %d late + %d unconfirmed + %d overflow",
+				arbiter.Line(i), l.Messages, l.First, l.Duplicates, l.Late, l.Unconfirmed, l.Overflow)
 		}
 	}
-	if st.Buffered != 0 {
-		tb.Errorf("%d messages still buffered", st.Buffered)
+	if st.Buffered != 0 || st.JumpPending {
+		tb.Errorf("%d messages still buffered, jump pending %v", st.Buffered, st.JumpPending)
+	}
+	if jumps := st.Lines[0].Jumps + st.Lines[1].Jumps; jumps != st.JumpsConfirmed+st.JumpsRefused {
+		tb.Errorf("%d jumps held, %d confirmed + %d refused", jumps, st.JumpsConfirmed, st.JumpsRefused)
 	}
 }

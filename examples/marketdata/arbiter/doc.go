@@ -68,6 +68,30 @@
 // like every packet, announce how far the sequence has gone, which reveals
 // a lost tail, and keep their line from being declared silent.
 //
+// # Jumps
+//
+// A packet that would take the sequence beyond the window (a message, or
+// a heartbeat or end of session announcing one, Window or more past next)
+// to sequence numbers not yet known to exist is a jump: after a long
+// outage of both lines, or forged, since anyone on the segment can send a
+// packet with the live session's name and sequence number 2^62. Acting
+// on it would give up a window's worth of real messages, and make every
+// message after it late. So it is held, not acted on, until another
+// packet confirms it: one that is beyond the window too and within Window
+// sequence numbers of it, from either line (the other line's copy, or the
+// same line's next data packet or heartbeat). Then the held packet is
+// accepted, as of that moment, and the confirming one after it. A packet
+// within the window from the held one's line refutes it (that line went
+// on without it), as does a jump elsewhere or a new session: the held
+// packet is dropped and its messages counted in LineStats.Unconfirmed.
+// Meanwhile the real feed goes on untouched. Jumps are counted per line
+// (LineStats.Jumps) and by outcome (Stats.JumpsConfirmed, JumpsRefused).
+//
+// This defeats a single forged or corrupt packet, at the cost of holding
+// a real jump until the next packet. It cannot tell a forged stream of
+// packets that agree with each other from the feed: MoldUDP64 has no
+// authentication, and a sender on the segment can always do that.
+//
 // # Silent lines
 //
 // A line that has sent nothing, heartbeats included, for Config.LineTimeout
@@ -92,8 +116,15 @@
 //
 // # Memory and concurrency
 //
-// New allocates the ring of Window slots; a slot's message buffer grows to
-// the largest message it has held and is reused, so in steady state Feed
-// and Tick allocate nothing. An Arbiter is not safe for concurrent use; see
-// [Arbiter].
+// New allocates the ring of Window slots. A slot's message buffer is
+// allocated when a message first needs it, and kept for reuse up to
+// Config.BufferBytes/(2×slots) bytes (2 KiB at the defaults), so in steady
+// state Feed and Tick allocate nothing; a larger one is freed once its
+// message is delivered. The messages waiting in the buffer hold at most
+// the rest of Config.BufferBytes: what the network sends cannot make the
+// buffer hold more than BufferBytes (Stats.Retained), and a message that
+// would is dropped and counted (LineStats.Overflow). Starting a session
+// costs no clearing of the ring (a generation number marks its slots),
+// however often forged sessions come. An Arbiter is not safe for
+// concurrent use; see [Arbiter].
 package arbiter

@@ -18,6 +18,14 @@ import (
 // gaps and the deliveries covering every sequence number once; each copy
 // counted as first, duplicate or late. In the mode where no timeout can
 // fire before the end, the gaps are exactly the messages both lines lost.
+//
+// It also mounts the attacks of issue 17: forged packets of the live
+// session (data, heartbeats, ends of session) far beyond the window,
+// slipped in among the real ones on either line, and, in the timeouts
+// mode, a small Config.BufferBytes. After every Feed the growth is checked
+// (Buffered within Window, Retained within BufferBytes, next never past the
+// real feed), and at the end every forged jump was refused, none of their
+// messages delivered, and the real feed came through as without them.
 func FuzzArbiter(f *testing.F) {
 	f.Add([]byte{0, 20, 1, 2, 3, 4, 0, 0, 1, 0, 0, 1, 0x10, 0x22, 3, 5, 0x41, 0x0f})
 	f.Add([]byte{1, 30, 5, 3, 2, 2, 2, 1, 1, 0x33, 0x12, 0xf0, 1, 1, 0, 0, 7, 0x13, 0x01, 0x01})
@@ -54,7 +62,17 @@ type upstream struct {
 type arrival struct {
 	at   int // µs
 	line int
-	pkt  int // index into the upstream packets
+	pkt  int // index into the upstream packets, or -1 for a forged one
+
+	forged forged
+}
+
+// forged is a forged packet of the live session: seq far beyond the
+// window, n messages (0 for a heartbeat), or an end of session.
+type forged struct {
+	seq uint64
+	n   int
+	end bool
 }
 
 func runScenario(t *testing.T, data []byte) {
@@ -106,6 +124,47 @@ func runScenario(t *testing.T, data []byte) {
 	if adopt {
 		cfg.StartSeq = 0
 	}
+	if timeouts && flags&0x10 != 0 {
+		cfg.BufferBytes = 64 * int(1+in.next()%16)
+	}
+	// Forged packets, each after a real arrival (never first, so that the
+	// session starts with the real feed) and before the real end of
+	// session (past it, every packet is invalid), at sequence numbers far
+	// apart.
+	var forgedMsgs, forgedEnds uint64
+	limit := slices.IndexFunc(arrivals, func(a arrival) bool { return ups[a.pkt].end })
+	if limit < 0 {
+		limit = len(arrivals)
+	}
+	nforged := 0
+	if limit > 0 {
+		nforged = int(in.next() % 8)
+	}
+	for i := range nforged {
+		pos, kind := 1+int(in.next())%limit, in.next()
+		limit++
+		f := forged{seq: 1<<62 + uint64(i)<<40 + uint64(kind)}
+		switch kind % 4 {
+		case 0:
+			f.end = true
+			forgedEnds++
+		case 1: // a heartbeat
+		default:
+			f.n = 1 + int(kind>>2%4)
+			forgedMsgs += uint64(f.n)
+		}
+		arr := arrival{at: arrivals[pos-1].at, line: int(kind >> 4 & 1), pkt: -1, forged: f}
+		arrivals = slices.Insert(arrivals, pos, arr)
+	}
+	if len(arrivals) > 0 {
+		// Idle heartbeats on both lines, as a MoldUDP64 server sends: they
+		// announce the whole feed and settle any jump still held.
+		last := arrivals[len(arrivals)-1].at
+		ups = append(ups, upstream{seq: uint64(n) + 1})
+		for line := range 2 {
+			arrivals = append(arrivals, arrival{at: last + 1, line: line, pkt: len(ups) - 1})
+		}
+	}
 	c := &checker{tb: t, carried: func(line int, seq uint64) bool { return seq < 50 && carried[line][seq] }}
 	c.hook(&cfg)
 	feeds := 0
@@ -132,6 +191,12 @@ func runScenario(t *testing.T, data []byte) {
 	var msgs [][]byte
 	revealed, start := uint64(0), uint64(0)
 	for k, arr := range arrivals {
+		if arr.pkt < 0 {
+			feeds = k
+			feedForged(t, a, arr)
+			checkBounds(t, a, &cfg)
+			continue
+		}
 		u := ups[arr.pkt]
 		switch {
 		case u.end:
@@ -173,6 +238,7 @@ func runScenario(t *testing.T, data []byte) {
 		if err := a.Feed(arbiter.Line(arr.line), p, now); err != nil {
 			t.Fatal(err)
 		}
+		checkBounds(t, a, &cfg)
 		for i := range buf {
 			buf[i] = 0xEE // the receive buffer is reused
 		}
@@ -202,11 +268,39 @@ func runScenario(t *testing.T, data []byte) {
 	}
 	checkAccounting(t, st)
 
+	// Every forged jump was refused, and counted.
+	var jumps, unconfirmed, overflow uint64
+	for _, l := range st.Lines {
+		jumps += l.Jumps
+		unconfirmed += l.Unconfirmed
+		overflow += l.Overflow
+	}
+	if st.JumpsRefused < uint64(nforged) || unconfirmed < forgedMsgs {
+		t.Fatalf("%d jumps refused (%d messages) of %d forged (%d messages)", st.JumpsRefused, unconfirmed, nforged, forgedMsgs)
+	}
+	if !timeouts && (jumps != uint64(nforged) || st.JumpsConfirmed != 0 || unconfirmed != forgedMsgs || overflow != 0) {
+		t.Fatalf("%d jumps (%d confirmed), %d unconfirmed and %d overflow messages; want only the %d forged (%d messages)",
+			jumps, st.JumpsConfirmed, unconfirmed, overflow, nforged, forgedMsgs)
+	}
+	if st.JumpsRefused > uint64(nforged) || overflow > 0 {
+		// Real packets were dropped (a real jump refuted by a packet of
+		// its line that came after it, or no room to buffer): their
+		// messages may be missing although they arrived in time, and a
+		// refused end of session does not end it.
+		return
+	}
+	if ended := len(c.ended) > 0; ended != (st.Lines[0].Ends+st.Lines[1].Ends > forgedEnds) {
+		t.Fatalf("session ended %v, with %d and %d end packets (%d forged)", ended, st.Lines[0].Ends, st.Lines[1].Ends, forgedEnds)
+	}
+
 	// A carried message may be in a gap only if every copy of it came
 	// after the gap was declared; such copies, and those from before the
 	// start, are the late ones.
 	var late uint64
 	for k, arr := range arrivals {
+		if arr.pkt < 0 {
+			continue
+		}
 		u := ups[arr.pkt]
 		for s := u.seq; s < u.seq+uint64(u.n); s++ {
 			if s < start {
@@ -245,7 +339,49 @@ func runScenario(t *testing.T, data []byte) {
 			t.Fatalf("gaps %v, want %v", c.gaps, want)
 		}
 	}
-	if ended := len(c.ended) > 0; ended != (st.Lines[0].Ends+st.Lines[1].Ends > 0) {
-		t.Fatalf("session ended %v, with %d and %d end packets", ended, st.Lines[0].Ends, st.Lines[1].Ends)
+}
+
+// feedForged feeds a forged packet of the live session.
+func feedForged(t *testing.T, a *arbiter.Arbiter, arr arrival) {
+	t.Helper()
+	f := arr.forged
+	var b []byte
+	switch {
+	case f.end:
+		b = moldudp64.AppendEndOfSession(nil, sess, f.seq)
+	default:
+		msgs := make([][]byte, f.n)
+		for i := range msgs {
+			msgs[i] = []byte("FORGED") // fails feedgen.CheckMessage if delivered
+		}
+		var err error
+		if b, err = moldudp64.AppendPacket(nil, sess, f.seq, msgs...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, err := moldudp64.Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Feed(arbiter.Line(arr.line), p, base.Add(time.Duration(arr.at)*time.Microsecond)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkBounds checks what an Arbiter holds against its bounds, whatever it
+// was fed: the buffer within Window messages and BufferBytes bytes, next
+// never past the real feed (under 50) nor the evidence of a forged jump.
+func checkBounds(t *testing.T, a *arbiter.Arbiter, cfg *arbiter.Config) {
+	t.Helper()
+	st := a.Stats()
+	limit := cfg.BufferBytes
+	if limit == 0 {
+		limit = arbiter.DefaultBufferBytes
+	}
+	if st.Buffered > cfg.Window || st.Retained > limit || st.RetainedMax > limit || st.Retained < 0 {
+		t.Fatalf("buffered %d (window %d), retained %d (max %d), limit %d", st.Buffered, cfg.Window, st.Retained, st.RetainedMax, limit)
+	}
+	if st.Next > 50 || st.Missing > 50 || st.Delivered > 50 {
+		t.Fatalf("next %d, missing %d, delivered %d: a forged packet was followed", st.Next, st.Missing, st.Delivered)
 	}
 }

@@ -200,9 +200,12 @@ type LineStats struct {
 	Heartbeats, Ends uint64
 
 	// Messages counts message copies received. Each is delivered (counted
-	// in First, when it is), dropped as a duplicate or late copy, or was
-	// past its session's end; so, with nothing buffered and no session
-	// ended early, Messages = First + Duplicates + Late.
+	// in First, when it is), dropped as a duplicate or late copy, dropped
+	// unconfirmed or for want of buffer space, or was past its session's
+	// end; so, with nothing buffered, no jump held and no session ended
+	// early, Messages = First + Duplicates + Late + Unconfirmed +
+	// Overflow. The messages of a held jump are counted once it is
+	// confirmed or refused.
 	Messages uint64
 
 	// First counts the messages delivered from this line: those whose copy
@@ -219,9 +222,23 @@ type LineStats struct {
 	Late uint64
 
 	// Invalid counts packets dropped, wholly or partly: sequence numbers
-	// that overflow (Feed returns ErrSequenceOverflow), or messages at or
-	// past the sequence number that ended their session.
+	// that overflow (Feed returns ErrSequenceOverflow), messages at or
+	// past the sequence number that ended their session, or an end of
+	// session behind a message already delivered or given up.
 	Invalid uint64
+
+	// Jumps counts the packets from this line that would have taken the
+	// sequence beyond the window, to sequence numbers not yet known, and
+	// were held for confirmation (see "Jumps" in the package doc).
+	Jumps uint64
+
+	// Unconfirmed counts the message copies dropped because the jump that
+	// carried them was refused.
+	Unconfirmed uint64
+
+	// Overflow counts the message copies that were not buffered because
+	// Config.BufferBytes was reached.
+	Overflow uint64
 
 	// Silences counts the times the line was declared silent.
 	Silences uint64
@@ -258,6 +275,19 @@ type Stats struct {
 	// Buffered is the number of messages waiting in the buffer now, and
 	// BufferedMax the most that ever waited at once.
 	Buffered, BufferedMax int
+
+	// Retained is the memory of the buffer's messages now, in bytes: the
+	// capacity of the slots' message buffers, waiting or kept for reuse.
+	// RetainedMax is the most it ever was. Neither exceeds
+	// Config.BufferBytes.
+	Retained, RetainedMax int
+
+	// JumpsConfirmed and JumpsRefused count the held jumps (LineStats.Jumps)
+	// that another packet confirmed, and those dropped unconfirmed.
+	// JumpPending reports whether one is held now; so the sum of the
+	// lines' Jumps is JumpsConfirmed + JumpsRefused, plus 1 if JumpPending.
+	JumpsConfirmed, JumpsRefused uint64
+	JumpPending                  bool
 
 	// Delay is the arbitration delay of every delivered message: from the
 	// arrival of its first copy to its delivery. It is 0 for a message

@@ -335,6 +335,15 @@ func (st *Stats) WriteText(w io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var jumps, unconfirmed, overflow uint64
+	for _, l := range f.Lines {
+		jumps, unconfirmed, overflow = jumps+l.Jumps, unconfirmed+l.Unconfirmed, overflow+l.Overflow
+	}
+	_, err = fmt.Fprintf(w, "refused: jumps beyond the window %d (confirmed %d, refused %d, their messages %d); messages over the buffer's bytes %d (retained max %d bytes)\n",
+		jumps, f.JumpsConfirmed, f.JumpsRefused, unconfirmed, overflow, f.RetainedMax)
+	if err != nil {
+		return err
+	}
 	var read, truncated uint64
 	for _, s := range st.Sockets {
 		read += s.Datagrams

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -73,6 +74,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		every      = fs.Duration("stats", 0, "print statistics this often (0: at the end only)")
 		exitOnEnd  = fs.Bool("exit-on-end", false, "exit when the session ends")
 		quiet      = fs.Bool("quiet", false, "do not print each gap and event, only statistics")
+		eventLimit = fs.Int("event-limit", DefaultEventLimit, "print at most this many gap, line and session events a second, and sum up the rest (0: no limit)")
+		bufBytes   = fs.Int("buffer-bytes", arbiter.DefaultBufferBytes, "bytes of messages buffered ahead of a missing one, at most")
 
 		seed     = fs.Uint64("seed", 1, "generate: random seed; one seed, one feed")
 		session  = fs.String("session", "FEEDGEN", "generate: session name (up to 10 characters)")
@@ -103,6 +106,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() != 0 {
 		fs.Usage()
 		return fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if *eventLimit < 0 {
+		return fmt.Errorf("-event-limit %d is negative", *eventLimit)
 	}
 	specA, err := group.ParseSpec(*a)
 	if err != nil {
@@ -136,8 +142,10 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		})
 	}
 	return runReceive(ctx, stdout, log, &receiveConfig{
-		a: specA, b: specB, every: *every, exitOnEnd: *exitOnEnd, quiet: *quiet,
-		arb: arbiter.Config{GapTimeout: *gapTimeout, LineTimeout: *lineTO, Window: *window, StartSeq: *startSeq},
+		a: specA, b: specB, every: *every, exitOnEnd: *exitOnEnd, quiet: *quiet, eventLimit: *eventLimit,
+		arb: arbiter.Config{
+			GapTimeout: *gapTimeout, LineTimeout: *lineTO, Window: *window, StartSeq: *startSeq, BufferBytes: *bufBytes,
+		},
 	})
 }
 
@@ -147,15 +155,20 @@ type receiveConfig struct {
 	every     time.Duration
 	exitOnEnd bool
 	quiet     bool
+
+	eventLimit int
 }
 
 func runReceive(ctx context.Context, w io.Writer, log zerolog.Logger, rc *receiveConfig) error {
 	ended := make(chan struct{}, 1)
 	cfg := &feedhandler.Config{A: rc.a, B: rc.b, Arbiter: rc.arb, Logger: log}
-	stamp := func(t time.Time) string { return t.Format("15:04:05.000000") }
+	// The events are printed by the handler's goroutine, the statistics
+	// by this one: both hold mu while they write.
+	var mu sync.Mutex
+	ev := &eventPrinter{mu: &mu, w: w, limit: rc.eventLimit, period: time.Second}
 	if !rc.quiet {
 		cfg.Arbiter.OnGap = func(g arbiter.Gap) {
-			fmt.Fprintf(w, "%s gap      %s %d-%d (%d missing, %s)\n", stamp(g.At), g.Session, g.First, g.Last, g.Len(), g.Reason)
+			ev.printf(g.At, gapEvent, g.Len(), "%s gap      %s %d-%d (%d missing, %s)\n", stamp(g.At), g.Session, g.First, g.Last, g.Len(), g.Reason)
 		}
 		cfg.Arbiter.OnLine = func(e arbiter.LineEvent) {
 			if e.Silent {
@@ -163,15 +176,15 @@ func runReceive(ctx context.Context, w io.Writer, log zerolog.Logger, rc *receiv
 				if !e.LastPacket.IsZero() {
 					since = fmt.Sprintf(" (last packet %s ago)", e.At.Sub(e.LastPacket).Round(time.Millisecond))
 				}
-				fmt.Fprintf(w, "%s line %s   silent%s\n", stamp(e.At), e.Line, since)
+				ev.printf(e.At, lineEvent, 0, "%s line %s   silent%s\n", stamp(e.At), e.Line, since)
 			} else {
-				fmt.Fprintf(w, "%s line %s   back\n", stamp(e.At), e.Line)
+				ev.printf(e.At, lineEvent, 0, "%s line %s   back\n", stamp(e.At), e.Line)
 			}
 		}
 	}
 	cfg.Arbiter.OnSession = func(e arbiter.SessionEvent) {
 		if !rc.quiet {
-			fmt.Fprintf(w, "%s session  %s %s at %d\n", stamp(e.At), e.Session, e.Kind, e.Seq)
+			ev.printf(e.At, sessionEvent, 0, "%s session  %s %s at %d\n", stamp(e.At), e.Session, e.Kind, e.Seq)
 		}
 		if e.Kind == arbiter.SessionEnded {
 			select {
@@ -186,6 +199,8 @@ func runReceive(ctx context.Context, w io.Writer, log zerolog.Logger, rc *receiv
 	}
 	defer h.Close()
 	l := h.Lines()
+	raw := w
+	w = &lockedWriter{mu: &mu, w: raw}
 	fmt.Fprintf(w, "receiving line A %s, line B %s\n", l[0], l[1])
 
 	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
@@ -199,6 +214,16 @@ func runReceive(ctx context.Context, w io.Writer, log zerolog.Logger, rc *receiv
 		defer t.Stop()
 		tick = t.C
 	}
+	// Sum up the suppressed event lines once their second is over, even
+	// if no event comes to do it.
+	summary := time.NewTicker(ev.period)
+	defer summary.Stop()
+	writeStats := func() error {
+		st := h.Stats()
+		mu.Lock()
+		defer mu.Unlock()
+		return st.WriteText(raw)
+	}
 	var runErr error
 loop:
 	for {
@@ -209,9 +234,10 @@ loop:
 			if rc.exitOnEnd {
 				break loop
 			}
+		case now := <-summary.C:
+			ev.flush(now, false)
 		case <-tick:
-			st := h.Stats()
-			if err := st.WriteText(w); err != nil {
+			if err := writeStats(); err != nil {
 				return err
 			}
 		case runErr = <-errc:
@@ -228,9 +254,9 @@ loop:
 		runErr = <-errc
 	}
 	h.Flush() // report what is still missing, so that the counts add up
-	st := h.Stats()
+	ev.flush(time.Now(), true)
 	fmt.Fprintln(w, "--")
-	if err := st.WriteText(w); err != nil {
+	if err := writeStats(); err != nil {
 		return err
 	}
 	return runErr

@@ -32,24 +32,7 @@ func TestGenerateAndReceive(t *testing.T) {
 	testbed.Require(t)
 	const messages, maxBatch = 20000, 8
 	lines := []string{"-a", "239.192.7.1:26400", "-b", "239.192.7.2:26401"}
-	var rout, rerr extest.Buffer
-	done := make(chan error, 1)
-	go func() {
-		done <- cli.Run(context.Background(), append(lines, "-exit-on-end", "-start-seq", "1",
-			"-gap-timeout", "1s", "-duration", "60s"), &rout, &rerr)
-	}()
-	// The receiver says where it listens once it has joined both lines.
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(rout.String(), "receiving line A") {
-		select {
-		case err := <-done:
-			t.Fatalf("receiver ended: %v\n%s", err, rerr.String())
-		case <-time.After(time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the receiver did not start")
-		}
-	}
+	rout, rerr, done := startReceiver(t, append(lines, "-exit-on-end", "-start-seq", "1", "-gap-timeout", "1s", "-duration", "60s"))
 	var gout, gerr bytes.Buffer
 	err := cli.Run(context.Background(), append(lines, "-generate", "-messages", strconv.Itoa(messages), "-seed", "7",
 		"-interval", "20us", "-max-batch", strconv.Itoa(maxBatch), "-a-loss", "0.05", "-b-loss", "0.05",
@@ -135,6 +118,28 @@ func TestGenerateAndReceive(t *testing.T) {
 	} else {
 		t.Logf("the receiver fell behind (%d late copies, %d dropped packets): gaps checked to cover the loss", late, drops)
 	}
+}
+
+// startReceiver runs the program with args in the background, and returns
+// once it says where it listens (it has joined both lines): its output,
+// and where Run's error will come.
+func startReceiver(t *testing.T, args []string) (out, errb *extest.Buffer, done <-chan error) {
+	t.Helper()
+	out, errb = new(extest.Buffer), new(extest.Buffer)
+	c := make(chan error, 1)
+	go func() { c <- cli.Run(context.Background(), args, out, errb) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), "receiving line A") {
+		select {
+		case err := <-c:
+			t.Fatalf("receiver ended: %v\n%s", err, errb.String())
+		case <-time.After(time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the receiver did not start")
+		}
+	}
+	return out, errb, c
 }
 
 // TestUsage checks that -h prints the usage and bad flags are refused.
