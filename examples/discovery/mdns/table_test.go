@@ -53,7 +53,7 @@ func kinds(cs []mdns.Change) []string {
 }
 
 func TestTableLifecycle(t *testing.T) {
-	tb := mdns.NewTable()
+	tb := newTable(t, nil)
 	cs := tb.Update(response(`My\ Printer`, "_ipp._tcp", "printer.local.", 631, 120, "10.0.0.5", "fe80::5"), t0)
 	if len(cs) != 1 || cs[0].Kind != mdns.Added {
 		t.Fatalf("changes %v", kinds(cs))
@@ -100,7 +100,7 @@ func TestTableLifecycle(t *testing.T) {
 // TestGoodbye: a record with TTL 0 goes one second later (RFC 6762
 // section 10.1).
 func TestGoodbye(t *testing.T) {
-	tb := mdns.NewTable()
+	tb := newTable(t, nil)
 	tb.Update(response("svc", "_http._tcp", "h.local.", 80, 4500, "10.0.0.1"), t0)
 	bye := new(dns.Msg)
 	bye.Response = true
@@ -119,7 +119,7 @@ func TestGoodbye(t *testing.T) {
 // TestIgnored: queries, reverse-address PTRs, service-type enumeration and
 // subtypes are not services.
 func TestIgnored(t *testing.T) {
-	tb := mdns.NewTable()
+	tb := newTable(t, nil)
 	q := response("svc", "_http._tcp", "h.local.", 80, 120)
 	q.Response = false
 	rev := new(dns.Msg)
@@ -163,7 +163,7 @@ func FuzzTable(f *testing.F) {
 		if m.Unpack(b) != nil {
 			return
 		}
-		tb := mdns.NewTable()
+		tb := newTable(t, nil)
 		tb.Update(&m, t0)
 		_ = tb.Services()
 		tb.Expire(t0.Add(1 << 32 * time.Second))
@@ -171,4 +171,13 @@ func FuzzTable(f *testing.F) {
 			t.Fatalf("left after every TTL: %+v", s)
 		}
 	})
+}
+
+func newTable(t testing.TB, cfg *mdns.TableConfig) *mdns.Table {
+	t.Helper()
+	tb, err := mdns.NewTable(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tb
 }

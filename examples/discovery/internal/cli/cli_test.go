@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +11,8 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sharecast/sharecast/examples/discovery/internal/cli"
+	"github.com/sharecast/sharecast/examples/discovery/internal/mdnstest"
+	"github.com/sharecast/sharecast/examples/discovery/mdns"
 	"github.com/sharecast/sharecast/internal/extest"
 	"github.com/sharecast/sharecast/internal/testbed"
 )
@@ -44,7 +45,7 @@ func TestJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := testbed.NewSender(t, netip.MustParseAddrPort("224.0.0.251:5353"), nil, netip.Addr{}).Send(b); err != nil {
+	if err := mdnstest.NewResponder(t, mdns.GroupIPv4).Send(b); err != nil {
 		t.Fatal(err)
 	}
 	select {
