@@ -148,31 +148,6 @@ func TestChangeKind(t *testing.T) {
 	}
 }
 
-// FuzzTable feeds arbitrary packets to a table: no panic, and the table
-// empties once every TTL has run out.
-func FuzzTable(f *testing.F) {
-	for _, m := range []*dns.Msg{response("a", "_x._tcp", "h.local.", 1, 10, "10.0.0.1", "::1"), response(`b\.c\032d`, "_y._udp", "h.local.", 2, 0)} {
-		b, err := m.Pack()
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
-	f.Fuzz(func(t *testing.T, b []byte) {
-		var m dns.Msg
-		if m.Unpack(b) != nil {
-			return
-		}
-		tb := newTable(t, nil)
-		tb.Update(&m, t0)
-		_ = tb.Services()
-		tb.Expire(t0.Add(1 << 32 * time.Second))
-		if s := tb.Services(); len(s) != 0 {
-			t.Fatalf("left after every TTL: %+v", s)
-		}
-	})
-}
-
 func newTable(t testing.TB, cfg *mdns.TableConfig) *mdns.Table {
 	t.Helper()
 	tb, err := mdns.NewTable(cfg)
