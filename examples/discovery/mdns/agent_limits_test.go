@@ -15,29 +15,11 @@ import (
 // The attacks of issue 17's finding 4 over real sockets: an Agent on lo
 // in the test bed, the attacker a responder socket on port 5353 beside it.
 
-// sendAll sends the messages from r, waiting before each until the
-// sockets on port 5353 have drained, so that the kernel drops none.
-func sendAll(t *testing.T, r *mdnstest.Responder, ms ...*dns.Msg) {
-	t.Helper()
-	for _, m := range ms {
-		b, err := m.Pack()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := testbed.Pace(mdns.Port, 256<<10, 10*time.Second); err != nil {
-			t.Fatal(err)
-		}
-		if err := r.Send(b); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 // realAfter announces the real service "real" and waits for it to be
 // added: the agent has handled everything sent before.
 func realAfter(t *testing.T, r *mdnstest.Responder, c *collector) mdns.Service {
 	t.Helper()
-	sendAll(t, r, response("real", "_http._tcp", "real.local.", 80, 120, "10.9.9.9"))
+	r.SendAll(t, response("real", "_http._tcp", "real.local.", 80, 120, "10.9.9.9"))
 	return waitChange(t, c.changes, mdns.Added, "real._http._tcp.local.", 10*time.Second)
 }
 
@@ -48,7 +30,7 @@ func TestAgentPTRFlood(t *testing.T) {
 	testbed.Require(t)
 	a, c := startAgentWith(t, &mdns.Config{Interfaces: []string{"lo"}, NoIPv6: true, Table: mdns.TableConfig{MaxServices: 500, MaxRecords: 1000}})
 	r := mdnstest.NewResponder(t, mdns.GroupIPv4)
-	sendAll(t, r, ptrFlood(0, 20000, 400, hugeTTL)...)
+	r.SendAll(t, mdnstest.PTRFlood(0, 20000, 400, mdnstest.HugeTTL)...)
 	s := realAfter(t, r, c)
 	flood, _ := c.counts()
 	st := a.Stats()
@@ -71,7 +53,7 @@ func TestAgentOrphanAddrs(t *testing.T) {
 	// (TestTableOrphans checks the grace).
 	a, c := startAgentWith(t, &mdns.Config{Interfaces: []string{"lo"}, NoIPv6: true, Table: mdns.TableConfig{OrphanGrace: time.Hour}})
 	r := mdnstest.NewResponder(t, mdns.GroupIPv4)
-	sendAll(t, r, addrFlood(0, 30000, 300, "", hugeTTL)...)
+	r.SendAll(t, mdnstest.AddrFlood(0, 30000, 300, "", mdnstest.HugeTTL)...)
 	if st := a.Stats(); st.Services != 0 || st.Records > mdns.DefaultMaxRecords {
 		t.Errorf("stats %+v during the flood", st)
 	}
@@ -93,8 +75,8 @@ func TestAgentManyAddrs(t *testing.T) {
 	a, c := startAgentWith(t, &mdns.Config{Interfaces: []string{"lo"}, NoIPv6: true})
 	r := mdnstest.NewResponder(t, mdns.GroupIPv4)
 	realAfter(t, r, c)
-	sendAll(t, r, addrFlood(0, 30000, 400, "real.local.", 120)...)
-	sendAll(t, r, response("marker", "_http._tcp", "marker.local.", 80, 120))
+	r.SendAll(t, mdnstest.AddrFlood(0, 30000, 400, "real.local.", 120)...)
+	r.SendAll(t, response("marker", "_http._tcp", "marker.local.", 80, 120))
 	waitChange(t, c.changes, mdns.Added, "marker._http._tcp.local.", 10*time.Second)
 	_, most := c.counts()
 	st := a.Stats()

@@ -3,7 +3,6 @@ package mdns_test
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -11,52 +10,9 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/sharecast/sharecast/examples/discovery/internal/mdnstest"
 	"github.com/sharecast/sharecast/examples/discovery/mdns"
 )
-
-// The attacks of issue 17's finding 4, as DNS messages.
-
-const hugeTTL = 1<<32 - 1
-
-// ptrFlood returns responses that announce n services of type
-// _flood._tcp (instances f<first>..), per records a packet, with ttl and
-// nothing but the PTR record. 400 records make 8.4 KB, within the
-// 9,000 bytes of an mDNS packet (RFC 6762 section 17).
-func ptrFlood(first, n, per int, ttl uint32) []*dns.Msg {
-	var ms []*dns.Msg
-	for i := first; i < first+n; i += per {
-		m := new(dns.Msg)
-		m.Response, m.Compress = true, true
-		for j := i; j < min(i+per, first+n); j++ {
-			m.Answer = append(m.Answer, &dns.PTR{Hdr: dns.RR_Header{Name: "_flood._tcp.local.", Rrtype: dns.TypePTR, Class: dns.ClassINET, Ttl: ttl},
-				Ptr: fmt.Sprintf("f%d._flood._tcp.local.", j)})
-		}
-		ms = append(ms, m)
-	}
-	return ms
-}
-
-// addrFlood returns responses with n A records, per records a packet: one
-// host name per record (h<first>.local.) when oneHost is empty (orphans:
-// no SRV names them), or all for oneHost. 300 records for as many hosts
-// make 6.9 KB, 400 for one host 6.4 KB.
-func addrFlood(first, n, per int, oneHost string, ttl uint32) []*dns.Msg {
-	var ms []*dns.Msg
-	for i := first; i < first+n; i += per {
-		m := new(dns.Msg)
-		m.Response, m.Compress = true, true
-		for j := i; j < min(i+per, first+n); j++ {
-			host := oneHost
-			if host == "" {
-				host = fmt.Sprintf("h%d.local.", j)
-			}
-			ip := net.IPv4(10, byte(j>>16), byte(j>>8), byte(j))
-			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: host, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: ttl}, A: ip})
-		}
-		ms = append(ms, m)
-	}
-	return ms
-}
 
 func update(t testing.TB, tb *mdns.Table, m *dns.Msg, now time.Time) []mdns.Change {
 	t.Helper()
@@ -83,7 +39,7 @@ func expire(t testing.TB, tb *mdns.Table, now time.Time) []mdns.Change {
 func TestTablePTRFlood(t *testing.T) {
 	tb := newTable(t, &mdns.TableConfig{MaxServices: 500, MaxRecords: 1000})
 	added := 0
-	for i, m := range ptrFlood(0, 20000, 400, hugeTTL) {
+	for i, m := range mdnstest.PTRFlood(0, 20000, 400, mdnstest.HugeTTL) {
 		for _, c := range update(t, tb, m, t0.Add(time.Duration(i)*time.Millisecond)) {
 			if c.Kind == mdns.Added {
 				added++
@@ -116,7 +72,7 @@ func TestTablePTRFlood(t *testing.T) {
 // become orphans, and the host's addresses after them.
 func TestTableOrphans(t *testing.T) {
 	tb := newTable(t, &mdns.TableConfig{OrphanGrace: 5 * time.Second})
-	for _, m := range addrFlood(0, 3000, 300, "", hugeTTL) {
+	for _, m := range mdnstest.AddrFlood(0, 3000, 300, "", mdnstest.HugeTTL) {
 		update(t, tb, m, t0)
 	}
 	// An announcement in two packets: SRV, TXT and A first...
@@ -162,7 +118,7 @@ func TestTableOrphans(t *testing.T) {
 func TestTableOrphansEvictedFirst(t *testing.T) {
 	tb := newTable(t, &mdns.TableConfig{MaxRecords: 100, MaxServices: 10})
 	update(t, tb, response("real", "_http._tcp", "real.local.", 80, 120, "10.9.9.9"), t0)
-	for _, m := range addrFlood(0, 30000, 300, "", hugeTTL) {
+	for _, m := range mdnstest.AddrFlood(0, 30000, 300, "", mdnstest.HugeTTL) {
 		update(t, tb, m, t0.Add(time.Second))
 	}
 	ss := tb.Services()
@@ -177,7 +133,7 @@ func TestTableAddrsPerHost(t *testing.T) {
 	tb := newTable(t, nil)
 	update(t, tb, response("many", "_http._tcp", "many.local.", 80, 120, "10.9.9.9"), t0)
 	most := 0
-	for i, m := range addrFlood(0, 30000, 400, "many.local.", 120) {
+	for i, m := range mdnstest.AddrFlood(0, 30000, 400, "many.local.", 120) {
 		for _, c := range update(t, tb, m, t0.Add(time.Duration(i+1)*time.Millisecond)) {
 			most = max(most, len(c.Service.Addrs))
 		}
@@ -223,9 +179,9 @@ func FuzzTable(f *testing.F) {
 	seeds := []*dns.Msg{
 		response("a", "_x._tcp", "h.local.", 1, 10, "10.0.0.1", "::1"),
 		response(`b\.c\032d`, "_y._udp", "h.local.", 2, 0),
-		ptrFlood(0, 40, 40, hugeTTL)[0],
-		addrFlood(0, 40, 40, "", hugeTTL)[0],
-		addrFlood(0, 40, 40, "h.local.", 10)[0],
+		mdnstest.PTRFlood(0, 40, 40, mdnstest.HugeTTL)[0],
+		mdnstest.AddrFlood(0, 40, 40, "", mdnstest.HugeTTL)[0],
+		mdnstest.AddrFlood(0, 40, 40, "h.local.", 10)[0],
 	}
 	for _, m := range seeds {
 		b, err := m.Pack()
@@ -286,9 +242,9 @@ func BenchmarkUpdate(b *testing.B) {
 		flood []*dns.Msg
 	}{
 		{"empty", nil},
-		{"after-20000-PTR", ptrFlood(0, 20000, 400, hugeTTL)},
-		{"after-300000-orphan-A", addrFlood(0, 300000, 300, "", hugeTTL)},
-		{"after-30000-addrs", append(ptrFlood(0, 1, 1, 120), addrFlood(0, 30000, 400, "real.local.", 120)...)},
+		{"after-20000-PTR", mdnstest.PTRFlood(0, 20000, 400, mdnstest.HugeTTL)},
+		{"after-300000-orphan-A", mdnstest.AddrFlood(0, 300000, 300, "", mdnstest.HugeTTL)},
+		{"after-30000-addrs", append(mdnstest.PTRFlood(0, 1, 1, 120), mdnstest.AddrFlood(0, 30000, 400, "real.local.", 120)...)},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			tb := newTable(b, nil)

@@ -1,18 +1,23 @@
 // Package mdnstest sends mDNS responses for the tests of the discovery
 // example, the way responders send them: from port 5353 (RFC 6762 section
-// 6; the agent drops responses from any other port).
+// 6; the agent drops responses from any other port). It builds the floods
+// of issue 17's finding 4 too.
 package mdnstest
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"testing"
+	"time"
 
+	"github.com/miekg/dns"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
 
+	"github.com/sharecast/sharecast/internal/testbed"
 	"github.com/sharecast/sharecast/mcast"
 )
 
@@ -66,4 +71,66 @@ func NewResponder(t testing.TB, group netip.Addr) *Responder {
 func (r *Responder) Send(b []byte) error {
 	_, err := r.uc.WriteToUDP(b, r.dst)
 	return err
+}
+
+// SendAll packs and sends the messages, waiting before each until the
+// sockets on port 5353 have drained (testbed.Pace), so that the kernel
+// drops none.
+func (r *Responder) SendAll(t testing.TB, ms ...*dns.Msg) {
+	t.Helper()
+	for _, m := range ms {
+		b, err := m.Pack()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := testbed.Pace(Port, 256<<10, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Send(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// HugeTTL is the largest TTL, 136 years.
+const HugeTTL = 1<<32 - 1
+
+// PTRFlood returns responses that announce n services of type
+// _flood._tcp (instances f<first>..), per records a packet, with ttl and
+// nothing but the PTR record. 400 records make 8.4 KB, within the
+// 9,000 bytes of an mDNS packet (RFC 6762 section 17).
+func PTRFlood(first, n, per int, ttl uint32) []*dns.Msg {
+	var ms []*dns.Msg
+	for i := first; i < first+n; i += per {
+		m := new(dns.Msg)
+		m.Response, m.Compress = true, true
+		for j := i; j < min(i+per, first+n); j++ {
+			m.Answer = append(m.Answer, &dns.PTR{Hdr: dns.RR_Header{Name: "_flood._tcp.local.", Rrtype: dns.TypePTR, Class: dns.ClassINET, Ttl: ttl},
+				Ptr: fmt.Sprintf("f%d._flood._tcp.local.", j)})
+		}
+		ms = append(ms, m)
+	}
+	return ms
+}
+
+// AddrFlood returns responses with n A records, per records a packet: one
+// host name per record (h<first>.local.) when oneHost is empty (orphans:
+// no SRV names them), or all for oneHost. 300 records for as many hosts
+// make 6.9 KB, 400 for one host 6.4 KB.
+func AddrFlood(first, n, per int, oneHost string, ttl uint32) []*dns.Msg {
+	var ms []*dns.Msg
+	for i := first; i < first+n; i += per {
+		m := new(dns.Msg)
+		m.Response, m.Compress = true, true
+		for j := i; j < min(i+per, first+n); j++ {
+			host := oneHost
+			if host == "" {
+				host = fmt.Sprintf("h%d.local.", j)
+			}
+			ip := net.IPv4(10, byte(j>>16), byte(j>>8), byte(j))
+			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: host, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: ttl}, A: ip})
+		}
+		ms = append(ms, m)
+	}
+	return ms
 }
