@@ -48,6 +48,10 @@ type Config struct {
 	// call Services or Stats.
 	OnChange func(Change)
 
+	// Table holds the limits of the Agent's table of records; its zero
+	// value means the defaults (see [TableConfig]).
+	Table TableConfig
+
 	// Logger receives the Agent's log events: joins, malformed packets
 	// (sampled), send errors. The zero value logs nothing.
 	Logger zerolog.Logger
@@ -66,8 +70,8 @@ type Agent struct {
 	mu    sync.Mutex // guards table and serialises OnChange
 	table *Table
 
-	statsMu                     sync.Mutex
-	packets, malformed, queries uint64
+	statsMu                                sync.Mutex
+	packets, malformed, queries, wrongPort uint64
 
 	closeOnce sync.Once
 	closeErr  error
@@ -91,7 +95,11 @@ func New(ctx context.Context, cfg *Config) (a *Agent, err error) {
 	if cfg.NoIPv4 && cfg.NoIPv6 {
 		return nil, fmt.Errorf("%w: both IPv4 and IPv6 turned off", ErrInvalidConfig)
 	}
-	a = &Agent{cfg: *cfg, log: cfg.Logger, table: NewTable()}
+	table, err := NewTable(&cfg.Table)
+	if err != nil {
+		return nil, err
+	}
+	a = &Agent{cfg: *cfg, log: cfg.Logger, table: table}
 	a.slog = a.log.Sample(&zerolog.BurstSampler{Burst: 5, Period: 10 * time.Second})
 	ifaces := cfg.Interfaces
 	if len(ifaces) == 0 {
@@ -199,6 +207,17 @@ func (a *Agent) Memberships() []group.Membership {
 
 // serve is the dispatch handler: one worker, so calls do not overlap.
 func (a *Agent) serve(_ context.Context, d *dispatch.Datagram) {
+	// A response (the QR bit, RFC 1035 section 4.1.1) whose source port is
+	// not 5353 is not a multicast DNS response (RFC 6762 section 6): it is
+	// dropped before it is parsed.
+	if p := d.Payload; len(p) >= 12 && p[2]&0x80 != 0 && d.Source.Port() != Port {
+		a.statsMu.Lock()
+		a.packets++
+		a.wrongPort++
+		a.statsMu.Unlock()
+		a.slog.Debug().Stringer("source", d.Source).Msg("mDNS response not from port 5353 dropped")
+		return
+	}
 	var m dns.Msg
 	err := m.Unpack(d.Payload)
 	a.statsMu.Lock()
@@ -283,16 +302,24 @@ type Stats struct {
 	// Packets counts the mDNS packets received, Malformed those that did
 	// not parse, Queries the queries (from others, or looped back).
 	Packets, Malformed, Queries uint64
-	// Services is the number of services in the table.
-	Services int
+	// WrongPort counts the responses dropped because their source port
+	// was not 5353 (RFC 6762 section 6: they are not multicast DNS
+	// responses).
+	WrongPort uint64
+	// TableStats are the table's sizes (Services is the number of services
+	// in the table) and the counters of what its limits evicted, clamped,
+	// dropped and refused.
+	TableStats
 }
 
 // Stats returns the Agent's counters.
 func (a *Agent) Stats() Stats {
 	a.statsMu.Lock()
-	st := Stats{Packets: a.packets, Malformed: a.malformed, Queries: a.queries}
+	st := Stats{Packets: a.packets, Malformed: a.malformed, Queries: a.queries, WrongPort: a.wrongPort}
 	a.statsMu.Unlock()
-	st.Services = len(a.Services())
+	a.mu.Lock()
+	st.TableStats = a.table.Stats()
+	a.mu.Unlock()
 	return st
 }
 

@@ -1,10 +1,10 @@
 package mdns_test
 
 import (
-	"net/netip"
 	"testing"
 	"time"
 
+	"github.com/sharecast/sharecast/examples/discovery/internal/mdnstest"
 	"github.com/sharecast/sharecast/examples/discovery/mdns"
 	"github.com/sharecast/sharecast/internal/testbed"
 )
@@ -19,12 +19,12 @@ func TestAgentOnLo(t *testing.T) {
 	if m := a.Memberships(); len(m) != 2 {
 		t.Fatalf("memberships %v, want 224.0.0.251 and ff02::fb on lo", m)
 	}
-	s4 := testbed.NewSender(t, netip.AddrPortFrom(mdns.GroupIPv4, mdns.Port), nil, netip.Addr{})
-	s6 := testbed.NewSender(t, netip.AddrPortFrom(mdns.GroupIPv6, mdns.Port), nil, netip.Addr{})
+	s4 := mdnstest.NewResponder(t, mdns.GroupIPv4)
+	s6 := mdnstest.NewResponder(t, mdns.GroupIPv6)
 	if err := s4.Send([]byte("not dns")); err != nil {
 		t.Fatal(err)
 	}
-	for i, s := range []*testbed.Sender{s4, s6} {
+	for i, s := range []*mdnstest.Responder{s4, s6} {
 		inst := []string{"four", "six"}[i]
 		b, err := response(inst, "_lo._udp", "lo.local.", 9, 1, "127.0.0.1", "::1").Pack()
 		if err != nil {

@@ -29,6 +29,33 @@
 // (section 10.2). Reverse-address PTRs, the service-type enumeration and
 // subtypes are not services.
 //
+// Responses whose source port is not 5353 are not multicast DNS responses
+// (RFC 6762 section 6): the agent drops them unparsed and counts them in
+// Stats.WrongPort. Queries are taken from any port.
+//
+// # Limits
+//
+// Anyone on the link can send to 224.0.0.251:5353, so everything the
+// table keeps is bounded by its [TableConfig] (the zero value holds the
+// defaults) and counted in [TableStats]:
+//
+//   - at most MaxRecords records (4096) and MaxServices services (1024);
+//     a full table evicts, first the records that no PTR reaches, then
+//     the least recently refreshed, so that a real service announced
+//     after a flood is still seen;
+//   - at most MaxAddrsPerHost addresses per host name (32), the host's
+//     least recently refreshed one evicted for a new one, which bounds
+//     what one change carries;
+//   - TTLs clamped to MaxTTL (75 minutes, RFC 6762 section 10's 4500 s);
+//   - SRV, TXT and address records that no PTR reaches (through an SRV
+//     record, for addresses) dropped after OrphanGrace (10 s);
+//   - TXT records above MaxTXTBytes (8900, RFC 6763 section 6.2) refused.
+//
+// Records expire through a heap, and a change is worked out only for the
+// services that a packet or an expiry touched, so the cost of a packet
+// follows the records in it and the services they change, not the size
+// of the table.
+//
 // Every change to the table is reported through Config.OnChange as a
 // [Change]: Added, Updated (host, port, TXT or addresses changed; a TTL
 // refresh is no change) or Removed (expired or said goodbye).

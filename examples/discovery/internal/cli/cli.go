@@ -5,7 +5,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -27,6 +26,14 @@ a table of the services announced (instance, type, host, addresses, port,
 TXT), expires them by TTL and on goodbye packets, and prints each change.
 -query sends a query for a service type at start, so that responders
 announce what they have.
+
+Anyone on the link can announce anything: the table is bounded (see
+package mdns's doc: records, services, addresses per host, TTLs, orphan
+records), change lines are limited to -rate a second (with a burst of
+five seconds' worth; the suppressed ones are summed up in a "suppressed"
+line), and at the end the agent's counters go to stderr: packets,
+responses dropped for not coming from port 5353, and what the table's
+limits evicted, clamped, dropped and refused.
 
 Examples:
   discovery -i eth0 -query _http._tcp
@@ -55,6 +62,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		no4      = fs.Bool("no-ipv4", false, "do not listen on IPv4")
 		no6      = fs.Bool("no-ipv6", false, "do not listen on IPv6")
 		logLevel = fs.String("log", "warn", "log level: debug, info, warn, error")
+		rate     = fs.Float64("rate", 20, "change lines a second at most, beyond a burst of five seconds' worth (0: no limit)")
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -65,6 +73,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() != 0 {
 		fs.Usage()
 		return fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if *rate < 0 {
+		return fmt.Errorf("-rate %v: want 0 (no limit) or more", *rate)
 	}
 	if *format != "text" && *format != "json" {
 		return fmt.Errorf("-format %q: want text or json", *format)
@@ -82,7 +93,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	var mu sync.Mutex // the agent calls OnChange from one goroutine; the final table from another
-	p := &printer{w: stdout, json: *format == "json"}
+	p := newPrinter(stdout, *format == "json", *rate, time.Now)
 	a, err := mdns.New(ctx, &mdns.Config{
 		Interfaces: split(*ifaces), NoIPv4: *no4, NoIPv6: *no6, Logger: log,
 		OnChange: func(c mdns.Change) {
@@ -108,21 +119,42 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	select {
-	case <-ctx.Done():
-	case err := <-errc:
-		return err
+	// The summary of suppressed changes comes at the latest a second
+	// after them.
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case err := <-errc:
+			return err
+		case <-tick.C:
+			mu.Lock()
+			p.flush()
+			mu.Unlock()
+		}
 	}
 	a.Close()
 	if err := <-errc; err != nil {
 		return err
 	}
+	mu.Lock()
+	defer mu.Unlock()
+	p.flush()
 	if *table {
-		mu.Lock()
-		defer mu.Unlock()
 		p.table(a.Services())
 	}
+	printStats(stderr, a.Stats())
 	return nil
+}
+
+// printStats prints the agent's counters.
+func printStats(w io.Writer, st mdns.Stats) {
+	fmt.Fprintf(w, "discovery: %d packets (%d malformed, %d queries, %d responses not from port 5353); "+
+		"table: %d services, %d records; %d records evicted, %d addresses evicted, %d TTLs clamped, %d orphans dropped, %d records refused\n",
+		st.Packets, st.Malformed, st.Queries, st.WrongPort, st.Services, st.Records,
+		st.Evicted, st.AddrsEvicted, st.Clamped, st.Orphaned, st.Refused)
 }
 
 func split(s string) []string {
@@ -133,49 +165,4 @@ func split(s string) []string {
 		}
 	}
 	return out
-}
-
-type printer struct {
-	w    io.Writer
-	json bool
-}
-
-func (p *printer) change(c mdns.Change) {
-	if p.json {
-		b, _ := json.Marshal(c) // a Change always marshals
-		fmt.Fprintf(p.w, "%s\n", b)
-		return
-	}
-	mark := map[mdns.ChangeKind]string{mdns.Added: "+", mdns.Updated: "~", mdns.Removed: "-"}[c.Kind]
-	fmt.Fprintf(p.w, "%s %s %-7s %s\n", c.At.Format("15:04:05.000"), mark, c.Kind, describe(&c.Service))
-}
-
-func (p *printer) table(ss []mdns.Service) {
-	if p.json {
-		b, _ := json.Marshal(map[string]any{"table": ss})
-		fmt.Fprintf(p.w, "%s\n", b)
-		return
-	}
-	fmt.Fprintf(p.w, "%d services:\n", len(ss))
-	for i := range ss {
-		fmt.Fprintf(p.w, "  %s\n", describe(&ss[i]))
-	}
-}
-
-func describe(s *mdns.Service) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%q %s.%s", s.Name, s.Type, s.Domain)
-	if s.Host != "" {
-		fmt.Fprintf(&b, " at %s:%d", s.Host, s.Port)
-	}
-	if len(s.Addrs) > 0 {
-		fmt.Fprintf(&b, " %v", s.Addrs)
-	}
-	if len(s.TXT) > 0 {
-		fmt.Fprintf(&b, " txt %q", s.TXT)
-	}
-	if ttl := time.Until(s.Expires).Round(time.Second); ttl > 0 {
-		fmt.Fprintf(&b, " (ttl %v)", ttl)
-	}
-	return b.String()
 }
