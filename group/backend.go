@@ -1,14 +1,13 @@
 package group
 
 import (
-	"errors"
 	"net"
 	"net/netip"
-	"syscall"
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
 
+	"github.com/sharecast/sharecast/internal/sockerr"
 	"github.com/sharecast/sharecast/mcast"
 )
 
@@ -91,7 +90,7 @@ func (b connBackend) rejoin(ifi *net.Interface, group, source netip.Addr) error 
 	// has already with EADDRNOTAVAIL (ip_mc_source, ip6_mc_source), where
 	// any-source joins say EADDRINUSE, which Rejoin takes for success.
 	// Whether the interface still holds the group is checked after.
-	if err != nil && source.IsValid() && errors.Is(err, syscall.EADDRNOTAVAIL) {
+	if err != nil && source.IsValid() && sockerr.Is(err, sockerr.AddrNotAvail) {
 		return nil
 	}
 	return err

@@ -10,11 +10,11 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/sharecast/sharecast/internal/sockerr"
 	"github.com/sharecast/sharecast/mcast"
 )
 
@@ -282,7 +282,7 @@ func (s *Set) Join(spec Spec) error {
 			for _, idx := range slices.Sorted(maps.Keys(r.on)) {
 				_ = s.release(r, idx) // undoing a join that just succeeded; its error would hide the cause
 			}
-			if ifi == nil && errors.Is(err, syscall.ENODEV) {
+			if ifi == nil && sockerr.Is(err, sockerr.NoDevice) {
 				// The kernel picks the interface by its routing table, and
 				// found no route for the group.
 				route := "ip route add 224.0.0.0/4 dev IFACE"

@@ -2,11 +2,11 @@ package mcast
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"net"
 	"net/netip"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -16,6 +16,8 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
+
+	"github.com/sharecast/sharecast/internal/sockerr"
 )
 
 // DefaultReadBuffer is the receive buffer that a Conn asks for when
@@ -239,16 +241,22 @@ func parseBind(address string, ipv6 bool) (netip.AddrPort, error) {
 
 // listenError classifies a failed bind.
 func listenError(network string, bind netip.AddrPort, share Share, err error) error {
+	return listenErrorOn(runtime.GOOS, network, bind, share, err)
+}
+
+// listenErrorOn classifies a failed bind by goos's error numbers (Windows'
+// are not syscall's names): a test on Linux checks Windows' too.
+func listenErrorOn(goos, network string, bind netip.AddrPort, share Share, err error) error {
 	switch {
-	case errors.Is(err, syscall.EADDRINUSE):
+	case sockerr.IsOn(goos, err, sockerr.AddrInUse):
 		return fmt.Errorf("mcast: listen %s %s with share=%s: %w: %w", network, bind, share, ErrPortInUse, err)
-	case errors.Is(err, syscall.EACCES) && bind.Port() < unprivilegedPortStart():
+	case sockerr.IsOn(goos, err, sockerr.Access) && bind.Port() < unprivilegedPortStart():
 		return &sentinelError{
 			err: fmt.Errorf("mcast: listen %s %s: port %d is privileged (below %d): binding it needs root or CAP_NET_BIND_SERVICE: %w",
 				network, bind, bind.Port(), unprivilegedPortStart(), err),
 			is: []error{ErrPrivilegedPort, ErrAccessDenied},
 		}
-	case errors.Is(err, syscall.EACCES):
+	case sockerr.IsOn(goos, err, sockerr.Access):
 		return fmt.Errorf("mcast: listen %s %s with share=%s: %w: %w", network, bind, share, ErrAccessDenied, err)
 	}
 	return fmt.Errorf("mcast: listen %s %s with share=%s: %w", network, bind, share, err)

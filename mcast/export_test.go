@@ -8,3 +8,6 @@ var NewBatchSlack = newBatch
 // ReadXNet reads one datagram through the read path of the OSes other
 // than Linux.
 func (c *Conn) ReadXNet(ds []Datagram) (int, error) { return c.readXNet(ds) }
+
+// ListenErrorOn classifies a failed bind by goos's error numbers.
+var ListenErrorOn = listenErrorOn

@@ -3,6 +3,9 @@ package mcast_test
 import (
 	"context"
 	"errors"
+	"net/netip"
+	"os"
+	"syscall"
 	"testing"
 
 	"github.com/sharecast/sharecast/mcast"
@@ -18,6 +21,20 @@ func TestReadBufferTooLarge(t *testing.T) {
 		}
 		if c != nil {
 			c.Close()
+		}
+	}
+}
+
+// Windows reports a bind refused for a held port as WSAEADDRINUSE (10048)
+// and one refused by SO_EXCLUSIVEADDRUSE as WSAEACCES (10013), which
+// syscall's EADDRINUSE and EACCES never equal there: listen's errors still
+// wrap ErrPortInUse and ErrAccessDenied.
+func TestListenErrorWindows(t *testing.T) {
+	bind := netip.MustParseAddrPort("0.0.0.0:5000")
+	for errno, want := range map[syscall.Errno]error{10048: mcast.ErrPortInUse, 10013: mcast.ErrAccessDenied} {
+		err := mcast.ListenErrorOn("windows", "udp4", bind, mcast.ShareAnyUser, os.NewSyscallError("bind", errno))
+		if !errors.Is(err, want) {
+			t.Errorf("errno %d on windows: %v, want %v", errno, err, want)
 		}
 	}
 }

@@ -7,7 +7,8 @@ import (
 	"net"
 	"net/netip"
 	"slices"
-	"syscall"
+
+	"github.com/sharecast/sharecast/internal/sockerr"
 )
 
 // Membership is one group membership of a socket: a group joined on an
@@ -138,8 +139,8 @@ func (c *Conn) Rejoin(ifi *net.Interface, m Membership) error {
 		return fmt.Errorf("mcast: rejoin %s: not a membership of this socket: %w", m, ErrInvalidConfig)
 	}
 	err := c.sysJoin(true, ifi, m.Group, m.Source)
-	if err != nil && !errors.Is(err, syscall.EADDRINUSE) &&
-		!(m.Source.IsValid() && errors.Is(err, syscall.EADDRNOTAVAIL)) {
+	if err != nil && !sockerr.Is(err, sockerr.AddrInUse) &&
+		!(m.Source.IsValid() && sockerr.Is(err, sockerr.AddrNotAvail)) {
 		return &OpError{Op: "rejoin", Membership: m, Err: err}
 	}
 	return nil
@@ -209,7 +210,7 @@ func (c *Conn) leave(ifi *net.Interface, group, source netip.Addr) error {
 		}
 	}
 	c.updateGroups()
-	if err != nil && !errors.Is(err, syscall.EADDRNOTAVAIL) && !errors.Is(err, syscall.ENODEV) {
+	if err != nil && !sockerr.Is(err, sockerr.AddrNotAvail) && !sockerr.Is(err, sockerr.NoDevice) {
 		return &OpError{Op: "leave", Membership: m, Err: err}
 	}
 	return nil

@@ -1,11 +1,7 @@
 package mcast
 
-import (
-	"errors"
-
-	"golang.org/x/sys/windows"
-)
+import "github.com/sharecast/sharecast/internal/sockerr"
 
 // isMsgSize reports whether err says that a datagram was longer than the
 // buffer: Windows fails the read with WSAEMSGSIZE.
-func isMsgSize(err error) bool { return errors.Is(err, windows.WSAEMSGSIZE) }
+func isMsgSize(err error) bool { return sockerr.Is(err, sockerr.MsgSize) }

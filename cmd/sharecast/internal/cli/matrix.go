@@ -14,10 +14,10 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
+	"github.com/sharecast/sharecast/internal/sockerr"
 	"github.com/sharecast/sharecast/mcast"
 )
 
@@ -285,18 +285,12 @@ func outcomeOf(err error) (outcome, detail string) {
 		return outcomeSuccess, ""
 	case errors.Is(err, mcast.ErrNotSupported):
 		return outcomeNA, err.Error()
-	case errors.Is(err, mcast.ErrPortInUse), errors.Is(err, syscall.EADDRINUSE), isErrno(err, errnoInUse):
+	case errors.Is(err, mcast.ErrPortInUse), sockerr.Is(err, sockerr.AddrInUse):
 		return outcomeInUse, err.Error()
-	case errors.Is(err, mcast.ErrAccessDenied), errors.Is(err, syscall.EACCES), isErrno(err, errnoAccess):
+	case errors.Is(err, mcast.ErrAccessDenied), sockerr.Is(err, sockerr.Access):
 		return outcomeAccess, err.Error()
 	}
 	return outcomeError, err.Error()
-}
-
-// isErrno reports whether err wraps the errno n (0: never).
-func isErrno(err error, n syscall.Errno) bool {
-	var en syscall.Errno
-	return n != 0 && errors.As(err, &en) && en == n
 }
 
 func writeMatrixText(w io.Writer, r *matrixReport) error {

@@ -12,14 +12,6 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// errnoInUse and errnoAccess are extra errnos for INUSE and ACCESS, where
-// the syscall package's EADDRINUSE and EACCES do not match them (none on
-// Unix).
-const (
-	errnoInUse  syscall.Errno = 0
-	errnoAccess syscall.Errno = 0
-)
-
 // startBindChild starts the process that makes the second binds as
 // another user: this executable, with the hidden __matrix-bind subcommand,
 // as uid (and gid) uid. It needs root.
