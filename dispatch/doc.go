@@ -85,7 +85,13 @@
 // RFC 1982, for numbers narrower than 64 bits). A datagram may carry one
 // number or a range of them, as a MoldUDP64 packet numbers its messages;
 // a function of the payload, such as one that reads a session name, may
-// tell streams apart within a flow. [Logging] logs a sample of
+// tell streams apart within a flow. What the network controls is bounded:
+// the flows tracked (a new one evicts the flow idle longest, counted), the
+// memory of each (a bit per number in its window), and the work per
+// datagram (a number further than the window from the one expected is a
+// reset, not a loss, and costs the same whatever its size), so that a
+// forged number in one flow leaves the others' figures as they were.
+// [Logging] logs a sample of
 // the datagrams; [WithLogger] puts a per-datagram logger in the handler's
 // context for zerolog.Ctx (which costs an allocation per datagram, so it is
 // opt-in).

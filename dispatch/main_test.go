@@ -6,6 +6,7 @@ import (
 	"github.com/sharecast/sharecast/internal/testbed"
 )
 
-// TestMain runs the tests in the test bed's network namespace, for the one
-// test that uses real sockets (TestBlockPolicyKernelDrops).
+// TestMain runs the tests in the test bed's network namespace, for the
+// tests that use real sockets (TestBlockPolicyKernelDrops,
+// TestSequenceTrackerUnderAttack).
 func TestMain(m *testing.M) { testbed.Main(m) }

@@ -53,14 +53,19 @@ type SequenceConfig struct {
 	// Window is how many numbers below the next one expected the tracker
 	// remembers, to tell a late datagram from a duplicate; 0 means 1024.
 	// It is rounded up to a power of two, and to at least 64. A datagram
-	// further behind than that counts as a reset: the sender restarted,
-	// and tracking restarts from its number. Each flow keeps a bit per
-	// number in the window.
+	// further than that from the next number expected, behind or ahead,
+	// counts as a reset (the sender restarted, or the number is forged),
+	// not as a gap: tracking restarts from its number, and no number
+	// counts as missing. A datagram's numbers can thus add at most Window
+	// to Missing, whatever they are. Each flow keeps a bit per number in
+	// the window.
 	Window int
 
-	// MaxFlows caps how many flows are tracked; 0 means 4096. Datagrams of
-	// further flows are counted in Untracked only: a flow, once tracked,
-	// stays for the tracker's life.
+	// MaxFlows caps how many flows are tracked; 0 means 4096. A datagram
+	// of a new flow when MaxFlows are tracked evicts the flow idle longest
+	// (the one whose last datagram is the oldest), counted in Evicted:
+	// its figures stay in the totals of [SequenceTracker.Stats] but leave
+	// [SequenceTracker.Flows], and if it comes back it is tracked anew.
 	MaxFlows int
 
 	// Logger receives an event for each gap, reset, duplicate or late
@@ -89,8 +94,14 @@ type SequenceStats struct {
 	// NoSequence counts datagrams for which Extract or ExtractRange
 	// returned false, or a range too long to order.
 	NoSequence uint64 `json:"no_sequence"`
-	// Untracked counts datagrams of flows beyond MaxFlows.
+	// Untracked counts datagrams with a sequence number that no flow
+	// counts. Since a new flow evicts the flow idle longest, it is 0 in
+	// this version; it is kept for the readers of this struct and its
+	// JSON, and for a rule of admission that may refuse flows.
 	Untracked uint64 `json:"untracked"`
+	// Evicted counts flows evicted to make room for a new one under
+	// [SequenceConfig.MaxFlows] (in totals only; 0 in a flow's figures).
+	Evicted uint64 `json:"evicted"`
 	// Numbers counts numbers received for the first time (within the
 	// window, and since the last reset).
 	Numbers uint64 `json:"numbers"`
@@ -108,8 +119,10 @@ type SequenceStats struct {
 	// DuplicateNumbers counts the numbers received again, whether their
 	// datagram brought new numbers too or not.
 	DuplicateNumbers uint64 `json:"duplicate_numbers"`
-	// Resets counts datagrams further behind than the window, taken as a
-	// restart of the sender's numbering.
+	// Resets counts datagrams further from the next number expected than
+	// the window, behind or ahead, taken as a restart of the sender's
+	// numbering (or a forged number): tracking restarts from there, and
+	// the numbers jumped over do not count as missing.
 	Resets uint64 `json:"resets"`
 }
 
@@ -117,6 +130,7 @@ func (s *SequenceStats) add(o *SequenceStats) {
 	s.Datagrams += o.Datagrams
 	s.NoSequence += o.NoSequence
 	s.Untracked += o.Untracked
+	s.Evicted += o.Evicted
 	s.Numbers += o.Numbers
 	s.Gaps += o.Gaps
 	s.Missing += o.Missing
@@ -146,9 +160,16 @@ type FlowSequence struct {
 // address and port, destination group and port, and stream if
 // [SequenceConfig.Stream] is set) through the datagrams that its
 // Middleware sees, and counts gaps, losses, reordering and duplicates.
-// Its work per datagram is bounded by the window, whatever the numbers
-// and counts that the datagram carries, and allocates nothing once the
-// flow is known. It is safe for concurrent use.
+//
+// What the network chooses is bounded: the flows by MaxFlows (a new flow
+// evicts the flow idle longest), each flow's memory by the window, and
+// the work per datagram by the window too, whatever the numbers and
+// counts that the datagram carries: a jump past the window is a reset,
+// which costs the same whatever its size; a gap within it clears a bit
+// per number jumped, 64 at a time. A flow's figures are its own: a
+// forged number in one flow changes no other flow's. It allocates
+// nothing once MaxFlows flows are known (an evicted flow's memory serves
+// the new one) or the flow is known. It is safe for concurrent use.
 type SequenceTracker struct {
 	extract      func(*Datagram) (uint64, bool)
 	extractRange func(*Datagram) (uint64, uint64, bool)
@@ -159,11 +180,11 @@ type SequenceTracker struct {
 	maxFlows     int
 	log          zerolog.Logger
 
-	mu      sync.Mutex
-	flows   map[flowKey]*flowSeq
-	other   SequenceStats // NoSequence and Untracked, which belong to no flow
-	lastKey flowKey
-	last    *flowSeq
+	mu    sync.Mutex
+	flows map[flowKey]*flowSeq
+	lru   flowSeq       // the root of the ring of flows by last datagram: lru.older is the newest, lru.newer the flow idle longest
+	other SequenceStats // NoSequence, Untracked, Evicted, and the evicted flows' figures
+	last  *flowSeq      // the flow of the last datagram, at the front of the ring
 }
 
 type flowKey struct {
@@ -173,10 +194,17 @@ type flowKey struct {
 	stream StreamID
 }
 
+// flowSeq is a flow's state. The bits of seen are exact for the known
+// numbers below next; the others' are stale and read as unseen, and are
+// cleared when a late number first reaches them, so that a reset, or a
+// new flow in an evicted one's place, clears nothing.
 type flowSeq struct {
-	next uint64   // the number expected next
-	seen []uint64 // bit (n mod window) is set if number n, within the window below next, was seen
-	st   SequenceStats
+	key          flowKey
+	newer, older *flowSeq // the ring of flows by last datagram
+	next         uint64   // the number expected next
+	known        uint64   // how many numbers below next seen holds exactly, at most the window
+	seen         []uint64 // bit (n mod window) is set if number n, within the window below next, was seen
+	st           SequenceStats
 }
 
 // NewSequenceTracker returns a tracker configured by cfg.
@@ -212,6 +240,7 @@ func NewSequenceTracker(cfg *SequenceConfig) (*SequenceTracker, error) {
 	if t.window > t.half && c.Bits < 64 {
 		return nil, fmt.Errorf("dispatch: sequence tracker: window %d is more than half of %d-bit numbers: %w", w, c.Bits, ErrInvalidConfig)
 	}
+	t.lru.newer, t.lru.older = &t.lru, &t.lru
 	return t, nil
 }
 
@@ -246,26 +275,29 @@ func (t *SequenceTracker) Observe(d *Datagram) {
 	}
 	first &= t.mask
 	f := t.last
-	if f == nil || k != t.lastKey {
+	if f == nil || k != f.key {
 		f = t.flows[k]
 		if f == nil {
-			if len(t.flows) >= t.maxFlows {
-				t.other.Untracked++
-				return
-			}
-			f = &flowSeq{next: first, seen: make([]uint64, t.window/64)}
-			t.flows[k] = f
+			f = t.newFlow(k, first)
+		} else {
+			f.unlink()
 		}
-		t.lastKey, t.last = k, f
+		t.push(f)
+		t.last = f
 	}
 	f.st.Datagrams++
 	if ahead := (first - f.next) & t.mask; ahead < t.half {
-		if ahead > 0 {
+		switch {
+		case ahead > t.window:
+			t.reset(f, first, count)
+		case ahead > 0:
 			f.st.Gaps++
 			f.st.Missing += ahead
 			t.event(&k, "gap", first, count, f.next)
+			fallthrough
+		default:
+			t.advance(f, first, ahead, count)
 		}
-		t.advance(f, first, ahead, count)
 		return
 	}
 	if count == 0 {
@@ -273,12 +305,12 @@ func (t *SequenceTracker) Observe(d *Datagram) {
 	}
 	back := (f.next - first) & t.mask // 1 to half
 	if back > t.window {
-		f.st.Resets++
-		t.event(&k, "reset", first, count, f.next)
-		clear(f.seen)
-		f.next = first
-		t.advance(f, first, 0, count)
+		t.reset(f, first, count)
 		return
+	}
+	if back > f.known { // stale bits: unseen since the last reset
+		f.clearRange(first, back-f.known, t.window)
+		f.known = back
 	}
 	// [first, first+old) is in the window, the rest (if any) from next on.
 	old := min(count, back)
@@ -301,6 +333,48 @@ func (t *SequenceTracker) Observe(d *Datagram) {
 	}
 }
 
+// newFlow returns the state of a new flow k whose first number is first,
+// not in the ring: new, or the flow idle longest's if MaxFlows are
+// tracked, its figures added to the totals.
+func (t *SequenceTracker) newFlow(k flowKey, first uint64) *flowSeq {
+	var f *flowSeq
+	if len(t.flows) < t.maxFlows {
+		f = &flowSeq{seen: make([]uint64, t.window/64)}
+	} else {
+		f = t.lru.newer
+		f.unlink()
+		delete(t.flows, f.key)
+		t.other.add(&f.st)
+		t.other.Evicted++
+		f.st = SequenceStats{}
+	}
+	f.key, f.next, f.known = k, first, 0
+	t.flows[k] = f
+	return f
+}
+
+// push puts f at the front of the ring: the flow seen last.
+func (t *SequenceTracker) push(f *flowSeq) {
+	f.newer, f.older = &t.lru, t.lru.older
+	t.lru.older.newer = f
+	t.lru.older = f
+}
+
+// unlink takes f out of the ring.
+func (f *flowSeq) unlink() {
+	f.newer.older = f.older
+	f.older.newer = f.newer
+}
+
+// reset restarts f's numbering at first: the number is further from the
+// next expected than the window, behind or ahead.
+func (t *SequenceTracker) reset(f *flowSeq, first, count uint64) {
+	f.st.Resets++
+	t.event(&f.key, "reset", first, count, f.next)
+	f.next, f.known = first, 0
+	t.advance(f, first, 0, count)
+}
+
 func (t *SequenceTracker) event(k *flowKey, what string, first, count, next uint64) {
 	if e := t.log.Warn(); e.Enabled() {
 		e.Str("src", k.src.String()).Str("group", netip.AddrPortFrom(k.group, k.port).String()).
@@ -309,53 +383,91 @@ func (t *SequenceTracker) event(k *flowKey, what string, first, count, next uint
 }
 
 // advance moves f's next number on to first+count: the gap numbers before
-// first are missing, the count from first seen. Its work is bounded by
-// the window, whatever gap and count are.
+// first (at most the window) are missing, the count from first seen. Its
+// work is bounded by the window, whatever count is.
 func (t *SequenceTracker) advance(f *flowSeq, first, gap, count uint64) {
 	w := t.window
-	if gap+count >= w { // the new window holds only gap and range
-		clear(f.seen)
-		n := min(count, w)
-		f.setRange(first+count-n, n, w)
-	} else {
+	switch {
+	case count >= w: // the new window holds only numbers of the range
+		f.setRange(first+count-w, w, w)
+		f.known = w
+	case gap+count >= w: // the gap's numbers in the new window are unseen
+		f.setRange(first, count, w)
+		f.known = count
+	default:
 		f.clearRange(f.next, gap, w)
 		f.setRange(first, count, w)
+		f.known = min(f.known+gap+count, w)
 	}
 	f.next = (first + count) & t.mask
 	f.st.Numbers += count
 }
 
-// forRange calls fn with each word of f.seen that holds bits of the n
-// numbers from first (n at most the window), and the mask of those bits
-// in it.
-func (f *flowSeq) forRange(first, n, window uint64, fn func(w *uint64, m uint64)) {
-	i := first & (window - 1)
-	for n > 0 {
-		off := i % 64
-		take := min(64-off, n)
-		m := ^uint64(0) >> (64 - take) << off
-		fn(&f.seen[i/64], m)
-		n -= take
-		i = (i + take) & (window - 1)
+// The operations on the bits of a range of numbers in a flow's window.
+const (
+	opSet = iota
+	opClear
+	opCount
+)
+
+// bitRange applies op to the bits of the n numbers from first in f.seen
+// (n at most the window), a word at a time, and returns how many of them
+// were set before.
+func (f *flowSeq) bitRange(first, n, window uint64, op int) uint64 {
+	var c uint64
+	for i := first & (window - 1); n > 0; i = 0 { // at most twice: the ring wraps once
+		run := min(n, window-i)
+		c += bitRun(f.seen, i, run, op)
+		n -= run
 	}
+	return c
 }
 
-func (f *flowSeq) setRange(first, n, window uint64) {
-	f.forRange(first, n, window, func(w *uint64, m uint64) { *w |= m })
+// bitRun is bitRange for the bits [i, i+n) of ws, n > 0.
+func bitRun(ws []uint64, i, n uint64, op int) uint64 {
+	lo, hi := i/64, (i+n-1)/64
+	head, tail := ^uint64(0)<<(i%64), ^uint64(0)>>(63-(i+n-1)%64)
+	if lo == hi {
+		return bitWord(&ws[lo], head&tail, op)
+	}
+	c := bitWord(&ws[lo], head, op) + bitWord(&ws[hi], tail, op)
+	mid := ws[lo+1 : hi]
+	switch op {
+	case opSet:
+		for j := range mid {
+			mid[j] = ^uint64(0)
+		}
+	case opClear:
+		clear(mid)
+	case opCount:
+		for _, w := range mid {
+			c += uint64(bits.OnesCount64(w))
+		}
+	}
+	return c
 }
 
-func (f *flowSeq) clearRange(first, n, window uint64) {
-	f.forRange(first, n, window, func(w *uint64, m uint64) { *w &^= m })
+func bitWord(w *uint64, m uint64, op int) uint64 {
+	switch op {
+	case opSet:
+		*w |= m
+	case opClear:
+		*w &^= m
+	case opCount:
+		return uint64(bits.OnesCount64(*w & m))
+	}
+	return 0
 }
+
+func (f *flowSeq) setRange(first, n, window uint64)   { f.bitRange(first, n, window, opSet) }
+func (f *flowSeq) clearRange(first, n, window uint64) { f.bitRange(first, n, window, opClear) }
 
 // seenIn returns how many of the n numbers from first were seen.
 func (f *flowSeq) seenIn(first, n, window uint64) uint64 {
-	var c int
-	f.forRange(first, n, window, func(w *uint64, m uint64) { c += bits.OnesCount64(*w & m) })
-	return uint64(c)
+	return f.bitRange(first, n, window, opCount)
 }
 
-// Stats returns the totals over all flows.
+// Stats returns the totals over all flows, the evicted ones included.
 func (t *SequenceTracker) Stats() SequenceStats {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -366,8 +478,8 @@ func (t *SequenceTracker) Stats() SequenceStats {
 	return s
 }
 
-// Flows returns the state of each flow, sorted by group, port, source and
-// stream.
+// Flows returns the state of each flow tracked (at most MaxFlows: the
+// evicted ones are not), sorted by group, port, source and stream.
 func (t *SequenceTracker) Flows() []FlowSequence {
 	t.mu.Lock()
 	fs := make([]FlowSequence, 0, len(t.flows))

@@ -96,8 +96,16 @@ func TestSequenceTrackerRanges(t *testing.T) {
 			S{Datagrams: 3, Numbers: 1050, DuplicateNumbers: 52}, 1050},
 		{"range from behind the window: a reset", 0, 64, []rng{{0, 2}, {2, 1000}, {900, 200}},
 			S{Datagrams: 3, Numbers: 1202, Resets: 1}, 1100},
-		{"gap wider than the window, then a late one in it", 0, 1 << 16, []rng{{0, 2}, {200000, 1}, {199990, 1}},
-			S{Datagrams: 3, Numbers: 4, Gaps: 1, Missing: 199997, Late: 1}, 200001},
+		{"jump wider than the window: a reset; then a late one in the new window", 0, 1 << 16, []rng{{0, 2}, {200000, 1}, {199990, 1}},
+			S{Datagrams: 3, Numbers: 4, Late: 1, Resets: 1}, 200001},
+		{"gap and range wider than the window together", 0, 64, []rng{{0, 2}, {52, 20}, {20, 1}, {8, 1}, {7, 1}},
+			S{Datagrams: 5, Numbers: 25, Gaps: 1, Missing: 48, Late: 2, Resets: 1}, 8},
+		{"bits left from before a gap read as unseen", 0, 64, []rng{{0, 64}, {120, 10}, {70, 1}, {66, 1}, {66, 1}},
+			S{Datagrams: 5, Numbers: 76, Gaps: 1, Missing: 54, Late: 2, Duplicates: 1, DuplicateNumbers: 1}, 130},
+		{"bits left from before a reset read as unseen", 0, 64, []rng{{0, 64}, {1000, 1}, {970, 1}, {940, 2}, {941, 1}},
+			S{Datagrams: 5, Numbers: 68, Late: 2, Duplicates: 1, DuplicateNumbers: 1, Resets: 1}, 1001},
+		{"heartbeat past the window: a reset", 0, 64, []rng{{0, 2}, {500, 0}, {490, 2}, {500, 1}},
+			S{Datagrams: 4, Numbers: 5, Late: 1, Resets: 1}, 501},
 		{"ones, as Extract", 0, 0, append(append(ones(0, 10), ones(15, 20)...), rng{12, 1}, rng{11, 1}, rng{11, 1}),
 			S{Datagrams: 18, Numbers: 17, Gaps: 1, Missing: 3, Late: 2, Duplicates: 1, DuplicateNumbers: 1}, 20},
 		// The CLI's former tracker's MoldUDP64 case.
@@ -123,13 +131,13 @@ func TestSequenceTrackerHugeRanges(t *testing.T) {
 	const q = 1 << 62
 	observeRanges(tr,
 		rng{0, q},         // next 2^62
-		rng{q + q/2, q},   // a gap of 2^61; next 2^63 + 2^61
+		rng{q + q/2, q},   // 2^61 ahead: a reset, not 2^61 missing; next 2^63 + 2^61
 		rng{2 * q, q},     // 2^61 behind: a reset; next 2^63 + 2^62
 		rng{3*q - 10, 20}, // 10 again, 10 new
 		rng{2 * q, 2 * q}, // half the number space: no order
 		rng{1, ^uint64(0)},
 	)
-	want := dispatch.SequenceStats{Datagrams: 4, NoSequence: 2, Numbers: 3*q + 10, Gaps: 1, Missing: q / 2, Resets: 1, DuplicateNumbers: 10}
+	want := dispatch.SequenceStats{Datagrams: 4, NoSequence: 2, Numbers: 3*q + 10, Resets: 2, DuplicateNumbers: 10}
 	if st, fs := tr.Stats(), tr.Flows(); st != want || len(fs) != 1 || fs[0].Next != 3*q+10 || fs[0].Highest != 3*q+9 {
 		t.Errorf("got %+v, flows %+v\nwant %+v", st, fs, want)
 	}
@@ -189,7 +197,8 @@ func TestSequenceTrackerStreams(t *testing.T) {
 	}
 }
 
-// The tracker allocates nothing per datagram once it knows the flow.
+// The tracker allocates nothing per datagram once it knows the flow, or
+// once it knows MaxFlows flows and evicts one for each new one.
 func TestSequenceTrackerDoesNotAllocate(t *testing.T) {
 	tr := newRangeTracker(t, 0, 1<<16)
 	ds := make([]dispatch.Datagram, 4)
@@ -200,18 +209,47 @@ func TestSequenceTrackerDoesNotAllocate(t *testing.T) {
 	if n := testing.AllocsPerRun(1000, func() { tr.Observe(&ds[i%len(ds)]); i++ }); n != 0 {
 		t.Errorf("%v allocations per datagram", n)
 	}
+	tr, err := dispatch.NewSequenceTracker(&dispatch.SequenceConfig{Extract: extractSeq, MaxFlows: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := dispatch.Datagram{Payload: seqPayload(1), Group: group1, Port: 5000}
+	port := uint16(0)
+	newFlow := func() {
+		d.Source = netip.AddrPortFrom(src1.Addr(), port)
+		tr.Observe(&d)
+		port++
+	}
+	for range 64 {
+		newFlow()
+	}
+	if n := testing.AllocsPerRun(1000, newFlow); n != 0 {
+		t.Errorf("%v allocations per datagram of a new flow that evicts one", n)
+	}
+	if st := tr.Stats(); st.Evicted != uint64(port)-64 || len(tr.Flows()) != 64 {
+		t.Errorf("%d flows seen, %d tracked: %+v", port, len(tr.Flows()), st)
+	}
 }
 
+// BenchmarkSequenceTracker puts what a stream's numbers can make the
+// tracker do beside the ordinary case ("one"), in a window of 2^16: gaps,
+// ranges, jumps within the window and beyond it (a reset), and a new flow
+// each datagram once MaxFlows are known (an eviction each).
 func BenchmarkSequenceTracker(b *testing.B) {
 	for _, c := range []struct {
 		name  string
 		count uint64
 		step  uint64
+		flows uint16 // how many source ports the datagrams cycle through
 	}{
-		{"one", 1, 1},
-		{"range-of-10", 10, 10},
-		{"gap-every-datagram", 10, 12},
-		{"range-over-window", 100_000, 100_000},
+		{"one", 1, 1, 1},
+		{"range-of-10", 10, 10, 1},
+		{"gap-every-datagram", 10, 12, 1},
+		{"range-over-window", 100_000, 100_000, 1},
+		{"jump-65535", 1, 65_535, 1},        // within the window: a gap, cleared by words
+		{"jump-past-window", 1, 1 << 17, 1}, // a reset
+		{"jump-2^62", 1, 1 << 62, 1},        // a reset, 2^62 ahead or behind
+		{"new-flow-each", 1, 1, 8192},       // twice MaxFlows: each datagram evicts
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			tr := newRangeTracker(b, 0, 1<<16)
@@ -220,11 +258,12 @@ func BenchmarkSequenceTracker(b *testing.B) {
 			i := uint64(0)
 			for b.Loop() {
 				binary.BigEndian.PutUint64(d.Payload, i*c.step)
+				d.Source = netip.AddrPortFrom(src1.Addr(), uint16(i%uint64(c.flows)))
 				tr.Observe(d)
 				i++
 			}
-			if st := tr.Stats(); st.Numbers != i*c.count {
-				b.Errorf("%d numbers counted, want %d", st.Numbers, i*c.count)
+			if st := tr.Stats(); st.Numbers != i*c.count || st.Missing > i*65_535 {
+				b.Errorf("%d numbers counted, want %d; %+v", st.Numbers, i*c.count, st)
 			}
 		})
 	}
@@ -234,15 +273,26 @@ func BenchmarkSequenceTracker(b *testing.B) {
 // tracker against: a set of the numbers seen in the window, one number at
 // a time.
 type refFlow struct {
-	next uint64
-	seen map[uint64]bool
-	st   dispatch.SequenceStats
+	next    uint64
+	seen    map[uint64]bool
+	st      dispatch.SequenceStats
+	lastUse int
 }
 
 type refTracker struct {
 	mask, half, window uint64
+	maxFlows           int
 	flows              map[byte]*refFlow
-	other              dispatch.SequenceStats
+	other              dispatch.SequenceStats // NoSequence, Evicted and the evicted flows' figures
+	clock              int
+}
+
+func (r *refTracker) totals() dispatch.SequenceStats {
+	s := r.other
+	for _, f := range r.flows {
+		dispatch.AddSequenceStats(&s, &f.st)
+	}
+	return s
 }
 
 // mark marks the numbers [first, first+count) seen, those that will be in
@@ -263,20 +313,53 @@ func (r *refTracker) forget(f *refFlow) {
 	}
 }
 
+// flow returns the model of flow, new (in the place of the one used
+// longest ago if maxFlows are known) if need be.
+func (r *refTracker) flow(flow byte, first uint64) *refFlow {
+	r.clock++
+	f := r.flows[flow]
+	if f == nil {
+		if len(r.flows) == r.maxFlows {
+			var victim byte
+			for k, g := range r.flows {
+				if f == nil || g.lastUse < f.lastUse {
+					victim, f = k, g
+				}
+			}
+			dispatch.AddSequenceStats(&r.other, &f.st)
+			r.other.Evicted++
+			delete(r.flows, victim)
+		}
+		f = &refFlow{next: first, seen: map[uint64]bool{}}
+		r.flows[flow] = f
+	}
+	f.lastUse = r.clock
+	return f
+}
+
+// reset restarts f's numbering at first.
+func (r *refTracker) reset(f *refFlow, first, count uint64) {
+	f.st.Resets++
+	clear(f.seen)
+	r.mark(f, first, count)
+	f.next = (first + count) & r.mask
+	f.st.Numbers += count
+}
+
 func (r *refTracker) observe(flow byte, first, count uint64) {
 	if count >= r.half {
 		r.other.NoSequence++
 		return
 	}
 	first &= r.mask
-	f := r.flows[flow]
-	if f == nil {
-		f = &refFlow{next: first, seen: map[uint64]bool{}}
-		r.flows[flow] = f
-	}
+	f := r.flow(flow, first)
 	f.st.Datagrams++
 	defer r.forget(f)
 	if ahead := (first - f.next) & r.mask; ahead < r.half {
+		if ahead > r.window {
+			r.reset(f, first, count)
+			return
+		}
 		if ahead > 0 {
 			f.st.Gaps++
 			f.st.Missing += ahead
@@ -291,11 +374,7 @@ func (r *refTracker) observe(flow byte, first, count uint64) {
 	}
 	back := (f.next - first) & r.mask
 	if back > r.window {
-		f.st.Resets++
-		clear(f.seen)
-		r.mark(f, first, count)
-		f.next = (first + count) & r.mask
-		f.st.Numbers += count
+		r.reset(f, first, count)
 		return
 	}
 	var fresh, dup uint64
@@ -323,13 +402,18 @@ func (r *refTracker) observe(flow byte, first, count uint64) {
 }
 
 // FuzzSequenceTracker feeds the tracker ranges of numbers that the input
-// chooses, on two flows, and checks after each that every flow's counters
-// and next number are those of a plain model, and that the totals add up:
+// chooses, on four flows of which one to four are tracked at a time, and
+// checks after each datagram that the tracker holds no more flows than
+// that, that every flow's counters and next number are those of a plain
+// model (a flow's figures are its own: nothing spills into another's,
+// whatever the numbers), that a datagram added at most the window to
+// Missing, and that the totals are the model's, evicted flows included:
 // every number a datagram carried counts once, as new or as a duplicate.
 func FuzzSequenceTracker(f *testing.F) {
 	f.Add(byte(0), []byte{0, 0, 0, 3, 0, 0, 10, 2, 0, 0, 4, 6, 1, 0, 1, 1})
 	f.Add(byte(1), []byte{0, 0xff, 0xfa, 4, 1, 0, 1, 2, 0, 0xff, 0xfe, 3, 0, 0xff, 0xfe, 0})
 	f.Add(byte(2), []byte{0, 0, 0, 200, 2, 0, 0, 1, 4, 9, 0, 0, 0, 0, 50, 255})
+	f.Add(byte(0x1b), []byte{0x08, 0xff, 0xff, 1, 0x09, 0x40, 0, 1, 0x0e, 0, 0, 1, 0x0f, 9, 9, 1, 0x0c, 0, 1, 3, 0x0d, 0, 1, 3, 0x32, 7, 0, 9})
 	f.Fuzz(checkSequenceTracker)
 }
 
@@ -338,22 +422,26 @@ func checkSequenceTracker(t *testing.T, cfg byte, ops []byte) {
 	ops = ops[:min(len(ops), 400)] // a hundred datagrams
 	bits := []int{8, 12, 16, 64}[cfg%4]
 	window := 64 << (cfg / 4 % 2)
-	tr := newRangeTracker(t, bits, window)
-	ref := &refTracker{mask: ^uint64(0) >> (64 - bits), half: 1 << (bits - 1), window: uint64(window), flows: map[byte]*refFlow{}}
-	var last [2]uint64
+	maxFlows := 1 + int(cfg/8%4)
+	tr, err := dispatch.NewSequenceTracker(&dispatch.SequenceConfig{ExtractRange: extractRange, Stream: streamOf, Bits: bits, Window: window, MaxFlows: maxFlows})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := &refTracker{mask: ^uint64(0) >> (64 - bits), half: 1 << (bits - 1), window: uint64(window), maxFlows: maxFlows, flows: map[byte]*refFlow{}}
+	var last [4]uint64
 	var datagrams, carried uint64
 	for len(ops) >= 4 {
 		op, a, b, c := ops[0], uint64(ops[1]), uint64(ops[2]), uint64(ops[3])
 		ops = ops[4:]
-		flow := op & 1
+		flow := op & 3
 		var first, count uint64
-		switch op >> 1 & 3 {
+		switch op >> 2 & 3 {
 		case 0: // near the last one
 			first, count = last[flow]+uint64(int8(a)), c%8
 		case 1: // anywhere, a byte's worth
 			first, count = a<<8|b, c
 		case 2: // anywhere in the 64 bits, long or very long
-			first, count = a<<56|b<<48, c<<(op>>3)
+			first, count = a<<56|b<<48, c<<(op>>4*4)
 		case 3: // right after the last one
 			first, count = last[flow]+b%2, c%4
 		}
@@ -362,21 +450,32 @@ func checkSequenceTracker(t *testing.T, cfg byte, ops []byte) {
 		if count < ref.half {
 			carried += count
 		}
+		before := tr.Stats().Missing
 		tr.Observe(&dispatch.Datagram{Payload: rangePayload(rng{first, count}, flow), Source: src1, Group: group1})
 		ref.observe(flow, first, count)
 		fs := tr.Flows()
-		if len(fs) != len(ref.flows) {
-			t.Fatalf("%d flows, want %d", len(fs), len(ref.flows))
+		if len(fs) != len(ref.flows) || len(fs) > maxFlows {
+			t.Fatalf("%d flows, want %d (at most %d)", len(fs), len(ref.flows), maxFlows)
 		}
 		for _, f := range fs {
 			want := ref.flows[f.Stream[0]]
-			if f.SequenceStats != want.st || f.Next != want.next {
-				t.Fatalf("after %d+%d on flow %d:\ngot  %+v next %d\nwant %+v next %d", first&ref.mask, count, f.Stream[0], f.SequenceStats, f.Next, want.st, want.next)
+			if want == nil || f.SequenceStats != want.st || f.Next != want.next {
+				if want == nil {
+					t.Fatalf("after %d+%d on flow %d: flow %d tracked, not in the model", first&ref.mask, count, flow, f.Stream[0])
+				}
+				t.Fatalf("after %d+%d on flow %d: flow %d\ngot  %+v next %d\nwant %+v next %d", first&ref.mask, count, flow, f.Stream[0], f.SequenceStats, f.Next, want.st, want.next)
 			}
+		}
+		st := tr.Stats()
+		if st.Missing > before+ref.window {
+			t.Fatalf("after %d+%d on flow %d: missing went from %d to %d", first&ref.mask, count, flow, before, st.Missing)
+		}
+		if want := ref.totals(); st != want {
+			t.Fatalf("after %d+%d on flow %d: totals\ngot  %+v\nwant %+v", first&ref.mask, count, flow, st, want)
 		}
 	}
 	st := tr.Stats()
-	if st.Datagrams+st.NoSequence != datagrams || st.Numbers+st.DuplicateNumbers != carried || st.NoSequence != ref.other.NoSequence {
+	if st.Datagrams+st.NoSequence != datagrams || st.Numbers+st.DuplicateNumbers != carried || st.Untracked != 0 {
 		t.Fatalf("totals %+v: %d datagrams carrying %d numbers", st, datagrams, carried)
 	}
 }

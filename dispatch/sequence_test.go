@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -36,7 +37,9 @@ func TestSequenceTracker(t *testing.T) {
 		{"wrap 16 bits", 16, []uint64{65534, 65535, 0, 1}, dispatch.SequenceStats{Datagrams: 4, Numbers: 4}},
 		{"gap over wrap", 16, []uint64{65534, 1}, dispatch.SequenceStats{Datagrams: 2, Numbers: 2, Gaps: 1, Missing: 2}},
 		{"late over wrap", 16, []uint64{65535, 1, 0}, dispatch.SequenceStats{Datagrams: 3, Numbers: 3, Gaps: 1, Late: 1}},
-		{"window forgets", 0, []uint64{1, 3000, 2}, dispatch.SequenceStats{Datagrams: 3, Numbers: 3, Gaps: 1, Missing: 2998, Resets: 1}},
+		{"jump past the window: a reset, not loss; and back", 0, []uint64{1, 3000, 2}, dispatch.SequenceStats{Datagrams: 3, Numbers: 3, Resets: 2}},
+		{"gap as wide as the window", 0, []uint64{1, 1026, 3}, dispatch.SequenceStats{Datagrams: 3, Numbers: 3, Gaps: 1, Missing: 1023, Late: 1}},
+		{"jump one past the window", 0, []uint64{1, 1027, 2}, dispatch.SequenceStats{Datagrams: 3, Numbers: 3, Resets: 2}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			tr, err := dispatch.NewSequenceTracker(&dispatch.SequenceConfig{Extract: extractSeq, Bits: c.bits})
@@ -57,19 +60,38 @@ func TestSequenceTrackerFlows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	type flow struct {
+		port uint16
+		dgs  uint64
+		next uint64
+		gaps uint64
+	}
+	check := func(when string, want []flow, total dispatch.SequenceStats) {
+		t.Helper()
+		var got []flow
+		for _, f := range tr.Flows() {
+			got = append(got, flow{f.Source.Port(), f.Datagrams, f.Next, f.Gaps})
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: flows %+v, want %+v", when, got, want)
+		}
+		if st := tr.Stats(); st != total {
+			t.Errorf("%s: totals %+v, want %+v", when, st, total)
+		}
+	}
 	observe(tr, 1, 1, 2, 3)
 	observe(tr, 2, 1, 3)
 	observe(tr, 1, 4)
-	observe(tr, 3, 1, 2) // a third flow: untracked
 	tr.Observe(&dispatch.Datagram{Payload: []byte("x")})
-	fs := tr.Flows()
-	if len(fs) != 2 || fs[0].Source.Port() != 1 || fs[0].Datagrams != 4 || fs[0].Highest != 4 ||
-		fs[1].Source.Port() != 2 || fs[1].Gaps != 1 || fs[1].Highest != 3 {
-		t.Errorf("flows %+v", fs)
-	}
-	if st := tr.Stats(); st.Untracked != 2 || st.NoSequence != 1 || st.Datagrams != 6 {
-		t.Errorf("totals %+v", st)
-	}
+	check("two flows", []flow{{1, 4, 5, 0}, {2, 2, 4, 1}},
+		dispatch.SequenceStats{Datagrams: 6, NoSequence: 1, Numbers: 6, Gaps: 1, Missing: 1})
+	observe(tr, 3, 1, 2) // a third flow evicts flow 2, idle longest; its figures stay in the totals
+	check("third flow", []flow{{1, 4, 5, 0}, {3, 2, 3, 0}},
+		dispatch.SequenceStats{Datagrams: 8, NoSequence: 1, Evicted: 1, Numbers: 8, Gaps: 1, Missing: 1})
+	observe(tr, 3, 3)
+	observe(tr, 2, 7) // back: tracked anew, in flow 1's place
+	check("flow 2 back", []flow{{2, 1, 8, 0}, {3, 3, 4, 0}},
+		dispatch.SequenceStats{Datagrams: 10, NoSequence: 1, Evicted: 2, Numbers: 10, Gaps: 1, Missing: 1})
 	if !strings.Contains(logs.String(), `"message":"sequence gap"`) {
 		t.Errorf("no gap logged: %s", logs.String())
 	}

@@ -1,6 +1,7 @@
 package dispatch_test
 
 import (
+	"context"
 	"net"
 	"net/netip"
 	"strconv"
@@ -21,17 +22,7 @@ func TestBlockPolicyKernelDrops(t *testing.T) {
 	checkLeaks(t)
 	const n = 2_000
 	ctx := testContext(t)
-	port := freePort(t)
-	conn, err := mcast.Listen(ctx, "udp4", ":"+strconv.Itoa(int(port)), &mcast.Config{ReadBuffer: 16 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	lo, err := net.InterfaceByName("lo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	must(t, conn.JoinGroup(lo, group1))
+	conn, port, lo := listenLo(t, ctx, 16<<10)
 
 	var m dispatch.Mux
 	slow := newGate(0)
@@ -83,6 +74,25 @@ func TestBlockPolicyKernelDrops(t *testing.T) {
 		t.Errorf("/proc/net/udp for port %d: %+v, want one socket with %d drops", port, socks, drops)
 	}
 	t.Logf("sent %d, delivered %d, kernel drops %d (receive buffer %d bytes)", n, h.Delivered, drops, conn.ReadBuffer())
+}
+
+// listenLo returns a socket bound to a free port, with a receive buffer
+// of readBuffer bytes, that has joined group1 on the loopback interface,
+// closed when the test ends; and the port and the interface.
+func listenLo(t *testing.T, ctx context.Context, readBuffer int) (*mcast.Conn, uint16, *net.Interface) {
+	t.Helper()
+	port := freePort(t)
+	conn, err := mcast.Listen(ctx, "udp4", ":"+strconv.Itoa(int(port)), &mcast.Config{ReadBuffer: readBuffer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	lo, err := net.InterfaceByName("lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t, conn.JoinGroup(lo, group1))
+	return conn, port, lo
 }
 
 // freePort returns a UDP port that nothing in this namespace is bound to.

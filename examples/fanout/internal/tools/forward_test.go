@@ -83,7 +83,7 @@ func TestForwardToGroup(t *testing.T) {
 	text := st.wait(t)
 	t.Logf("stats:\n%s", text)
 	for _, want := range []string{"datagrams/s", "stats " + out.String() + ": 2000 datagrams", "kernel drops 0",
-		"sequence: gaps 0, missing 0, late 0, duplicates 0, resets 0; no header 0, bad fill 0", "1 flows"} {
+		"sequence: gaps 0, missing 0, late 0, duplicates 0, resets 0; no header 0, bad fill 0", "1 flows (evicted 0, untracked 0)"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("stats output lacks %q", want)
 		}

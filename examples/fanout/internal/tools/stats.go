@@ -20,9 +20,12 @@ type StatsSummary struct {
 	Rate float64 `json:"rate"`
 	Mbps float64 `json:"mbps"`
 	// Sequence counts what the sequence numbers in the sharecast headers
-	// say, over every flow: gaps, missing, late, duplicates, resets.
+	// say, over every flow: gaps, missing, late, duplicates, resets, and
+	// the flows evicted (Evicted) and datagrams not tracked (Untracked).
 	Sequence dispatch.SequenceStats `json:"sequence"`
-	// Flows is the number of flows (source, group) seen.
+	// Flows is the number of flows (source, group) tracked at the end:
+	// at most 4,096, the default MaxFlows of the sequence tracker, which
+	// evicts the flow idle longest for a new one beyond that.
 	Flows int `json:"flows"`
 	// NoHeader counts datagrams without a sharecast header, and BadFill
 	// those whose bytes after the header are not what the sender wrote.
@@ -125,7 +128,7 @@ func (s *statsTool) finish(sum *Summary) {
 func (s *statsTool) text(w io.Writer, sum *Summary) {
 	ss := sum.Stats
 	q := ss.Sequence
-	fmt.Fprintf(w, "  %.0f datagrams/s, %.3f Mbit/s; %d flows\n", ss.Rate, ss.Mbps, ss.Flows)
+	fmt.Fprintf(w, "  %.0f datagrams/s, %.3f Mbit/s; %d flows (evicted %d, untracked %d)\n", ss.Rate, ss.Mbps, ss.Flows, q.Evicted, q.Untracked)
 	fmt.Fprintf(w, "  sequence: gaps %d, missing %d, late %d, duplicates %d, resets %d; no header %d, bad fill %d\n",
 		q.Gaps, q.Missing, q.Late, q.Duplicates, q.Resets, ss.NoHeader, ss.BadFill)
 	fmt.Fprintf(w, "  latency: mean %.0fµs, p50 %dµs, p99 %dµs, max %dµs\n", ss.Latency.Mean, ss.Latency.P50, ss.Latency.P99, ss.Latency.Max)
