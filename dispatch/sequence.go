@@ -68,6 +68,13 @@ type SequenceConfig struct {
 	// [SequenceTracker.Flows], and if it comes back it is tracked anew.
 	MaxFlows int
 
+	// OnEvict, if set, is called with the last figures of each flow
+	// evicted, before they join the totals, so that a caller that adds
+	// flows up by group (as a Prometheus counter must, never going down)
+	// can keep them. It is called from Observe, with the tracker's lock
+	// held: it must not call the tracker.
+	OnEvict func(FlowSequence)
+
 	// Logger receives an event for each gap, reset, duplicate or late
 	// datagram, through a sampler (5 every 10 seconds). The zero value
 	// logs nothing.
@@ -178,6 +185,7 @@ type SequenceTracker struct {
 	half         uint64 // 2^(bits-1)
 	window       uint64
 	maxFlows     int
+	onEvict      func(FlowSequence)
 	log          zerolog.Logger
 
 	mu    sync.Mutex
@@ -234,6 +242,7 @@ func NewSequenceTracker(cfg *SequenceConfig) (*SequenceTracker, error) {
 		half:         uint64(1) << (c.Bits - 1),
 		window:       w,
 		maxFlows:     c.MaxFlows,
+		onEvict:      c.OnEvict,
 		log:          c.Logger.Sample(&zerolog.BurstSampler{Burst: 5, Period: 10 * time.Second}),
 		flows:        make(map[flowKey]*flowSeq),
 	}
@@ -344,6 +353,11 @@ func (t *SequenceTracker) newFlow(k flowKey, first uint64) *flowSeq {
 		f = t.lru.newer
 		f.unlink()
 		delete(t.flows, f.key)
+		if t.onEvict != nil {
+			k := f.key
+			t.onEvict(FlowSequence{Source: k.src, Group: k.group, Port: k.port, Stream: k.stream,
+				Highest: (f.next - 1) & t.mask, Next: f.next, SequenceStats: f.st})
+		}
 		t.other.add(&f.st)
 		t.other.Evicted++
 		f.st = SequenceStats{}

@@ -206,8 +206,9 @@ const seqWindow = 1 << 16
 // newSeqTracker returns the tracker of the streams that classify finds,
 // as mode says. Numbers are datagrams for sharecast streams and messages
 // for MoldUDP64.
-func newSeqTracker(mode string) (*dispatch.SequenceTracker, error) {
+func newSeqTracker(mode string, onEvict func(dispatch.FlowSequence)) (*dispatch.SequenceTracker, error) {
 	return dispatch.NewSequenceTracker(&dispatch.SequenceConfig{
+		OnEvict: onEvict,
 		ExtractRange: func(d *dispatch.Datagram) (first, count uint64, ok bool) {
 			si := classify(d.Payload, mode)
 			return si.first, si.n, si.kind != kindNone
@@ -229,7 +230,7 @@ type seqCounters struct {
 	Gaps       uint64 `json:"gaps"`       // jumps over one or more numbers
 	Duplicates uint64 `json:"duplicates"` // datagrams whose numbers were all received before
 	Reordered  uint64 `json:"reordered"`  // datagrams that brought numbers below a higher one, within the window
-	Resets     uint64 `json:"resets"`     // jumps back past the window: the sender restarted
+	Resets     uint64 `json:"resets"`     // jumps past the window, back or ahead: the sender restarted (or a forgery), not counted as lost
 }
 
 func (c *seqCounters) add(s *dispatch.SequenceStats) {
@@ -251,6 +252,10 @@ type groupStat struct {
 	jitter      float64
 	prevTransit int64
 	hasPrev     bool
+	// retired holds the figures of the group's streams that the tracker
+	// evicted; evicted counts them.
+	retired seqCounters
+	evicted uint64
 }
 
 // statHandler is the handler of stat: it tracks sequence numbers per
@@ -274,11 +279,24 @@ type statHandler struct {
 }
 
 func newStatHandler(mode string, limit uint64) (*statHandler, error) {
-	seq, err := newSeqTracker(mode)
+	h := &statHandler{mode: mode, limit: limit, groups: map[groupKey]*groupStat{}, done: make(chan struct{})}
+	var err error
+	h.seq, err = newSeqTracker(mode, h.retire)
 	if err != nil {
 		return nil, err
 	}
-	return &statHandler{mode: mode, limit: limit, groups: map[groupKey]*groupStat{}, seq: seq, done: make(chan struct{})}, nil
+	return h, nil
+}
+
+// retire keeps the figures of a stream that the tracker evicted (the idle
+// longest, when a new one came past its cap) in its group's, so that a
+// group's counts never go down. The tracker calls it from Observe, which
+// ServeDatagram calls with h.mu held.
+func (h *statHandler) retire(f dispatch.FlowSequence) {
+	if g := h.groups[groupKey{f.Group, f.Port}]; g != nil {
+		g.retired.add(&f.SequenceStats)
+		g.evicted++
+	}
 }
 
 func newLatencyHistogram() *hdrhistogram.Histogram {
@@ -367,6 +385,10 @@ type (
 		JitterUS float64 `json:"jitter_us"`
 		// SilentS is how long the group has received nothing, in seconds.
 		SilentS float64 `json:"silent_s"`
+		// StreamsEvicted counts the group's streams that stat stopped
+		// tracking to make room for new ones (the idle longest, past 4,096
+		// streams); their figures stay in the group's.
+		StreamsEvicted uint64 `json:"streams_evicted"`
 	}
 	socketLine struct {
 		Socket      string  `json:"socket"`
@@ -399,7 +421,7 @@ func (h *statHandler) snapshot(final bool, now time.Time) ([]groupLine, []stream
 	at := make(map[groupKey]int, len(h.groups))
 	for gk, g := range h.groups {
 		gl := groupLine{Group: gk.String(), Datagrams: g.datagrams, Bytes: g.bytes, Unsequenced: g.unsequenced,
-			JitterUS: math.Round(g.jitter/1e3*10) / 10}
+			JitterUS: math.Round(g.jitter/1e3*10) / 10, seqCounters: g.retired, StreamsEvicted: g.evicted}
 		if final {
 			gl.Latency = latencyOf(g.total)
 		} else {
@@ -461,11 +483,15 @@ var (
 func (h *statHandler) collect(ch chan<- prometheus.Metric) {
 	h.mu.Lock()
 	byGroup := make(map[groupKey]*seqCounters, len(h.groups))
-	for gk := range h.groups {
-		byGroup[gk] = &seqCounters{}
+	for gk, g := range h.groups {
+		c := g.retired
+		byGroup[gk] = &c
 	}
+	// Under h.mu, so that no stream is evicted (its figures moving to
+	// retired) between the two reads: the counters never go down.
+	flows := h.seq.Flows()
 	h.mu.Unlock()
-	for _, f := range h.seq.Flows() {
+	for _, f := range flows {
 		if c := byGroup[groupKey{f.Group, f.Port}]; c != nil {
 			c.add(&f.SequenceStats)
 		}

@@ -102,3 +102,31 @@ func TestStatStreams(t *testing.T) {
 		}
 	}
 }
+
+// A flood of new streams (a new source port each) evicts the idle ones,
+// but a group's figures never go down: an evicted stream's stay in its
+// group's, and the report stays bounded.
+func TestStatEvictionKeepsGroupFigures(t *testing.T) {
+	h := cli.NewStatHandler("auto")
+	g := netip.MustParseAddr("239.1.2.3")
+	send := func(port uint16, stream, seq uint64) {
+		p := make([]byte, 40)
+		wire.Header{Stream: stream, Seq: seq, SendTime: 1}.Put(p)
+		h.ServeDatagram(context.Background(), &dispatch.Datagram{Payload: p, Time: time.Unix(1, 0),
+			Source: netip.AddrPortFrom(netip.MustParseAddr("10.0.0.1"), port), Group: g, Port: 5000})
+	}
+	// A real stream that lost 5 numbers, then 5,000 one-datagram streams.
+	for _, seq := range []uint64{0, 1, 7, 8} {
+		send(1, 1, seq)
+	}
+	for i := range uint64(5000) {
+		send(uint16(2+i), 100+i, 0)
+	}
+	gs, ss := cli.StatSnapshot(h)
+	if len(gs) != 1 || gs[0].Lost != 5 || gs[0].Gaps != 1 || gs[0].Datagrams != 5004 || gs[0].StreamsEvicted == 0 {
+		t.Errorf("group line %+v: want the real stream's 5 lost and 1 gap kept after evictions", gs)
+	}
+	if len(ss) > 100 {
+		t.Errorf("%d stream lines", len(ss))
+	}
+}
