@@ -19,6 +19,14 @@
 //	srv.AddSource("feed-a", conn) // an *mcast.Conn that joined g
 //	err := srv.Serve(ctx)
 //
+// The Mux is pure routing: it holds the patterns, the handlers and their
+// [HandlerConfig]s, and publishes them as an immutable snapshot that the
+// Server's readers pick up once per batch. The queues, workers and counters
+// are the Server's, so one Mux may serve several Servers at once (one per
+// set of sockets, say), each with queues and [Stats] of its own; a handler
+// shared that way is called from all of them and must be safe for
+// concurrent use.
+//
 // # Isolation
 //
 // The [Server] reads each [Source] (an *mcast.Conn, or the in-memory one of

@@ -17,8 +17,11 @@ var (
 	// wrapping error names the value.
 	ErrInvalidConfig = errors.New("dispatch: invalid configuration")
 
-	// ErrMuxInUse reports a Mux given to a second Server: a Mux's handlers
-	// and their queues belong to one Server.
+	// ErrMuxInUse reported a Mux given to a second Server, when a Mux's
+	// handlers and their queues belonged to one Server.
+	//
+	// Deprecated: It is no longer returned: the queues, workers and
+	// counters are each Server's own, so one Mux may serve several Servers.
 	ErrMuxInUse = errors.New("dispatch: mux already used by another server")
 
 	// ErrNoSource is returned by Serve when no Source was added.

@@ -46,8 +46,9 @@ type Datagram struct {
 
 // Handler handles datagrams. ServeDatagram is called from the worker
 // goroutine(s) of the handler's queue, one datagram at a time per worker;
-// a handler registered with more than one worker must be safe for
-// concurrent use.
+// a handler registered with more than one worker, or on a Mux that more
+// than one Server serves (each has its own queue and workers for it), must
+// be safe for concurrent use.
 //
 // The context is long-lived: one per Server, not per datagram, so that
 // calling a handler allocates nothing. It carries the values of the context

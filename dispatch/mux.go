@@ -3,7 +3,6 @@ package dispatch
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -17,9 +16,9 @@ const (
 	DefaultWorkers = 1
 )
 
-// HandlerConfig configures the queue and the workers of one handler. The
-// zero value, as a nil *HandlerConfig, means the defaults that each field
-// documents.
+// HandlerConfig configures the queue and the workers of one handler, which
+// each Server that serves the Mux makes for itself. The zero value, as a
+// nil *HandlerConfig, means the defaults that each field documents.
 type HandlerConfig struct {
 	// Name names the handler in Stats and logs. The default is the
 	// pattern (as Pattern.String writes it), or "fallback"; a name already
@@ -67,10 +66,13 @@ type HandlerConfig struct {
 // fallback handler, if there is one, and is counted as unmatched either way.
 //
 // The zero value is an empty Mux ready to use. A Mux is safe for concurrent
-// use: handlers may be added while a Server serves it, and take datagrams
-// from the next batch that a socket reads. A Mux belongs to at most one
-// Server (the handlers' queues and counters live in it); there is no
-// package-level default Mux.
+// use: handlers may be added while Servers serve it, and take datagrams
+// from the next batch that a socket reads. A Mux is pure routing: it holds
+// the patterns, the handlers and their HandlerConfigs, while each Server
+// that serves it keeps the handlers' queues, workers and counters of its
+// own. So one Mux may serve several Servers at once, each with its own
+// queues and Stats; a handler is then called from all of them, and must be
+// safe for concurrent use. There is no package-level default Mux.
 //
 // Mux is also a Handler: its ServeDatagram calls each matching handler in
 // turn, synchronously and without queues, for use inside another handler or
@@ -80,21 +82,30 @@ type Mux struct {
 	routes   []*route
 	fallback *route
 	names    map[string]int
-	nqueues  int
-	ninline  int
-	version  uint64
+	nroutes  int // routes registered, fallback included: the next route.id
 	tbl      atomic.Pointer[table]
-	srv      *Server
 }
 
-// table is an immutable snapshot of a Mux's routes, read by the readers
-// without locks.
+// route is one registered handler: its pattern and its configuration, the
+// same for every Server. Its id is its registration identity in the Mux,
+// by which each Server keys the queues, workers and counters it keeps for
+// it (a binding).
+type route struct {
+	id       int // 0, 1, 2, ... in registration order, fallback included
+	pat      Pattern
+	name     string
+	h        Handler
+	cfg      HandlerConfig // with the defaults filled in
+	fallback bool
+}
+
+// table is an immutable snapshot of a Mux's routes, read by the Servers'
+// readers without locks: a reader loads the Mux's current table once per
+// batch and compares it with the one it routes by.
 type table struct {
-	version  uint64
-	routes   []*route  // in registration order
-	fallback *route    // nil if none
-	queues   []*worker // indexed by worker.idx, fallback's included
-	ninline  int       // inline routes, fallback included; route.iidx < ninline
+	routes   []*route // in registration order
+	fallback *route   // nil if none
+	nroutes  int      // routes, fallback included; every route.id < nroutes
 }
 
 var emptyTable = &table{}
@@ -182,54 +193,18 @@ func (m *Mux) add(p Pattern, h Handler, cfg *HandlerConfig, fallback bool) error
 	} else {
 		m.names[name] = 1
 	}
-	rt := newRoute(p, name, h, &c, fallback, m.nqueues, m.ninline)
-	m.nqueues += len(rt.workers)
-	if rt.inline {
-		m.ninline++
-	}
+	rt := &route{id: m.nroutes, pat: p, name: name, h: h, cfg: c, fallback: fallback}
+	m.nroutes++
 	if fallback {
 		m.fallback = rt
 	} else {
 		m.routes = append(m.routes, rt)
 	}
-	m.publish()
-	if m.srv != nil {
-		m.srv.routeAdded(rt)
-	}
-	return nil
-}
-
-// publish rebuilds the snapshot; m.mu is held.
-func (m *Mux) publish() {
-	m.version++
-	t := &table{
-		version:  m.version,
+	m.tbl.Store(&table{
 		routes:   append([]*route(nil), m.routes...),
 		fallback: m.fallback,
-		queues:   make([]*worker, m.nqueues),
-		ninline:  m.ninline,
-	}
-	for _, rt := range m.routes {
-		for _, w := range rt.workers {
-			t.queues[w.idx] = w
-		}
-	}
-	if m.fallback != nil {
-		for _, w := range m.fallback.workers {
-			t.queues[w.idx] = w
-		}
-	}
-	m.tbl.Store(t)
-}
-
-// attach binds m to s, or fails if m already has a Server.
-func (m *Mux) attach(s *Server) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.srv != nil {
-		return ErrMuxInUse
-	}
-	m.srv = s
+		nroutes:  m.nroutes,
+	})
 	return nil
 }
 
@@ -248,21 +223,4 @@ func (m *Mux) ServeDatagram(ctx context.Context, d *Datagram) {
 	if !matched && t.fallback != nil {
 		t.fallback.h.ServeDatagram(ctx, d)
 	}
-}
-
-// groupRoutes returns the routes of t that take datagrams to group g on a
-// socket with local port port, and whether any of them also filters by
-// source. The slice is new; readers cache it per group.
-func (t *table) groupRoutes(g netip.Addr, port uint16) (rs []*route, bySource bool) {
-	for _, rt := range t.routes {
-		p := rt.pat
-		if (p.Group.IsValid() && p.Group != g) || (p.Port != 0 && p.Port != port) {
-			continue
-		}
-		rs = append(rs, rt)
-		if p.Source.IsValid() {
-			bySource = true
-		}
-	}
-	return rs, bySource
 }

@@ -12,46 +12,6 @@ const handOver = 16
 // hand-over batch is then claimed.
 const claimedAll = 1 << 62
 
-// route is one registered handler: its pattern, its workers (each with a
-// queue) and its counters. An inline route has no workers: the readers
-// call its handler themselves.
-type route struct {
-	pat      Pattern
-	name     string
-	h        Handler
-	overflow Overflow
-	qlen     int
-	fallback bool
-	workers  []*worker
-	inline   bool
-	iidx     int // an inline route's index among the Mux's inline routes
-
-	received atomic.Uint64
-	drops    [numCauses]atomic.Uint64
-	busyNS   atomic.Int64
-	served   atomic.Uint64 // inline: calls that returned or panicked
-}
-
-func newRoute(p Pattern, name string, h Handler, c *HandlerConfig, fallback bool, firstIdx, inlineIdx int) *route {
-	rt := &route{pat: p, name: name, h: h, overflow: c.Overflow, qlen: c.QueueLen, fallback: fallback}
-	if c.Inline {
-		rt.inline, rt.iidx = true, inlineIdx
-		return rt
-	}
-	per := (c.QueueLen + c.Workers - 1) / c.Workers
-	for i := range c.Workers {
-		rt.workers = append(rt.workers, &worker{
-			rt:    rt,
-			idx:   firstIdx + i,
-			ring:  make([]*record, per),
-			local: make([]*record, min(handOver, per)),
-			wake:  make(chan struct{}, 1),
-			space: make(chan struct{}, 1),
-		})
-	}
-	return rt
-}
-
 // worker is one goroutine's queue: a bounded ring of records, filled by the
 // readers and emptied by the worker a hand-over batch at a time.
 //
@@ -64,8 +24,8 @@ func newRoute(p Pattern, name string, h Handler, c *HandlerConfig, fallback bool
 // writes, many times a batch, so that a reader on another core does not
 // make the worker's line move with every push.
 type worker struct {
-	rt    *route
-	idx   int           // index in table.queues
+	b     *binding
+	idx   int           // index in view.queues
 	wake  chan struct{} // a push to an idle worker
 	space chan struct{} // room for a waiting reader
 
@@ -154,8 +114,8 @@ func (w *worker) notifySpace() {
 // ends a Block wait. push reports how many records it dropped because of a
 // hard stop.
 func (w *worker) push(rs []*record, rl *releaser, scratch []*record, hard <-chan struct{}) (shutdownDrops int) {
-	rt := w.rt
-	rt.received.Add(uint64(len(rs)))
+	b := w.b
+	b.received.Add(uint64(len(rs)))
 	w.mu.Lock()
 	for {
 		if w.hard {
@@ -169,7 +129,7 @@ func (w *worker) push(rs []*record, rl *releaser, scratch []*record, hard <-chan
 		if len(rs) == 0 {
 			break
 		}
-		switch rt.overflow {
+		switch b.overflow {
 		case DropNewest:
 			wake := w.signal()
 			w.mu.Unlock()
@@ -240,7 +200,7 @@ func (w *worker) drop(rs []*record, c cause, rl *releaser) {
 	if len(rs) == 0 {
 		return
 	}
-	w.rt.drops[c].Add(uint64(len(rs)))
+	w.b.drops[c].Add(uint64(len(rs)))
 	for _, r := range rs {
 		rl.release(r)
 	}

@@ -14,8 +14,9 @@ import (
 )
 
 // reader is one Source's goroutine and its state: the batch of buffers it
-// reads into, a per-group cache of the Mux's routes, and the datagrams of
-// the current batch sorted per queue.
+// reads into, the Server's view of the Mux that it routes by, a per-group
+// cache of that view's bindings, and the datagrams of the current batch
+// sorted per queue.
 type reader struct {
 	s     *Server
 	name  string
@@ -27,16 +28,16 @@ type reader struct {
 	slots []*record // slots[Tag]: the record whose buffer ds carries
 	rl    releaser
 
-	tbl       *table
+	v         *view
 	cache     map[netip.Addr]*groupEntry
 	lastGroup netip.Addr
 	last      *groupEntry
-	matched   []*route    // scratch for source-filtered routes
+	matched   []*binding  // scratch for source-filtered bindings
 	pending   [][]*record // per queue index
 	touched   []int       // queue indexes with pending records
 	scratch   []*record   // for DropOldest evictions
-	ipending  [][]*record // per inline route index
-	itouched  []*route    // inline routes with pending records
+	ipending  [][]*record // per inline binding index
+	itouched  []*binding  // inline bindings with pending records
 	held      []*record   // records queued and served inline: one reference is the reader's
 
 	datagrams, bytes, readErrors atomic.Uint64
@@ -44,10 +45,10 @@ type reader struct {
 }
 
 // groupEntry is what a reader knows about one destination group: its
-// counters and the routes that take it on this reader's port.
+// counters and the bindings that take it on this reader's port.
 type groupEntry struct {
 	stats    *groupStats
-	routes   []*route
+	routes   []*binding
 	bySource bool
 }
 
@@ -57,7 +58,8 @@ type groupStats struct {
 }
 
 func newReader(s *Server, name string, src Source) *reader {
-	r := &reader{s: s, name: name, src: src, batch: s.batch}
+	// A view of no snapshot: the first batch syncs with the Mux.
+	r := &reader{s: s, name: name, src: src, batch: s.batch, v: &view{}}
 	if la, ok := src.(interface{ LocalAddr() netip.AddrPort }); ok {
 		r.local = la.LocalAddr()
 	}
@@ -202,13 +204,31 @@ func (r *reader) refill() {
 	}
 }
 
-// dispatch hands the n datagrams at the front of r.ds to the queues of the
-// handlers that match them.
+// dispatch hands the n datagrams at the front of r.ds to the handlers
+// that match them: first the routing step, then the fan-out. Once per
+// batch it compares the Mux's snapshot with the one its view was made of,
+// and syncs with the Server if the Mux has published another.
 func (r *reader) dispatch(n int) error {
-	s := r.s
-	if t := s.mux.table(); t != r.tbl {
-		r.setTable(t)
+	if r.s.mux.table() != r.v.tbl {
+		r.setView(r.s.sync())
 	}
+	if err := r.route(n); err != nil {
+		return err
+	}
+	r.fanOut()
+	return nil
+}
+
+// route is the routing step. For each of the n datagrams at the front of
+// r.ds it fills in the Datagram of its record, counts it for the socket and
+// its group (and as unmatched), and decides, by the view, which handlers
+// take it: it appends the record to the pending list of each queue (one
+// worker of each queued handler) and of each inline handler, and sets its
+// reference count to the number of queues, plus the reader's own while
+// inline handlers share it. A record that only inline handlers take, or
+// none, stays in its slot, to be read into again.
+func (r *reader) route(n int) error {
+	s := r.s
 	var bytes uint64
 	var cur *groupEntry
 	var curN, curBytes uint64
@@ -249,9 +269,9 @@ func (r *reader) dispatch(n int) error {
 		routes := e.routes
 		if e.bySource {
 			routes = r.matched[:0]
-			for _, rt := range e.routes {
-				if !rt.pat.Source.IsValid() || rt.pat.Source == md.Source.Addr() {
-					routes = append(routes, rt)
+			for _, b := range e.routes {
+				if !b.rt.pat.Source.IsValid() || b.rt.pat.Source == md.Source.Addr() {
+					routes = append(routes, b)
 				}
 			}
 			r.matched = routes
@@ -259,7 +279,7 @@ func (r *reader) dispatch(n int) error {
 		if len(routes) == 0 {
 			e.stats.unmatched.Add(1)
 			s.unmatched.Add(1)
-			if fb := r.tbl.fallback; fb != nil {
+			if fb := r.v.fallback; fb != nil {
 				routes = r.fallbackRoutes(fb)
 			} else {
 				r.slots[md.Tag] = rec // unused: read into it again
@@ -267,23 +287,23 @@ func (r *reader) dispatch(n int) error {
 			}
 		}
 		queued, inline := 0, false
-		for _, rt := range routes {
-			if rt.inline {
-				if len(r.ipending[rt.iidx]) == 0 {
-					r.itouched = append(r.itouched, rt)
+		for _, b := range routes {
+			if b.inline {
+				if len(r.ipending[b.iidx]) == 0 {
+					r.itouched = append(r.itouched, b)
 				}
-				r.ipending[rt.iidx] = append(r.ipending[rt.iidx], rec)
+				r.ipending[b.iidx] = append(r.ipending[b.iidx], rec)
 				inline = true
 				continue
 			}
 			queued++
-			w := rt.workers[0]
-			if len(rt.workers) > 1 {
+			w := b.workers[0]
+			if len(b.workers) > 1 {
 				if md.Source != lastFlow || md.Group != lastFlowGroup {
 					lastFlow, lastFlowGroup = md.Source, md.Group
 					lastHash = flowHash(md.Source, md.Group)
 				}
-				w = rt.workers[lastHash%uint64(len(rt.workers))]
+				w = b.workers[lastHash%uint64(len(b.workers))]
 			}
 			if len(r.pending[w.idx]) == 0 {
 				r.touched = append(r.touched, w.idx)
@@ -308,10 +328,17 @@ func (r *reader) dispatch(n int) error {
 	}
 	r.datagrams.Add(uint64(n))
 	r.bytes.Add(bytes)
+	return nil
+}
 
-	// Queues that never block first, so that a blocking one holds up
-	// nobody else's datagrams of this batch; then the inline handlers,
-	// which hold up the reader too, and the blocking queues last.
+// fanOut is the fan-out step: it hands the records that route sorted out
+// to their handlers, counting each handler's received, delivered and
+// dropped datagrams as it goes, and returns to the pool the buffers that
+// no one holds any more. Queues that never block come first, so that a
+// blocking one holds up nobody else's datagrams of this batch; then the
+// inline handlers, which hold up the reader too, and the blocking queues
+// last.
+func (r *reader) fanOut() {
 	r.push(false)
 	if len(r.itouched) > 0 {
 		r.serveInline()
@@ -323,7 +350,6 @@ func (r *reader) dispatch(n int) error {
 	}
 	r.touched = r.touched[:0]
 	r.rl.flush()
-	return nil
 }
 
 // push pushes the pending records onto the queues whose overflow is, or is
@@ -331,8 +357,8 @@ func (r *reader) dispatch(n int) error {
 func (r *reader) push(block bool) {
 	s := r.s
 	for _, qi := range r.touched {
-		w := r.tbl.queues[qi]
-		if (w.rt.overflow == Block) != block {
+		w := r.v.queues[qi]
+		if (w.b.overflow == Block) != block {
 			continue
 		}
 		if k := w.push(r.pending[qi], &r.rl, r.scratch, s.hardCh); k > 0 {
@@ -345,16 +371,16 @@ func (r *reader) push(block bool) {
 // it takes, in order, then drops the reader's reference to those that
 // queues hold too.
 func (r *reader) serveInline() {
-	for _, rt := range r.itouched {
-		recs := r.ipending[rt.iidx]
-		rt.received.Add(uint64(len(recs)))
+	for _, b := range r.itouched {
+		recs := r.ipending[b.iidx]
+		b.received.Add(uint64(len(recs)))
 		t0 := monotonic()
 		for i := 0; i < len(recs); {
-			i = r.serveInlineRange(rt, recs, i)
+			i = r.serveInlineRange(b, recs, i)
 		}
-		rt.busyNS.Add(int64(monotonic() - t0))
+		b.busyNS.Add(int64(monotonic() - t0))
 		clear(recs)
-		r.ipending[rt.iidx] = recs[:0]
+		r.ipending[b.iidx] = recs[:0]
 	}
 	clear(r.itouched)
 	r.itouched = r.itouched[:0]
@@ -365,46 +391,46 @@ func (r *reader) serveInline() {
 	r.held = r.held[:0]
 }
 
-// serveInlineRange calls rt's handler with recs[i:] until they end, and
+// serveInlineRange calls b's handler with recs[i:] until they end, and
 // returns len(recs); or, if the handler panics, it counts the panic, logs
 // it through the Server's sampler and returns the index after the one that
 // panicked, so that the caller goes on from there. After a hard stop it
 // calls the handler no more, and counts the rest as dropped by the
 // shutdown. (One deferred recover a range, rather than one a datagram.)
-func (r *reader) serveInlineRange(rt *route, recs []*record, i int) (next int) {
+func (r *reader) serveInlineRange(b *binding, recs []*record, i int) (next int) {
 	s := r.s
 	start := i
 	defer func() {
 		if next >= 0 {
 			return
 		}
-		rt.served.Add(uint64(i + 1 - start))
-		s.handlerPanicked(rt, &recs[i].d, recover())
+		b.served.Add(uint64(i + 1 - start))
+		s.handlerPanicked(b, &recs[i].d, recover())
 		next = i + 1
 	}()
 	next = -1
 	ctx := s.hctx
-	h := rt.h
+	h := b.h
 	for ; i < len(recs); i++ {
 		if s.hard.Load() {
 			k := uint64(len(recs) - i)
-			rt.drops[causeShutdown].Add(k)
+			b.drops[causeShutdown].Add(k)
 			s.shutdownDrops.Add(k)
 			break
 		}
 		h.ServeDatagram(ctx, &recs[i].d)
 	}
-	rt.served.Add(uint64(i - start))
+	b.served.Add(uint64(i - start))
 	return len(recs)
 }
 
 // fallbackRoutes returns fb as a one-element slice without allocating.
-func (r *reader) fallbackRoutes(fb *route) []*route {
+func (r *reader) fallbackRoutes(fb *binding) []*binding {
 	r.matched = append(r.matched[:0], fb)
 	return r.matched
 }
 
-// entry returns the cached routes and counters of group g.
+// entry returns the cached bindings and counters of group g.
 func (r *reader) entry(g netip.Addr) *groupEntry {
 	if r.last != nil && g == r.lastGroup {
 		return r.last
@@ -412,36 +438,38 @@ func (r *reader) entry(g netip.Addr) *groupEntry {
 	e := r.cache[g]
 	if e == nil {
 		e = &groupEntry{stats: r.s.groupStats(g)}
-		e.routes, e.bySource = r.tbl.groupRoutes(g, r.local.Port())
+		e.routes, e.bySource = r.v.groupRoutes(g, r.local.Port())
 		r.cache[g] = e
 	}
 	r.last, r.lastGroup = e, g
 	return e
 }
 
-// setTable switches to a new snapshot of the Mux: the group cache is
-// rebuilt as groups come, and the pending lists cover every queue.
-func (r *reader) setTable(t *table) {
-	r.tbl = t
+// setView switches to the Server's view of a new snapshot of the Mux: the
+// group cache is rebuilt as groups come, and the pending lists cover every
+// queue and inline handler.
+func (r *reader) setView(v *view) {
+	r.v = v
+	t := v.tbl
 	clear(r.cache)
 	r.last = nil
-	for len(r.pending) < len(t.queues) {
+	for len(r.pending) < len(v.queues) {
 		r.pending = append(r.pending, make([]*record, 0, r.batch))
 	}
-	for len(r.ipending) < t.ninline {
+	for len(r.ipending) < v.ninline {
 		r.ipending = append(r.ipending, make([]*record, 0, r.batch))
 	}
-	if cap(r.itouched) < t.ninline {
-		r.itouched = make([]*route, 0, t.ninline)
+	if cap(r.itouched) < v.ninline {
+		r.itouched = make([]*binding, 0, v.ninline)
 	}
 	if cap(r.held) < r.batch {
 		r.held = make([]*record, 0, r.batch)
 	}
-	if cap(r.touched) < len(t.queues) {
-		r.touched = make([]int, 0, len(t.queues))
+	if cap(r.touched) < len(v.queues) {
+		r.touched = make([]int, 0, len(v.queues))
 	}
 	if cap(r.matched) < len(t.routes)+1 {
-		r.matched = make([]*route, 0, len(t.routes)+1)
+		r.matched = make([]*binding, 0, len(t.routes)+1)
 	}
 }
 

@@ -67,7 +67,9 @@ type Config struct {
 
 // Server reads datagrams from its sources and hands each to every handler
 // of its Mux that matches it, through the handler's own queue and
-// worker(s); see the package doc. Its methods are safe for concurrent use.
+// worker(s); see the package doc. The queues, workers and counters are the
+// Server's: a handler of a Mux that several Servers serve has them once in
+// each. Its methods are safe for concurrent use.
 type Server struct {
 	mux   *Mux
 	batch int
@@ -82,6 +84,14 @@ type Server struct {
 	nworkers int // worker goroutines running
 	fatal    error
 	gone     atomic.Bool // readersDone is closed
+
+	// The handlers as this Server serves them, under mu: bindings by
+	// route id, every worker by worker.idx, and the view of the latest
+	// snapshot of the Mux (see sync).
+	bindings []*binding
+	queues   []*worker
+	ninline  int
+	view     *view
 
 	hctx    context.Context // the handlers' context
 	hcancel context.CancelFunc
@@ -111,8 +121,8 @@ const (
 )
 
 // NewServer returns a Server for the handlers of m, configured by cfg (nil
-// means the defaults). A Mux serves one Server: a Mux already in use returns
-// ErrMuxInUse.
+// means the defaults). Several Servers may serve one Mux, each with queues,
+// workers and counters of its own.
 func NewServer(m *Mux, cfg *Config) (*Server, error) {
 	if m == nil {
 		return nil, fmt.Errorf("dispatch: nil Mux: %w", ErrInvalidConfig)
@@ -143,9 +153,6 @@ func NewServer(m *Mux, cfg *Config) (*Server, error) {
 		groups:      make(map[netip.Addr]*groupStats),
 	}
 	s.slog = s.log.Sample(&zerolog.BurstSampler{Burst: 5, Period: 10 * time.Second})
-	if err := m.attach(s); err != nil {
-		return nil, err
-	}
 	return s, nil
 }
 
@@ -190,29 +197,27 @@ func (s *Server) AddSource(name string, src Source) error {
 // hard stop. Serve may be called once; it returns ErrServerClosed after
 // Shutdown or Close, and ErrNoSource if no Source was added.
 func (s *Server) Serve(ctx context.Context) error {
-	s.mux.mu.Lock()
 	s.mu.Lock()
 	if s.state != stateNew {
 		s.mu.Unlock()
-		s.mux.mu.Unlock()
 		return ErrServerClosed
 	}
 	if len(s.readers) == 0 {
 		s.mu.Unlock()
-		s.mux.mu.Unlock()
 		return ErrNoSource
 	}
 	s.state = stateServing
 	s.hctx, s.hcancel = context.WithCancel(context.WithoutCancel(ctx))
-	t := s.mux.table()
-	for _, w := range t.queues {
+	// Bindings made from now on start their own workers (see bind);
+	// those made before, for Stats, start here.
+	s.syncLocked()
+	for _, w := range s.queues {
 		s.startWorker(w)
 	}
 	for _, r := range s.readers {
 		s.startReader(r)
 	}
 	s.mu.Unlock()
-	s.mux.mu.Unlock()
 
 	var err error
 	select {
@@ -332,12 +337,14 @@ func (s *Server) stopHard() {
 	s.hardOnce.Do(func() {
 		s.hard.Store(true)
 		close(s.hardCh)
-		s.mux.mu.Lock()
-		t := s.mux.table()
-		s.mux.mu.Unlock()
+		// A binding made after this sees hardCh closed and never starts
+		// its workers (see bind and startWorker).
+		s.mu.Lock()
+		queues := s.queues
+		s.mu.Unlock()
 		rl := newReleaser(s.pool, handOver)
 		inFlight := 0
-		for _, w := range t.queues {
+		for _, w := range queues {
 			n, busy := w.stopHard(&rl)
 			s.shutdownDrops.Add(uint64(n))
 			if busy {
@@ -412,25 +419,5 @@ func (s *Server) workerDone() {
 func (s *Server) checkWorkersDone() {
 	if s.nworkers == 0 && s.gone.Load() {
 		s.workersOnce.Do(func() { close(s.workersDone) })
-	}
-}
-
-// routeAdded starts the workers of a route added while serving; the Mux's
-// lock is held.
-func (s *Server) routeAdded(rt *route) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.state != stateServing || s.gone.Load() {
-		if s.state != stateNew {
-			for _, w := range rt.workers {
-				w.mu.Lock()
-				w.hard = true // nothing will serve it
-				w.mu.Unlock()
-			}
-		}
-		return
-	}
-	for _, w := range rt.workers {
-		s.startWorker(w)
 	}
 }

@@ -14,10 +14,11 @@ import (
 )
 
 // Stats is a snapshot of a Server's counters, per socket, per group and per
-// handler. Counters only grow; Queued and InFlight are the values of the
-// moment. Taken while the Server runs, the counters of different handlers
-// are read one after another, not at one instant. The fields have JSON
-// names, for export.
+// handler: what this Server read and dispatched, also from a Mux that
+// other Servers serve too. Counters only grow; Queued and InFlight are the
+// values of the moment. Taken while the Server runs, the counters of
+// different handlers are read one after another, not at one instant. The
+// fields have JSON names, for export.
 type Stats struct {
 	Sockets  []SocketStats  `json:"sockets"`
 	Groups   []GroupStats   `json:"groups"`
@@ -147,48 +148,48 @@ func (s *Server) Stats() Stats {
 	s.groupsMu.Unlock()
 	slices.SortFunc(st.Groups, func(a, b GroupStats) int { return a.Group.Compare(b.Group) })
 
-	t := s.mux.table()
-	for _, rt := range t.routes {
-		st.Handlers = append(st.Handlers, rt.stats())
+	v := s.sync()
+	for _, b := range v.routes {
+		st.Handlers = append(st.Handlers, b.stats())
 	}
-	if t.fallback != nil {
-		st.Handlers = append(st.Handlers, t.fallback.stats())
+	if v.fallback != nil {
+		st.Handlers = append(st.Handlers, v.fallback.stats())
 	}
 	st.Unmatched = s.unmatched.Load()
 	st.Buffers, st.BuffersFree = s.pool.stats()
 	return st
 }
 
-func (rt *route) stats() HandlerStats {
+func (b *binding) stats() HandlerStats {
 	hs := HandlerStats{
-		Name:     rt.name,
-		Pattern:  rt.pat,
-		Fallback: rt.fallback,
-		Overflow: rt.overflow,
-		Workers:  len(rt.workers),
-		QueueLen: rt.qlen,
+		Name:     b.rt.name,
+		Pattern:  b.rt.pat,
+		Fallback: b.rt.fallback,
+		Overflow: b.overflow,
+		Workers:  len(b.workers),
+		QueueLen: b.rt.cfg.QueueLen,
 		Drops: Drops{
-			QueueFull: rt.drops[causeQueueFull].Load(),
-			Evicted:   rt.drops[causeEvicted].Load(),
-			Panic:     rt.drops[causePanic].Load(),
-			Shutdown:  rt.drops[causeShutdown].Load(),
+			QueueFull: b.drops[causeQueueFull].Load(),
+			Evicted:   b.drops[causeEvicted].Load(),
+			Panic:     b.drops[causePanic].Load(),
+			Shutdown:  b.drops[causeShutdown].Load(),
 		},
-		HandlerTime: time.Duration(rt.busyNS.Load()),
+		HandlerTime: time.Duration(b.busyNS.Load()),
 	}
-	if rt.inline {
+	if b.inline {
 		// Read in the order that the reader writes them backwards, so
 		// that InFlight never dips below 0.
-		served := rt.served.Load()
+		served := b.served.Load()
 		hs.Inline = true
-		hs.Drops.Panic = rt.drops[causePanic].Load()
-		hs.Drops.Shutdown = rt.drops[causeShutdown].Load()
+		hs.Drops.Panic = b.drops[causePanic].Load()
+		hs.Drops.Shutdown = b.drops[causeShutdown].Load()
 		hs.Delivered = served - min(served, hs.Drops.Panic)
-		hs.Received = rt.received.Load()
+		hs.Received = b.received.Load()
 		hs.InFlight = int(hs.Received - min(hs.Received, served+hs.Drops.Shutdown))
 		return hs
 	}
 	var handed uint64
-	for _, w := range rt.workers {
+	for _, w := range b.workers {
 		w.mu.Lock()
 		h, inFlight := w.handed()
 		hs.Queued += w.n
@@ -200,11 +201,11 @@ func (rt *route) stats() HandlerStats {
 	// A call that panicked counts as handed until its worker claims the
 	// next index; so that Delivered never dips below 0, panics are read
 	// after the workers.
-	hs.Drops.Panic = rt.drops[causePanic].Load()
+	hs.Drops.Panic = b.drops[causePanic].Load()
 	hs.Delivered = handed - min(handed, hs.Drops.Panic)
 	// Received last, so that a datagram counted as delivered or dropped
 	// above is in it too.
-	hs.Received = rt.received.Load()
+	hs.Received = b.received.Load()
 	return hs
 }
 

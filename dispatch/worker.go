@@ -14,7 +14,7 @@ func (w *worker) run(s *Server) {
 	rl := newReleaser(s.pool, handOver)
 	defer rl.flush()
 	ctx := s.hctx
-	h := w.rt.h
+	h := w.b.h
 	for {
 		k := w.take()
 		if k < 0 {
@@ -55,7 +55,7 @@ func (w *worker) serveBatch(ctx context.Context, s *Server, h Handler, rl *relea
 	t0 := monotonic()
 	for !w.serveRange(ctx, s, h, rl) {
 	}
-	w.rt.busyNS.Add(int64(monotonic() - t0))
+	w.b.busyNS.Add(int64(monotonic() - t0))
 }
 
 // serveRange serves claimed indexes until the batch ends, and reports
@@ -69,7 +69,7 @@ func (w *worker) serveRange(ctx context.Context, s *Server, h Handler, rl *relea
 		if done {
 			return
 		}
-		s.handlerPanicked(w.rt, &cur.d, recover())
+		s.handlerPanicked(w.b, &cur.d, recover())
 		rl.release(cur)
 	}()
 	for {
@@ -85,10 +85,10 @@ func (w *worker) serveRange(ctx context.Context, s *Server, h Handler, rl *relea
 
 // handlerPanicked counts a handler's panic over datagram d, and logs it
 // through the Server's sampler.
-func (s *Server) handlerPanicked(rt *route, d *Datagram, v any) {
-	rt.drops[causePanic].Add(1)
+func (s *Server) handlerPanicked(b *binding, d *Datagram, v any) {
+	b.drops[causePanic].Add(1)
 	if e := s.slog.Error(); e.Enabled() {
-		e.Str("handler", rt.name).Str("src", d.Source.String()).Str("group", d.Group.String()).
+		e.Str("handler", b.rt.name).Str("src", d.Source.String()).Str("group", d.Group.String()).
 			Interface("panic", v).Bytes("stack", debug.Stack()).Msg("handler panicked; datagram dropped")
 	}
 }
