@@ -35,6 +35,10 @@ type Datagram struct {
 	// IfIndex is the index of the interface the datagram arrived on, or 0.
 	IfIndex int
 
+	// TTL is the IPv4 TTL or IPv6 hop limit the datagram arrived with, or
+	// -1 where the Source does not say (see mcast.Datagram.TTL).
+	TTL int
+
 	// Time is the receive timestamp that the Source reported (the kernel's,
 	// for an mcast.Conn on Linux).
 	Time time.Time

@@ -54,6 +54,7 @@ type groupEntry struct {
 
 type groupStats struct {
 	group                       netip.Addr
+	port                        uint16
 	datagrams, bytes, unmatched atomic.Uint64
 }
 
@@ -249,6 +250,7 @@ func (r *reader) route(n int) error {
 			Group:   md.Group,
 			Port:    r.local.Port(),
 			IfIndex: md.IfIndex,
+			TTL:     md.TTL,
 			Time:    md.Time,
 			Socket:  r.name,
 		}
@@ -437,7 +439,7 @@ func (r *reader) entry(g netip.Addr) *groupEntry {
 	}
 	e := r.cache[g]
 	if e == nil {
-		e = &groupEntry{stats: r.s.groupStats(g)}
+		e = &groupEntry{stats: r.s.groupStats(g, r.local.Port())}
 		e.routes, e.bySource = r.v.groupRoutes(g, r.local.Port())
 		r.cache[g] = e
 	}
@@ -473,14 +475,16 @@ func (r *reader) setView(v *view) {
 	}
 }
 
-// groupStats returns the counters of group g, creating them on first use.
-func (s *Server) groupStats(g netip.Addr) *groupStats {
+// groupStats returns the counters of group g on port, creating them on
+// first use.
+func (s *Server) groupStats(g netip.Addr, port uint16) *groupStats {
 	s.groupsMu.Lock()
 	defer s.groupsMu.Unlock()
-	gs := s.groups[g]
+	k := netip.AddrPortFrom(g, port)
+	gs := s.groups[k]
 	if gs == nil {
-		gs = &groupStats{group: g}
-		s.groups[g] = gs
+		gs = &groupStats{group: g, port: port}
+		s.groups[k] = gs
 	}
 	return gs
 }

@@ -108,7 +108,7 @@ type Server struct {
 	hardInFlight                    int // set before hardDone is closed
 
 	groupsMu  sync.Mutex
-	groups    map[netip.Addr]*groupStats
+	groups    map[netip.AddrPort]*groupStats
 	unmatched atomic.Uint64
 }
 
@@ -150,7 +150,7 @@ func NewServer(m *Mux, cfg *Config) (*Server, error) {
 		workersDone: make(chan struct{}),
 		hardCh:      make(chan struct{}),
 		hardDone:    make(chan struct{}),
-		groups:      make(map[netip.Addr]*groupStats),
+		groups:      make(map[netip.AddrPort]*groupStats),
 	}
 	s.slog = s.log.Sample(&zerolog.BurstSampler{Burst: 5, Period: 10 * time.Second})
 	return s, nil

@@ -48,11 +48,15 @@ type SocketStats struct {
 	Kernel *mcast.Stats `json:"kernel,omitempty"`
 }
 
-// GroupStats are the counters of one destination group, over all sockets.
+// GroupStats are the counters of one destination group and port, over all
+// sockets of that port.
 type GroupStats struct {
-	Group     netip.Addr `json:"group"`
-	Datagrams uint64     `json:"datagrams"`
-	Bytes     uint64     `json:"bytes"`
+	Group netip.Addr `json:"group"`
+	// Port is the destination port (Datagram.Port), or 0 where the Source
+	// does not say.
+	Port      uint16 `json:"port"`
+	Datagrams uint64 `json:"datagrams"`
+	Bytes     uint64 `json:"bytes"`
 	// Unmatched counts this group's datagrams that no pattern matched.
 	Unmatched uint64 `json:"unmatched"`
 }
@@ -140,13 +144,14 @@ func (s *Server) Stats() Stats {
 	for _, g := range s.groups {
 		st.Groups = append(st.Groups, GroupStats{
 			Group:     g.group,
+			Port:      g.port,
 			Datagrams: g.datagrams.Load(),
 			Bytes:     g.bytes.Load(),
 			Unmatched: g.unmatched.Load(),
 		})
 	}
 	s.groupsMu.Unlock()
-	slices.SortFunc(st.Groups, func(a, b GroupStats) int { return a.Group.Compare(b.Group) })
+	slices.SortFunc(st.Groups, func(a, b GroupStats) int { return cmp.Or(a.Group.Compare(b.Group), cmp.Compare(a.Port, b.Port)) })
 
 	v := s.sync()
 	for _, b := range v.routes {
@@ -235,9 +240,9 @@ func (st *Stats) WriteText(w io.Writer) error {
 	if err := writeTable(w, rows); err != nil {
 		return err
 	}
-	rows = [][]string{{"group", "datagrams", "bytes", "unmatched"}}
+	rows = [][]string{{"group", "port", "datagrams", "bytes", "unmatched"}}
 	for _, g := range st.Groups {
-		rows = append(rows, []string{g.Group.String(), u64(g.Datagrams), u64(g.Bytes), u64(g.Unmatched)})
+		rows = append(rows, []string{g.Group.String(), strconv.Itoa(int(g.Port)), u64(g.Datagrams), u64(g.Bytes), u64(g.Unmatched)})
 	}
 	if err := writeTable(w, rows); err != nil {
 		return err

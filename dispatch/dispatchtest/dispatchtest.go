@@ -120,6 +120,7 @@ func (s *Source) ReadBatch(ds []mcast.Datagram) (int, error) {
 			d := &ds[n]
 			d.Payload = append(d.Payload[:0], p.Payload...)
 			d.Source, d.Group, d.IfIndex, d.Time = p.Source, p.Group, p.IfIndex, p.Time
+			d.TTL = -1 // an in-memory source has no TTL to report
 			s.datagrams.Add(1)
 			s.bytes.Add(uint64(len(p.Payload)))
 			*p = mcast.Datagram{}

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -269,10 +271,11 @@ func TestMetrics(t *testing.T) {
 			if v := value("sharecast_handler_delivered_total", "handler", "print"); v != n {
 				t.Errorf("handler print delivered %v", v)
 			}
-		} else if v := value("sharecast_group_lost_total", "group", g); v != 0 {
+		} else if v := value("sharecast_group_lost_total", "group", "239.10.0.7", "port", strconv.Itoa(int(port))); v != 0 {
 			t.Errorf("stat: lost %v", v)
 		}
-		if v := value("sharecast_group_datagrams_total", "group", "239.10.0.7"); v != n {
+		checkLabels(t, mfs)
+		if v := value("sharecast_group_datagrams_total", "group", "239.10.0.7", "port", strconv.Itoa(int(port))); v != n {
 			t.Errorf("%s: group datagrams %v", p.args[0], v)
 		}
 		scraped := []float64{
@@ -365,4 +368,46 @@ next:
 		}
 	}
 	return 0, false
+}
+
+// checkLabels checks one label scheme over every series, as PromQL joins
+// need: a group metric is labelled group (an address) and port (a number),
+// a socket metric socket and local, a handler metric handler (and cause).
+func checkLabels(t *testing.T, mfs map[string]*dto.MetricFamily) {
+	t.Helper()
+	for name, mf := range mfs {
+		var want []string
+		switch {
+		case strings.HasPrefix(name, "sharecast_group_"):
+			want = []string{"group", "port"}
+		case strings.HasPrefix(name, "sharecast_socket_"):
+			want = []string{"local", "socket"}
+		case name == "sharecast_handler_dropped_total":
+			want = []string{"cause", "handler"}
+		case strings.HasPrefix(name, "sharecast_handler_"):
+			want = []string{"handler"}
+		default:
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			var got []string
+			for _, lp := range m.GetLabel() {
+				got = append(got, lp.GetName())
+				switch lp.GetName() {
+				case "group":
+					if _, err := netip.ParseAddr(lp.GetValue()); err != nil {
+						t.Errorf("%s: group label %q is not an address", name, lp.GetValue())
+					}
+				case "port":
+					if _, err := strconv.ParseUint(lp.GetValue(), 10, 16); err != nil {
+						t.Errorf("%s: port label %q is not a port", name, lp.GetValue())
+					}
+				}
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, want) {
+				t.Errorf("%s: labels %v, want %v", name, got, want)
+			}
+		}
+	}
 }

@@ -99,3 +99,23 @@ func TestListenLateCoTenant(t *testing.T) {
 		t.Errorf("%d warnings about uid 65534, want 1:\n%s", n, root.stderr.String())
 	}
 }
+
+// listen's JSON lines carry the TTL (hop limit) a datagram arrived with:
+// what send --ttl set, since lo forwards nothing; for IPv4 and IPv6.
+func TestListenTTL(t *testing.T) {
+	testbed.Require(t)
+	port := freePort(t)
+	for _, g := range []string{groupAt("239.10.0.54", port), groupAt("[ff15::54]", port)} {
+		l := start(t, "listen", g, "--count", "1", "--format", "json")
+		l.listening(t, 1)
+		if code, _, e := run(t, 20*time.Second, "send", g, "--count", "1", "--ttl", "7", "--dscp", "46"); code != 0 {
+			t.Fatalf("send: %s", e)
+		}
+		if code := l.wait(t, 20*time.Second); code != 0 {
+			t.Fatalf("listen: exit %d", code)
+		}
+		if !strings.Contains(l.stdout.String(), `"ttl":7,`) {
+			t.Errorf("%s: no ttl 7 in %s", g, l.stdout.String())
+		}
+	}
+}

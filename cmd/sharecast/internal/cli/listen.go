@@ -47,7 +47,7 @@ and then writes a summary to standard error: datagrams and bytes received,
 kernel drops, truncated and filtered datagrams, the receive buffer granted.
 
 JSON lines hold time (RFC 3339, the kernel's receive time), socket, source,
-group, port, interface, length, what the payload is where listen knows
+group, port, interface, ttl (the TTL or hop limit it arrived with), length, what the payload is where listen knows
 (sharecast: stream, seq, latency_ns; moldudp64: session, seq, count), and
 payload_base64 (or payload_hex with --payload hex).`,
 		Example: `  sharecast listen 239.1.2.3:5000
@@ -419,6 +419,10 @@ func (p *printer) appendJSON(b []byte, d *dispatch.Datagram) []byte {
 	b = strconv.AppendUint(b, uint64(d.Port), 10)
 	b = append(b, `,"interface":`...)
 	b = appendJSONString(b, p.ifname(d.IfIndex))
+	if d.TTL >= 0 {
+		b = append(b, `,"ttl":`...)
+		b = strconv.AppendInt(b, int64(d.TTL), 10)
+	}
 	b = append(b, `,"length":`...)
 	b = strconv.AppendInt(b, int64(len(d.Payload)), 10)
 	b = appendDecodedJSON(b, d.Payload, d.Time)

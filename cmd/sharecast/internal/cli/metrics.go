@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -28,8 +29,8 @@ var (
 	mSockErrors    = prometheus.NewDesc("sharecast_socket_read_errors_total", "Failed reads.", []string{"socket", "local"}, nil)
 	mSockRcvbuf    = prometheus.NewDesc("sharecast_socket_receive_buffer_bytes", "Receive buffer granted by the kernel for datagrams (on Linux half of what SO_RCVBUF reports, the rest being its bookkeeping allowance).", []string{"socket", "local"}, nil)
 
-	mGroupDatagrams = prometheus.NewDesc("sharecast_group_datagrams_total", "Datagrams received for the group, over all sockets.", []string{"group"}, nil)
-	mGroupBytes     = prometheus.NewDesc("sharecast_group_bytes_total", "Payload bytes received for the group, over all sockets.", []string{"group"}, nil)
+	mGroupDatagrams = prometheus.NewDesc("sharecast_group_datagrams_total", "Datagrams received for the group and port.", []string{"group", "port"}, nil)
+	mGroupBytes     = prometheus.NewDesc("sharecast_group_bytes_total", "Payload bytes received for the group and port.", []string{"group", "port"}, nil)
 
 	mHandlerReceived  = prometheus.NewDesc("sharecast_handler_received_total", "Datagrams queued for the handler.", []string{"handler"}, nil)
 	mHandlerDelivered = prometheus.NewDesc("sharecast_handler_delivered_total", "Datagrams the handler finished.", []string{"handler"}, nil)
@@ -78,8 +79,9 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	for _, g := range st.Groups {
-		counter(mGroupDatagrams, g.Datagrams, g.Group.String())
-		counter(mGroupBytes, g.Bytes, g.Group.String())
+		port := strconv.Itoa(int(g.Port))
+		counter(mGroupDatagrams, g.Datagrams, g.Group.String(), port)
+		counter(mGroupBytes, g.Bytes, g.Group.String(), port)
 	}
 	for _, h := range st.Handlers {
 		counter(mHandlerReceived, h.Received, h.Name)
