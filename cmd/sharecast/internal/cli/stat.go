@@ -517,7 +517,6 @@ type statReporter struct {
 	last      time.Time
 	lastGroup map[string][2]uint64 // datagrams, bytes
 	lastSock  map[string][2]uint64 // datagrams, bytes
-	drawn     int                  // lines of the last table drawn on a terminal
 	csvHeader bool                 // the CSV header was written
 	altScreen bool                 // the live table is on the terminal's alternate screen
 }
