@@ -126,8 +126,8 @@ func ExampleStats_WriteText() {
 	// socket         local  datagrams  bytes  read errors  kernel drops  truncated  filtered
 	// feed    0.0.0.0:5000          1    100            0             0          0         0
 	//
-	// group      datagrams  bytes  unmatched
-	// 239.1.2.3          1    100          0
+	// group      port  datagrams  bytes  unmatched
+	// 239.1.2.3  5000          1    100          0
 	//
 	// handler     overflow  received  delivered  queue full  evicted  panic  shutdown  queued  high water  time
 	// all      drop-newest         1          1           0        0      0         0       0           1    0s

@@ -128,8 +128,8 @@ func TestMuxFallbackCountsUnmatched(t *testing.T) {
 		t.Errorf("unmatched %d, want 2", st.Unmatched)
 	}
 	want := []dispatch.GroupStats{
-		{Group: group1, Datagrams: 2, Bytes: 2},
-		{Group: group2, Datagrams: 2, Bytes: 2, Unmatched: 2},
+		{Group: group1, Port: 5000, Datagrams: 2, Bytes: 2},
+		{Group: group2, Port: 5000, Datagrams: 2, Bytes: 2, Unmatched: 2},
 	}
 	if !reflect.DeepEqual(st.Groups, want) {
 		t.Errorf("group stats %+v, want %+v", st.Groups, want)
