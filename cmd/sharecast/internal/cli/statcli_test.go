@@ -4,11 +4,14 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sharecast/sharecast/internal/testbed"
+	"github.com/sharecast/sharecast/internal/wire"
 )
 
 // stat lists every group asked for, also one that received nothing, with
@@ -103,5 +106,69 @@ func TestStatSilentGroupsAndCounts(t *testing.T) {
 	code, _, e2 = run(t, 30*time.Second, "listen", dead, "--max-silence", "300ms")
 	if code != 1 || !strings.Contains(e2, "is silent") {
 		t.Errorf("listen --max-silence on a dead group: exit %d, want 1:\n%s", code, e2)
+	}
+}
+
+// Issue 17, finding 1, over real sockets: 5,000 datagrams, each of a new
+// stream id, then a real stream that skips 3 numbers. stat keeps at most
+// 4,096 streams (the idle longest evicted, counted), its JSON line lists
+// at most 100 and says how many it left out, and the group's figures are
+// the real stream's, not the flood's.
+func TestStatStreamFlood(t *testing.T) {
+	testbed.Require(t)
+	const flood, real = 5_000, 1_000
+	port := freePort(t)
+	g := netip.AddrPortFrom(netip.MustParseAddr("239.10.0.95"), port)
+	st := start(t, "stat", g.String(), "--format", "json", "--count", strconv.Itoa(flood+real-3), "--interval", "1h")
+	st.listening(t, 1)
+	snd := testbed.NewSender(t, g, nil, netip.MustParseAddr("127.0.0.1"))
+	send := func(i int, stream, seq uint64) {
+		t.Helper()
+		if i%64 == 0 {
+			if err := testbed.Pace(port, 128<<10, 10*time.Second); err != nil {
+				t.Fatal(err)
+			}
+		}
+		p := make([]byte, 40)
+		wire.Header{Stream: stream, Seq: seq, SendTime: time.Now().UnixNano()}.Put(p)
+		wire.Fill(p[wire.HeaderLen:], seq)
+		if err := snd.Send(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range flood {
+		send(i, 1_000_000+uint64(i), 1<<62) // a new stream each, at a huge number
+	}
+	for i := range real {
+		if i >= 500 && i < 503 {
+			continue // 3 lost
+		}
+		send(i, 7, uint64(i))
+	}
+	if code := st.wait(t, 60*time.Second); code != 0 {
+		t.Fatalf("stat: exit %d", code)
+	}
+	ls := lines(st.stdout.String())
+	var last struct {
+		Groups []struct {
+			Datagrams      uint64
+			Lost, Resets   uint64
+			StreamsEvicted uint64 `json:"streams_evicted"`
+		}
+		Streams        []json.RawMessage
+		StreamsOmitted int `json:"streams_omitted"`
+	}
+	if err := json.Unmarshal([]byte(ls[len(ls)-1]), &last); err != nil || len(last.Groups) != 1 {
+		t.Fatalf("final line: %v\n%s", err, ls[len(ls)-1])
+	}
+	gl := last.Groups[0]
+	if gl.Datagrams != flood+real-3 || gl.Lost != 3 || gl.StreamsEvicted != flood+1-4096 {
+		t.Errorf("group %+v: want %d datagrams, 3 lost (the real stream's), %d streams evicted", gl, flood+real-3, flood+1-4096)
+	}
+	if len(last.Streams) > 100 || len(last.Streams)+last.StreamsOmitted != 4096 {
+		t.Errorf("%d stream lines and %d omitted, want at most 100 of the 4,096 tracked", len(last.Streams), last.StreamsOmitted)
+	}
+	if len(ls[len(ls)-1]) > 64<<10 {
+		t.Errorf("a JSON line of %d bytes", len(ls[len(ls)-1]))
 	}
 }
