@@ -222,6 +222,11 @@ func checkError(t *testing.T, code int, stderr string, wantCode int, names strin
 	if code != wantCode || len(msgs) == 0 || !strings.HasPrefix(msgs[0], "sharecast") || !strings.Contains(msgs[0], names) {
 		t.Fatalf("exit %d, want %d; error lines %q, want the first to name %s", code, wantCode, msgs, names)
 	}
+	for _, pkg := range []string{"group: ", "mcast: ", "dispatch: "} {
+		if strings.Count(msgs[0], pkg) > 1 {
+			t.Errorf("%q stutters in %q", pkg, msgs[0])
+		}
+	}
 	wantLines := 1
 	if wantCode == 2 {
 		wantLines = 3
