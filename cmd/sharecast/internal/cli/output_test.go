@@ -21,6 +21,22 @@ import (
 	"github.com/sharecast/sharecast/internal/wire"
 )
 
+// startListening starts cmd (listen, its stdout set by the caller) with
+// its stderr collected, waits for its listening log, and returns the
+// stderr and the channel that Wait's result arrives on.
+func startListening(t *testing.T, cmd *exec.Cmd) (*output, <-chan error) {
+	t.Helper()
+	stderr := newOutput()
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	stderr.waitFor(t, "listening log", 20*time.Second, func(s string) bool { return strings.Contains(s, `"message":"listening"`) })
+	return stderr, done
+}
+
 // exitCode waits for cmd and returns its exit status.
 func exitCode(t *testing.T, cmd *exec.Cmd, done <-chan error) int {
 	t.Helper()
@@ -56,14 +72,8 @@ func TestListenOutputFull(t *testing.T) {
 	defer full.Close()
 	g := groupAt("239.10.0.60", freePort(t))
 	cmd := command(t, "listen", g)
-	stderr := newOutput()
-	cmd.Stdout, cmd.Stderr = full, stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	stderr.waitFor(t, "listening log", 20*time.Second, func(s string) bool { return strings.Contains(s, `"message":"listening"`) })
+	cmd.Stdout = full
+	stderr, done := startListening(t, cmd)
 	// Send until listen gives up: its output fails at the first flush.
 	snd := start(t, "send", g, "--rate", "1000", "--duration", "20s", "--log-level", "warn")
 	code := exitCode(t, cmd, done)
@@ -94,14 +104,7 @@ func TestListenReaderGoesAway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stderr := newOutput()
-	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	stderr.waitFor(t, "listening log", 20*time.Second, func(s string) bool { return strings.Contains(s, `"message":"listening"`) })
+	stderr, done := startListening(t, cmd)
 	snd := start(t, "send", g, "--rate", "1000", "--duration", "20s", "--log-level", "warn")
 	line, err := bufio.NewReader(stdout).ReadString('\n')
 	if err != nil || !strings.Contains(line, "sharecast stream") {
