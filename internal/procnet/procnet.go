@@ -249,7 +249,10 @@ func SocketInode(target string) (inode uint64, ok bool) {
 		return 0, false
 	}
 	n, err := strconv.ParseUint(s, 10, 64)
-	return n, err == nil
+	if err != nil {
+		return 0, false // ParseUint returns its range's end with a range error
+	}
+	return n, true
 }
 
 // parseLines calls line for each line of r but blank ones and, if header,
