@@ -273,6 +273,7 @@ func (a *Arbiter) Feed(line Line, p moldudp64.Packet, now time.Time) error {
 	}
 	if !a.jump(line, p) {
 		a.accept(line, p, t)
+		a.settle()
 	}
 	a.checkEnd(t)
 	return nil
@@ -305,7 +306,8 @@ func (a *Arbiter) accept(line Line, p moldudp64.Packet, t time.Duration) {
 // A packet within the window from the held one's line refutes it, as does
 // a jump elsewhere or a new session; the refused packet's messages are
 // dropped and counted. jump reports whether it took p; if not, p is to be
-// accepted, after the held packet that it confirmed, if any.
+// accepted, after the held packet that it confirmed, if any. A held
+// packet that the feed catches up with is accepted by settle.
 //
 // Its work is constant per packet, whatever the sequence numbers.
 func (a *Arbiter) jump(line Line, p moldudp64.Packet) bool {
@@ -313,7 +315,7 @@ func (a *Arbiter) jump(line Line, p moldudp64.Packet) bool {
 	if a.ended {
 		end = min(end, a.endSeq)
 	}
-	if end <= a.known || end <= a.next || end-a.next <= a.window {
+	if !a.beyond(p.Seq, end) {
 		if a.held.ok && a.held.line == line {
 			a.refuse() // its line went on without it
 		}
@@ -337,6 +339,39 @@ func (a *Arbiter) jump(line Line, p moldudp64.Packet) bool {
 	h.ok, h.line, h.p, h.end = true, line, p, end
 	h.p.Payload = h.buf
 	return true
+}
+
+// beyond reports whether a packet of sequence numbers seq to end
+// (exclusive) is a jump: whether it takes the sequence beyond the window,
+// to numbers not yet known to exist, past a message still missing. One
+// that starts at next continues the feed: it gives nothing up.
+func (a *Arbiter) beyond(seq, end uint64) bool {
+	return seq > a.next && end > a.known && end-a.next > a.window
+}
+
+// settle accepts the held packet, as of now, once it is a jump no more:
+// the feed has caught up with it (next has reached its first sequence
+// number or come within Window of its end, or its sequence numbers were
+// announced), so that it would be accepted if it arrived now. Holding it
+// longer would let its messages, which the arbiter has, time out into a
+// gap.
+func (a *Arbiter) settle() {
+	// Not clamped to an end of session that came since: the feed never
+	// reaches what lies beyond it.
+	if a.held.ok && !a.beyond(a.held.p.Seq, a.held.end) {
+		a.confirm()
+	}
+}
+
+// giveUpBefore is giveUp for the timeouts and Flush: it stops short of a
+// held packet's messages, which are due then, and accepts it instead.
+func (a *Arbiter) giveUpBefore(limit uint64, reason GapReason, t time.Duration) bool {
+	if a.held.ok && a.held.p.Seq > a.next {
+		limit = min(limit, a.held.p.Seq)
+	}
+	ok := a.giveUp(limit, reason, t)
+	a.settle()
+	return ok
 }
 
 // near reports whether the sequence numbers seq to end lie within w of
@@ -388,7 +423,7 @@ func (a *Arbiter) Tick(now time.Time) {
 func (a *Arbiter) Flush(now time.Time) {
 	t := a.clock(now)
 	for a.active && a.next < a.known {
-		if !a.giveUp(a.known, GapFlush, t) {
+		if !a.giveUpBefore(a.known, GapFlush, t) {
 			break
 		}
 	}
@@ -610,7 +645,7 @@ func (a *Arbiter) expire(t time.Duration) {
 		}
 		// Give up only what this evidence revealed: a later heartbeat may
 		// have announced more, which waits for its own deadline.
-		if !a.giveUp(e.end, GapTimeout, t) {
+		if !a.giveUpBefore(e.end, GapTimeout, t) {
 			return
 		}
 	}

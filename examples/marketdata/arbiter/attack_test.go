@@ -132,6 +132,60 @@ func TestRealJump(t *testing.T) {
 	}
 }
 
+// TestJumpCaughtUp: a packet held as a jump is accepted, with no other to
+// confirm it, once the feed catches up with it and it is a jump no more;
+// its messages are delivered, never left to time out into a gap while it
+// waits (the fuzzer's crasher 59a9907ce76e5b6b). A packet that starts at
+// next is no jump, however far it reaches.
+func TestJumpCaughtUp(t *testing.T) {
+	cfg := &arbiter.Config{StartSeq: 1, Window: 1, GapTimeout: time.Microsecond}
+	t.Run("delivered", func(t *testing.T) {
+		r := newRec(t, cfg)
+		r.data(A, 4, 2, 1) // 2 is beyond the window (1): held
+		r.expect(started)
+		r.data(B, 8, 1, 1) // 1 takes next to 2: it holds 2 no more
+		r.expect("msg 1 B", "msg 2 A")
+		r.heartbeat(B, 8, 3)
+		r.data(A, 12, 3, 4) // from next: no jump
+		r.a.Tick(us(100))
+		r.expect(msgs(A, 3, 6, "")...)
+		st := r.a.Stats()
+		if st.JumpsConfirmed != 1 || st.Lines[A].Jumps != 1 || st.JumpPending || st.Gaps != 0 || st.Lines[A].Late != 0 {
+			t.Errorf("Stats = %+v, want A's one jump confirmed, no gap, nothing late", st)
+		}
+		checkAccounting(t, st)
+	})
+	t.Run("timeout-stops-short", func(t *testing.T) {
+		r := newRec(t, &arbiter.Config{StartSeq: 1, Window: 2, GapTimeout: 10 * time.Microsecond})
+		r.data(A, 0, 1, 1)
+		r.heartbeat(B, 1, 4) // 2 and 3 missing
+		r.data(A, 2, 3, 3)   // 3-5: held
+		r.a.Tick(us(11))     // 2 times out; 3 is A's, accepted then
+		r.expect(started, "msg 1 A", "gap 2-2 timeout @11", "msg 3 A", "msg 4 A", "msg 5 A")
+		st := r.a.Stats()
+		if st.JumpsConfirmed != 1 || st.JumpPending || st.Missing != 1 || st.Lines[A].Late != 0 {
+			t.Errorf("Stats = %+v, want A's jump confirmed, 1 missing (2), nothing late", st)
+		}
+		checkAccounting(t, st)
+	})
+	t.Run("timed-out", func(t *testing.T) {
+		r := newRec(t, cfg)
+		r.data(A, 0, 1, 1)
+		r.data(A, 1, 3, 1) // held: 2 is next
+		r.heartbeat(B, 2, 3)
+		r.expect(started, "msg 1 A")
+		r.a.Tick(us(3)) // 2 times out, and next reaches 3
+		r.expect("gap 2-2 timeout @3", "msg 3 A")
+		r.heartbeat(B, 4, 4)
+		r.a.Tick(us(10))
+		r.expect()
+		if st := r.a.Stats(); st.JumpsConfirmed != 1 || st.JumpPending || st.Gaps != 1 || st.Next != 4 {
+			t.Errorf("Stats = %+v, want A's jump confirmed, 1 gap, next 4", st)
+		}
+		checkAccounting(t, r.a.Stats())
+	})
+}
+
 // TestForgedEndBehind: an end of session behind what was delivered is
 // invalid; the session goes on.
 func TestForgedEndBehind(t *testing.T) {

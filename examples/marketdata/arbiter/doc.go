@@ -72,7 +72,8 @@
 //
 // A packet that would take the sequence beyond the window (a message, or
 // a heartbeat or end of session announcing one, Window or more past next)
-// to sequence numbers not yet known to exist is a jump: after a long
+// to sequence numbers not yet known to exist, past a message still
+// missing, is a jump: after a long
 // outage of both lines, or forged, since anyone on the segment can send a
 // packet with the live session's name and sequence number 2^62. Acting
 // on it would give up a window's worth of real messages, and make every
@@ -80,7 +81,12 @@
 // packet confirms it: one that is beyond the window too and within Window
 // sequence numbers of it, from either line (the other line's copy, or the
 // same line's next data packet or heartbeat). Then the held packet is
-// accepted, as of that moment, and the confirming one after it. A packet
+// accepted, as of that moment, and the confirming one after it. It is
+// confirmed too, as soon as the feed catches up with it (next comes within
+// Window of its end, or reaches its first sequence number, or its sequence
+// numbers are announced), for then it is a jump no more: so a real packet
+// that was merely early is delivered, and never left to time out into a
+// gap while it waits (a timeout stops short of its messages). A packet
 // within the window from the held one's line refutes it (that line went
 // on without it), as does a jump elsewhere or a new session: the held
 // packet is dropped and its messages counted in LineStats.Unconfirmed.

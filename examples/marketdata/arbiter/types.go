@@ -283,7 +283,8 @@ type Stats struct {
 	Retained, RetainedMax int
 
 	// JumpsConfirmed and JumpsRefused count the held jumps (LineStats.Jumps)
-	// that another packet confirmed, and those dropped unconfirmed.
+	// that another packet confirmed (or the feed caught up with), and
+	// those dropped unconfirmed.
 	// JumpPending reports whether one is held now; so the sum of the
 	// lines' Jumps is JumpsConfirmed + JumpsRefused, plus 1 if JumpPending.
 	JumpsConfirmed, JumpsRefused uint64
