@@ -44,8 +44,12 @@
 // timestamp (SO_TIMESTAMPNS). A datagram longer than its buffer (MSG_TRUNC)
 // is counted in Stats.Truncated and never passed on as if whole. The
 // kernel's drop counter (SO_RXQ_OVFL, and SO_MEMINFO for its current value)
-// is in Stats.KernelDrops. Elsewhere, reads go through
-// golang.org/x/net/ipv4 and ipv6, one datagram a call.
+// is in Stats.KernelDrops. On the BSDs and macOS, reads go through
+// golang.org/x/net/ipv4 and ipv6, one datagram a call. On Windows, where
+// x/net parses no control messages, a read is one WSARecvMsg (Go's
+// ReadMsgUDPAddrPort), and mcast parses its IP_PKTINFO / IPV6_PKTINFO
+// (WSACMSGHDR, IN_PKTINFO, IN6_PKTINFO) itself, so the destination check
+// holds there too.
 //
 // # Memberships
 //
@@ -73,10 +77,8 @@
 // (the demux then finds several and delivers to each), or with
 // sysctl net.ipv4.udp_early_demux=0 (and net.ipv6.udp_early_demux=0).
 //
-// BUG(sharecast): On Windows, x/net reports no destination address, so the
-// destination check is skipped and only the kernel's membership filter
-// applies; SO_RXQ_OVFL and MSG_TRUNC are Linux-only, so outside Linux
-// Stats.KernelDrops stays 0 and truncation is detected by a datagram
+// BUG(sharecast): SO_RXQ_OVFL and MSG_TRUNC are Linux-only, so outside
+// Linux Stats.KernelDrops stays 0 and truncation is detected by a datagram
 // filling its whole buffer: ReadBatch keeps each buffer's last byte spare
 // there (NewBatch adds it), and Windows's WSAEMSGSIZE counts too.
 package mcast

@@ -28,7 +28,7 @@ const (
 	optMulticastAll4                     // IP_MULTICAST_ALL (Linux)
 	optMulticastAll6                     // IPV6_MULTICAST_ALL (Linux)
 	optPktInfo4                          // IP_PKTINFO: destination address and interface
-	optPktInfo6                          // IPV6_RECVPKTINFO
+	optPktInfo6                          // IPV6_RECVPKTINFO (IPV6_PKTINFO on Windows)
 	optTimestampNS                       // SO_TIMESTAMPNS: kernel receive time
 	optRxqOvfl                           // SO_RXQ_OVFL: kernel drop counter
 	optRecvTTL4                          // IP_RECVTTL: the TTL a datagram arrived with
@@ -121,6 +121,11 @@ var tables = map[string]osTable{
 			ShareAnyUser:   {{optReuseAddr, 1, true}},
 			ShareExclusive: {{optExclusiveAddrUse, 1, true}},
 		},
+		// The destination address and interface, which WSARecvMsg
+		// returns as IN_PKTINFO / IN6_PKTINFO (wincmsg.go parses them).
+		// Required, as on Linux: the destination check needs them.
+		recv4:       []sockopt{{optPktInfo4, 1, true}},
+		recv6:       []sockopt{{optPktInfo6, 1, true}},
 		rcvbufScale: 1,
 	},
 }
