@@ -56,6 +56,12 @@
 // [Conn.JoinGroup] and [Conn.JoinSourceSpecificGroup] join groups through
 // golang.org/x/net (IGMPv2/v3, RFC 1112 and 3376; MLDv1/v2, RFC 2710 and
 // 3810; source-specific multicast, RFC 4607; the socket API of RFC 3678).
+// On Windows, where x/net joins only any-source groups, mcast sets the
+// source options itself: IP_ADD_SOURCE_MEMBERSHIP and its kin (with an
+// IP_MREQ_SOURCE) for IPv4, MCAST_JOIN_SOURCE_GROUP and its kin (with a
+// GROUP_SOURCE_REQ, Windows Vista and later) for IPv6. On an OS without
+// source filters (NetBSD and OpenBSD in x/net) the source calls return
+// errors that wrap [ErrNotSupported].
 // Package group builds on them: group specs, interface selection, re-joins
 // when links come back.
 //
