@@ -83,6 +83,21 @@
 // (the demux then finds several and delivers to each), or with
 // sysctl net.ipv4.udp_early_demux=0 (and net.ipv6.udp_early_demux=0).
 //
+// BUG(sharecast): On the BSDs and macOS, ShareExclusive is not exclusive
+// (from the kernels' source, not run): it binds the wildcard address
+// without reuse options, which refuses any later bind to the wildcard
+// address, but a later socket that sets SO_REUSEADDR or SO_REUSEPORT is
+// checked only against sockets bound to exactly its own address, and for a
+// multicast address SO_REUSEADDR counts as SO_REUSEPORT and the kernel
+// skips its check of the other socket's user (FreeBSD's in_pcbbind_avail
+// and in6_pcbbind_avail, XNU's in_pcbbind and in6_pcbbind; NetBSD's and
+// OpenBSD's have the same exact-match rule). So a socket of any user bound
+// to the group's address and the port shares it, and receives the group
+// once it joins. No bind of the first socket closes this (bound to the
+// group, it refuses later binds to the group but not, on the same user or
+// root, to the wildcard address). Listen logs a warning when the mode is
+// asked there.
+//
 // BUG(sharecast): SO_RXQ_OVFL and MSG_TRUNC are Linux-only, so outside
 // Linux Stats.KernelDrops stays 0 and truncation is detected by a datagram
 // filling its whole buffer: ReadBatch keeps each buffer's last byte spare
