@@ -4,10 +4,9 @@ package mcast
 // with Linux's control-message parser in place of Windows' (the seam: the
 // kernel here lays out Linux's messages).
 func (c *Conn) ReadMsgLinux(ds []Datagram) (int, error) {
-	return c.readMsg(ds, make([]byte, oobSize), func(b []byte, m *pktInfo) error {
+	return c.readMsg(ds, make([]byte, oobSize), func(b []byte) (pktInfo, error) {
 		var r rxMeta
 		err := parseControl(b, &r)
-		m.dst, m.ifindex = r.dst, r.ifindex
-		return err
+		return pktInfo{r.dst, r.ifindex}, err
 	})
 }

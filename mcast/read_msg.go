@@ -14,7 +14,7 @@ import (
 //
 // As in readXNet, a read that fills the buffer is taken as cut short (the
 // last byte is the spare, readSlack), and WSAEMSGSIZE counts as truncated.
-func (c *Conn) readMsg(ds []Datagram, oob []byte, parse func([]byte, *pktInfo) error) (int, error) {
+func (c *Conn) readMsg(ds []Datagram, oob []byte, parse func([]byte) (pktInfo, error)) (int, error) {
 	d := &ds[0]
 	p := d.Payload[:cap(d.Payload)]
 	n, oobn, _, src, err := c.uc.ReadMsgUDPAddrPort(p, oob)
@@ -30,8 +30,8 @@ func (c *Conn) readMsg(ds []Datagram, oob []byte, parse func([]byte, *pktInfo) e
 		c.countTruncated(src, len(p)-1)
 		return 0, nil
 	}
-	var m pktInfo
-	if err := parse(oob[:oobn], &m); err != nil {
+	m, err := parse(oob[:oobn])
+	if err != nil {
 		c.badControl.Add(1)
 	}
 	d.Payload = p[:n]

@@ -39,6 +39,10 @@ func (c *Conn) readOS(ds []Datagram) (int, error) {
 	return c.readMsg(ds, c.rd.oob, parseWinPktInfo)
 }
 
-// parseWinPktInfo is parseWinControl for this build's pointer size, a
-// function value made once so that a read allocates nothing.
-var parseWinPktInfo = func(b []byte, m *pktInfo) error { return parseWinControl(b, winWord, m) }
+// parseWinPktInfo is parseWinControl for this build's pointer size.
+// The result is returned by value so that nothing escapes.
+func parseWinPktInfo(b []byte) (pktInfo, error) {
+	var m pktInfo
+	err := parseWinControl(b, winWord, &m)
+	return m, err
+}
