@@ -35,46 +35,29 @@ type backend interface {
 	port() uint16
 }
 
-// connBackend joins through mcast.Conn, which joins through x/net and keeps
-// the socket's membership set for its destination filter. Where x/net lacks
-// an operation for an OS, the per-OS function osSource does it instead.
+// connBackend joins through mcast.Conn, which joins through x/net (and on
+// Windows sets the source options that x/net lacks itself) and keeps the
+// socket's membership set for its destination filter.
 type connBackend struct {
 	c *mcast.Conn
 }
 
 func (b connBackend) join(ifi *net.Interface, group, source netip.Addr) error {
 	if source.IsValid() {
-		return b.source(srcJoin, ifi, group, source)
+		return b.c.JoinSourceSpecificGroup(ifi, group, source)
 	}
 	return b.c.JoinGroup(ifi, group)
 }
 
 func (b connBackend) leave(ifi *net.Interface, group, source netip.Addr) error {
 	if source.IsValid() {
-		return b.source(srcLeave, ifi, group, source)
+		return b.c.LeaveSourceSpecificGroup(ifi, group, source)
 	}
 	return b.c.LeaveGroup(ifi, group)
 }
 
 func (b connBackend) block(ifi *net.Interface, group, source netip.Addr, on bool) error {
 	if on {
-		return b.source(srcBlock, ifi, group, source)
-	}
-	return b.source(srcUnblock, ifi, group, source)
-}
-
-// source does a source operation: by the OS's own means where x/net lacks
-// it (osSource), else through mcast.
-func (b connBackend) source(op srcOp, ifi *net.Interface, group, source netip.Addr) error {
-	if done, err := osSource(b.c, op, ifi, group, source); done {
-		return err
-	}
-	switch op {
-	case srcJoin:
-		return b.c.JoinSourceSpecificGroup(ifi, group, source)
-	case srcLeave:
-		return b.c.LeaveSourceSpecificGroup(ifi, group, source)
-	case srcBlock:
 		return b.c.ExcludeSource(ifi, group, source)
 	}
 	return b.c.IncludeSource(ifi, group, source)
@@ -130,25 +113,3 @@ func (b connBackend) memberships(group netip.Addr, index int) (groups, sources i
 
 func (b connBackend) ipv6() bool   { return b.c.IPv6() }
 func (b connBackend) port() uint16 { return b.c.LocalAddr().Port() }
-
-// srcOp is a source operation that an OS may have to do itself.
-type srcOp int
-
-const (
-	srcJoin    srcOp = iota // join a source-specific group
-	srcLeave                // leave it
-	srcBlock                // block a source of an any-source group
-	srcUnblock              // unblock it
-)
-
-func (op srcOp) String() string {
-	switch op {
-	case srcJoin:
-		return "source-specific join"
-	case srcLeave:
-		return "source-specific leave"
-	case srcBlock:
-		return "source block"
-	}
-	return "source unblock"
-}

@@ -97,12 +97,12 @@
 //
 // # Windows
 //
-// golang.org/x/net joins only any-source groups on Windows. A Set joins
-// IPv4 source-specific groups there itself, with IP_ADD_SOURCE_MEMBERSHIP,
-// IP_DROP_SOURCE_MEMBERSHIP, IP_BLOCK_SOURCE and IP_UNBLOCK_SOURCE
-// (constants that golang.org/x/sys/windows lacks, defined here from the
-// Windows SDK's ws2ipdef.h: 15, 16, 17 and 18, and tested). IPv6
-// source-specific joins and source blocks return [ErrNotSupported].
+// golang.org/x/net joins only any-source groups on Windows; package mcast
+// does the source-specific joins and source blocks there itself
+// (IP_ADD_SOURCE_MEMBERSHIP and its kin for IPv4, MCAST_JOIN_SOURCE_GROUP
+// with GROUP_SOURCE_REQ for IPv6), so a Set works the same. Where an OS has
+// no source filters (x/net has none for NetBSD and OpenBSD), they return
+// errors that wrap [ErrNotSupported].
 //
 // BUG(sharecast): Only Linux re-joins when links come back; elsewhere there
 // is no watcher, and Config.NoWatch changes nothing.
@@ -116,8 +116,4 @@
 // compares groups only: a socket that joined an IPv6 group on one interface
 // also gets the group's datagrams from another interface on which any
 // socket of the host joined it. Datagram.IfIndex says where each came from.
-//
-// BUG(sharecast): On Windows, IPv6 source-specific multicast is not
-// supported, and IPv4 source-specific memberships do not show in
-// mcast.Conn.Memberships (the Set lists them).
 package group

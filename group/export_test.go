@@ -5,29 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"syscall"
-	"unsafe"
 )
-
-// Windows constants and layout, for winsock_test.go.
-const (
-	WinIPAddSourceMembership  = winIPAddSourceMembership
-	WinIPDropSourceMembership = winIPDropSourceMembership
-	WinIPBlockSource          = winIPBlockSource
-	WinIPUnblockSource        = winIPUnblockSource
-)
-
-// WinIPMreqSource returns the bytes of an IP_MREQ_SOURCE as Windows reads
-// them, and the struct's size.
-func WinIPMreqSource(group, source netip.Addr, index int) ([]byte, uintptr) {
-	r := newWinIPMreqSource(group, source, index)
-	return (*[unsafe.Sizeof(r)]byte)(unsafe.Pointer(&r))[:], unsafe.Sizeof(r)
-}
-
-// WinSourceOptions returns the option of each source operation: join,
-// leave, block, unblock.
-func WinSourceOptions() [4]int {
-	return [4]int{winSourceOption(srcJoin), winSourceOption(srcLeave), winSourceOption(srcBlock), winSourceOption(srcUnblock)}
-}
 
 // FakeKernel is a backend that records what a Set asks of the kernel.
 type FakeKernel struct {

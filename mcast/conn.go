@@ -170,6 +170,9 @@ func Listen(ctx context.Context, network, address string, cfg *Config) (*Conn, e
 		members: make(map[Membership]struct{}),
 		blocked: make(map[Membership]struct{}),
 	}
+	if w := exclusiveWarning(goos, cfg.Share); w != "" {
+		c.log.Warn().Str("os", goos).Msg(w)
+	}
 	c.slog = c.log.Sample(&zerolog.BurstSampler{Burst: 5, Period: 10 * time.Second})
 	c.groups.Store(new([]dest))
 

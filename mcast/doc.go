@@ -44,14 +44,24 @@
 // timestamp (SO_TIMESTAMPNS). A datagram longer than its buffer (MSG_TRUNC)
 // is counted in Stats.Truncated and never passed on as if whole. The
 // kernel's drop counter (SO_RXQ_OVFL, and SO_MEMINFO for its current value)
-// is in Stats.KernelDrops. Elsewhere, reads go through
-// golang.org/x/net/ipv4 and ipv6, one datagram a call.
+// is in Stats.KernelDrops. On the BSDs and macOS, reads go through
+// golang.org/x/net/ipv4 and ipv6, one datagram a call. On Windows, where
+// x/net parses no control messages, a read is one WSARecvMsg (Go's
+// ReadMsgUDPAddrPort), and mcast parses its IP_PKTINFO / IPV6_PKTINFO
+// (WSACMSGHDR, IN_PKTINFO, IN6_PKTINFO) itself, so the destination check
+// holds there too.
 //
 // # Memberships
 //
 // [Conn.JoinGroup] and [Conn.JoinSourceSpecificGroup] join groups through
 // golang.org/x/net (IGMPv2/v3, RFC 1112 and 3376; MLDv1/v2, RFC 2710 and
 // 3810; source-specific multicast, RFC 4607; the socket API of RFC 3678).
+// On Windows, where x/net joins only any-source groups, mcast sets the
+// source options itself: IP_ADD_SOURCE_MEMBERSHIP and its kin (with an
+// IP_MREQ_SOURCE) for IPv4, MCAST_JOIN_SOURCE_GROUP and its kin (with a
+// GROUP_SOURCE_REQ, Windows Vista and later) for IPv6. On an OS without
+// source filters (NetBSD and OpenBSD in x/net) the source calls return
+// errors that wrap [ErrNotSupported].
 // Package group builds on them: group specs, interface selection, re-joins
 // when links come back.
 //
@@ -73,10 +83,23 @@
 // (the demux then finds several and delivers to each), or with
 // sysctl net.ipv4.udp_early_demux=0 (and net.ipv6.udp_early_demux=0).
 //
-// BUG(sharecast): On Windows, x/net reports no destination address, so the
-// destination check is skipped and only the kernel's membership filter
-// applies; SO_RXQ_OVFL and MSG_TRUNC are Linux-only, so outside Linux
-// Stats.KernelDrops stays 0 and truncation is detected by a datagram
+// BUG(sharecast): On the BSDs and macOS, ShareExclusive is not exclusive
+// (from the kernels' source, not run): it binds the wildcard address
+// without reuse options, which refuses any later bind to the wildcard
+// address, but a later socket that sets SO_REUSEADDR or SO_REUSEPORT is
+// checked only against sockets bound to exactly its own address, and for a
+// multicast address SO_REUSEADDR counts as SO_REUSEPORT and the kernel
+// skips its check of the other socket's user (FreeBSD's in_pcbbind_avail
+// and in6_pcbbind_avail, XNU's in_pcbbind and in6_pcbbind; NetBSD's and
+// OpenBSD's have the same exact-match rule). So a socket of any user bound
+// to the group's address and the port shares it, and receives the group
+// once it joins. No bind of the first socket closes this (bound to the
+// group, it refuses later binds to the group but not, on the same user or
+// root, to the wildcard address). Listen logs a warning when the mode is
+// asked there.
+//
+// BUG(sharecast): SO_RXQ_OVFL and MSG_TRUNC are Linux-only, so outside
+// Linux Stats.KernelDrops stays 0 and truncation is detected by a datagram
 // filling its whole buffer: ReadBatch keeps each buffer's last byte spare
 // there (NewBatch adds it), and Windows's WSAEMSGSIZE counts too.
 package mcast

@@ -63,3 +63,7 @@ func (e *sentinelError) Is(target error) bool {
 	}
 	return false
 }
+
+// errBadControl reports a control message that could not be parsed; the
+// read paths count it in Stats.BadControl and pass the datagram on.
+var errBadControl = errors.New("mcast: malformed control message")

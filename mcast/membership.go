@@ -217,46 +217,34 @@ func (c *Conn) leave(ifi *net.Interface, group, source netip.Addr) error {
 }
 
 // sysJoin joins or leaves through x/net, which picks each OS's request
-// structure (ip_mreqn, group_req, group_source_req).
+// structure (ip_mreqn, group_req), and a source-specific membership through
+// sourceOp.
 func (c *Conn) sysJoin(join bool, ifi *net.Interface, group, source netip.Addr) error {
-	g := &net.UDPAddr{IP: group.AsSlice()}
-	var s *net.UDPAddr
 	if source.IsValid() {
-		s = &net.UDPAddr{IP: source.AsSlice()}
+		op := srcLeave
+		if join {
+			op = srcJoin
+		}
+		return c.sourceOp(op, ifi, group, source)
 	}
+	g := &net.UDPAddr{IP: group.AsSlice()}
 	switch {
-	case c.ipv6 && s == nil && join:
-		return c.p6.JoinGroup(ifi, g)
-	case c.ipv6 && s == nil:
-		return c.p6.LeaveGroup(ifi, g)
 	case c.ipv6 && join:
-		return c.p6.JoinSourceSpecificGroup(ifi, g, s)
+		return c.p6.JoinGroup(ifi, g)
 	case c.ipv6:
-		return c.p6.LeaveSourceSpecificGroup(ifi, g, s)
-	case s == nil && join:
-		return c.p4.JoinGroup(ifi, g)
-	case s == nil:
-		return c.p4.LeaveGroup(ifi, g)
+		return c.p6.LeaveGroup(ifi, g)
 	case join:
-		return c.p4.JoinSourceSpecificGroup(ifi, g, s)
+		return c.p4.JoinGroup(ifi, g)
 	default:
-		return c.p4.LeaveSourceSpecificGroup(ifi, g, s)
+		return c.p4.LeaveGroup(ifi, g)
 	}
 }
 
 func (c *Conn) sysSource(block bool, ifi *net.Interface, group, source netip.Addr) error {
-	g := &net.UDPAddr{IP: group.AsSlice()}
-	s := &net.UDPAddr{IP: source.AsSlice()}
-	switch {
-	case c.ipv6 && block:
-		return c.p6.ExcludeSourceSpecificGroup(ifi, g, s)
-	case c.ipv6:
-		return c.p6.IncludeSourceSpecificGroup(ifi, g, s)
-	case block:
-		return c.p4.ExcludeSourceSpecificGroup(ifi, g, s)
-	default:
-		return c.p4.IncludeSourceSpecificGroup(ifi, g, s)
+	if block {
+		return c.sourceOp(srcBlock, ifi, group, source)
 	}
+	return c.sourceOp(srcUnblock, ifi, group, source)
 }
 
 // OpError is the error of a membership operation. It names the membership

@@ -2,7 +2,6 @@ package mcast
 
 import (
 	"encoding/binary"
-	"errors"
 	"net/netip"
 	"syscall"
 	"time"
@@ -176,8 +175,6 @@ type rxMeta struct {
 	ttl     int
 	hasTTL  bool
 }
-
-var errBadControl = errors.New("mcast: malformed control message")
 
 // cmsgLenSize is the size of cmsghdr.cmsg_len (a size_t on Linux).
 const cmsgLenSize = int(unsafe.Sizeof(unix.Cmsghdr{}.Len))

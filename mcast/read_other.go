@@ -1,4 +1,4 @@
-//go:build !linux
+//go:build !linux && !windows
 
 package mcast
 
@@ -18,8 +18,7 @@ const MaxBatchSize = 1
 type reader struct{}
 
 // initReader asks x/net for the destination address and interface of each
-// datagram. Where the OS cannot say (Windows), the destination check is
-// skipped: see the package doc's BUG note.
+// datagram. Where the OS cannot say, the destination check is skipped.
 func (c *Conn) initReader() error {
 	var err error
 	if c.ipv6 {

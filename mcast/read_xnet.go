@@ -50,8 +50,7 @@ func (c *Conn) readXNet(ds []Datagram) (int, error) {
 	}
 	var sap netip.AddrPort
 	if u, ok := src.(*net.UDPAddr); ok {
-		sap = u.AddrPort()
-		sap = netip.AddrPortFrom(sap.Addr().Unmap(), sap.Port())
+		sap = srcUnmap(u.AddrPort())
 	}
 	if err != nil {
 		if isMsgSize(err) {
@@ -77,4 +76,9 @@ func (c *Conn) readXNet(ds []Datagram) (int, error) {
 		return 0, nil
 	}
 	return 1, nil
+}
+
+// srcUnmap returns a source with an IPv4-mapped IPv6 address as IPv4.
+func srcUnmap(ap netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }

@@ -28,7 +28,7 @@ const (
 	optMulticastAll4                     // IP_MULTICAST_ALL (Linux)
 	optMulticastAll6                     // IPV6_MULTICAST_ALL (Linux)
 	optPktInfo4                          // IP_PKTINFO: destination address and interface
-	optPktInfo6                          // IPV6_RECVPKTINFO
+	optPktInfo6                          // IPV6_RECVPKTINFO (IPV6_PKTINFO on Windows)
 	optTimestampNS                       // SO_TIMESTAMPNS: kernel receive time
 	optRxqOvfl                           // SO_RXQ_OVFL: kernel drop counter
 	optRecvTTL4                          // IP_RECVTTL: the TTL a datagram arrived with
@@ -79,6 +79,9 @@ type osTable struct {
 	// rcvbufScale is the factor by which the OS reports a granted receive
 	// buffer (Linux doubles the value set, to account for its overhead).
 	rcvbufScale int
+	// exclusiveGap, where not empty, is the warning that Listen logs when
+	// ShareExclusive is asked on an OS where it is not exclusive.
+	exclusiveGap string
 }
 
 // tables holds the option tables of every OS that sharecast knows.
@@ -121,6 +124,11 @@ var tables = map[string]osTable{
 			ShareAnyUser:   {{optReuseAddr, 1, true}},
 			ShareExclusive: {{optExclusiveAddrUse, 1, true}},
 		},
+		// The destination address and interface, which WSARecvMsg
+		// returns as IN_PKTINFO / IN6_PKTINFO (wincmsg.go parses them).
+		// Required, as on Linux: the destination check needs them.
+		recv4:       []sockopt{{optPktInfo4, 1, true}},
+		recv6:       []sockopt{{optPktInfo6, 1, true}},
 		rcvbufScale: 1,
 	},
 }
@@ -128,12 +136,36 @@ var tables = map[string]osTable{
 // bsdTable serves the BSDs and macOS, where a multicast port is shared when
 // every socket sets both SO_REUSEADDR and SO_REUSEPORT, and where no option
 // restricts sharing to one user.
+//
+// There ShareExclusive is not exclusive: see exclusiveGapBSD.
 var bsdTable = osTable{
 	share: map[Share][]sockopt{
 		ShareAnyUser:   {{optReuseAddr, 1, true}, {optReusePort, 1, true}},
 		ShareExclusive: {},
 	},
-	rcvbufScale: 1,
+	rcvbufScale:  1,
+	exclusiveGap: exclusiveGapBSD,
+}
+
+// exclusiveGapBSD is what the BSDs' and XNU's in_pcbbind (read, not run)
+// do to an exclusive socket, a wildcard bind without reuse options: a later
+// socket that sets SO_REUSEADDR or SO_REUSEPORT looks up only its exact
+// (address, port) when it binds, so one bound to the group's address and
+// the port does not find the wildcard socket; for a multicast address
+// SO_REUSEADDR counts as SO_REUSEPORT and the check of the other socket's
+// user is skipped (FreeBSD's in_pcbbind_avail and in6_pcbbind_avail, XNU's
+// in_pcbbind and in6_pcbbind). Such a socket, of any user, shares the port
+// and, once it joins the group, receives the group's datagrams. Binds to
+// the wildcard address are refused as they should be.
+const exclusiveGapBSD = "share=exclusive is not exclusive on this OS: a socket of any user that binds the group's address and this port with SO_REUSEADDR or SO_REUSEPORT shares the port and receives the group (the kernel checks only exact matches for it); only binds to the wildcard address are refused"
+
+// exclusiveWarning returns the warning that Listen logs for mode share on
+// goos, or "".
+func exclusiveWarning(goos string, share Share) string {
+	if share != ShareExclusive {
+		return ""
+	}
+	return tables[goos].exclusiveGap
 }
 
 // options returns the options that a receiving socket of the given family

@@ -95,3 +95,22 @@ func TestShareText(t *testing.T) {
 		t.Errorf("ParseShare(everyone): %v", err)
 	}
 }
+
+// ShareExclusive is not exclusive on the BSDs and macOS (exclusiveGapBSD,
+// from the kernels' in_pcbbind): Listen warns there, and only there, and
+// only for that mode.
+func TestExclusiveWarning(t *testing.T) {
+	for _, goos := range []string{"darwin", "freebsd", "netbsd", "openbsd"} {
+		if w := exclusiveWarning(goos, ShareExclusive); w != exclusiveGapBSD {
+			t.Errorf("%s exclusive: warning %q", goos, w)
+		}
+		if w := exclusiveWarning(goos, ShareAnyUser); w != "" {
+			t.Errorf("%s any: warning %q", goos, w)
+		}
+	}
+	for _, goos := range []string{"linux", "windows", "plan9"} {
+		if w := exclusiveWarning(goos, ShareExclusive); w != "" {
+			t.Errorf("%s exclusive: warning %q", goos, w)
+		}
+	}
+}

@@ -15,6 +15,10 @@ func sysOpt(id optID) (level, name int, ok bool) {
 		return windows.SOL_SOCKET, windows.SO_REUSEADDR, true
 	case optExclusiveAddrUse:
 		return windows.SOL_SOCKET, soExclusiveAddrUse, true
+	case optPktInfo4:
+		return windows.IPPROTO_IP, windows.IP_PKTINFO, true
+	case optPktInfo6:
+		return windows.IPPROTO_IPV6, windows.IPV6_PKTINFO, true
 	}
 	return 0, 0, false
 }
@@ -34,3 +38,13 @@ const (
 )
 
 func kernelDrops(fd uintptr) (uint32, bool) { return 0, false }
+
+// The SDK values that wincmsg.go defines for its parser are x/sys's.
+const (
+	_ = uint(windows.IP_PKTINFO - winIPPktInfo)
+	_ = uint(winIPPktInfo - windows.IP_PKTINFO)
+	_ = uint(windows.IPV6_PKTINFO - winIPv6PktInfo)
+	_ = uint(winIPv6PktInfo - windows.IPV6_PKTINFO)
+	_ = uint(windows.IPPROTO_IPV6 - winIPProtoIPv6)
+	_ = uint(winIPProtoIPv6 - windows.IPPROTO_IPV6)
+)

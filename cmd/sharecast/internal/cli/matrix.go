@@ -66,8 +66,8 @@ type matrixCell struct {
 type matrixTable struct {
 	Title     string       `json:"title"`
 	SameUser  bool         `json:"same_user"`
-	FirstUID  int          `json:"first_uid"`
-	SecondUID int          `json:"second_uid"`
+	FirstUID  int          `json:"first_uid"`  // -1 where the OS has no uid (Windows)
+	SecondUID int          `json:"second_uid"` // -1 likewise
 	Cells     []matrixCell `json:"cells"`
 	Skipped   string       `json:"skipped,omitempty"`
 }
@@ -195,13 +195,13 @@ func runMatrix(ctx context.Context, network string, wildcard, specific netip.Add
 	if err != nil {
 		return nil, err
 	}
-	t.Title = fmt.Sprintf("Both binds by the same user (uid %d)", me)
+	t.Title = "Both binds by the same user (" + matrixUser(me) + ")"
 	t.SameUser, t.FirstUID, t.SecondUID = true, me, me
 	r.Tables = append(r.Tables, *t)
 	if f.noOther {
 		return r, nil
 	}
-	other := matrixTable{Title: fmt.Sprintf("The second bind by another user (uid %d)", f.otherUID), FirstUID: me, SecondUID: f.otherUID}
+	other := matrixTable{Title: "The second bind by another user (" + matrixUser(f.otherUID) + ")", FirstUID: me, SecondUID: f.otherUID}
 	child, err := startBindChild(network, wildcard, specific, f.otherUID, e.log)
 	if err != nil {
 		other.Skipped = err.Error()
@@ -216,6 +216,15 @@ func runMatrix(ctx context.Context, network string, wildcard, specific netip.Add
 	other.Cells = t.Cells
 	r.Tables = append(r.Tables, other)
 	return r, nil
+}
+
+// matrixUser names a user by uid in a table's title: "uid 1000", or "this
+// user" where the OS has no uid (os.Geteuid returns -1 on Windows).
+func matrixUser(uid int) string {
+	if uid < 0 {
+		return "this user"
+	}
+	return fmt.Sprintf("uid %d", uid)
 }
 
 // matrixRun fills a table: for each cell, on a fresh port, the first bind
