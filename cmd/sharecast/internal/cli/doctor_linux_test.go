@@ -14,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -416,4 +417,52 @@ func TestDoctorSnoopingWithoutQuerier(t *testing.T) {
 	doctor(t, sw.Host, "239.9.0.1:5000%sw0").wantProblem(t, "querier", "mcast_querier 1")
 	querier("1")
 	doctor(t, sw.Host, "239.9.0.1:5000%sw0").wantOK(t, "querier")
+}
+
+func TestDoctorListen(t *testing.T) {
+	testbed.RequireRoot(t)
+	h := testbed.NewHost(t, "live")
+	addMcastRoute(t, h, "lo")
+	const spec = "239.9.0.9:5010"
+	doctor(t, h, spec, "--listen", "200ms").wantProblem(t, "live", "no datagram arrived")
+
+	snd := h.Command(t, "sharecast", "send", spec, "--rate", "1000")
+	if err := h.Start(snd); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		snd.Process.Kill()
+		snd.Wait()
+	})
+	// Wait until the sender sends: one datagram arrives at a member.
+	err := h.Do(func() error {
+		lo, err := net.InterfaceByName("lo")
+		if err != nil {
+			return err
+		}
+		c, err := net.ListenMulticastUDP("udp4", lo, net.UDPAddrFromAddrPort(netip.MustParseAddrPort(spec)))
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		if err := c.SetReadDeadline(time.Now().Add(20 * time.Second)); err != nil {
+			return err
+		}
+		_, err = c.Read(make([]byte, 2048))
+		return err
+	})
+	if err != nil {
+		t.Fatalf("no datagram from the sender: %v", err)
+	}
+	r := doctor(t, h, spec, "--listen", "1s")
+	r.wantOK(t, "live")
+	found := false
+	for _, c := range r.report.Checks {
+		if c.Check == "live" && c.Subject == spec && c.Status == "ok" && strings.Contains(c.Seen, "from 1 source (") && strings.HasSuffix(c.Seen, "TTL 1 to 1") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no live line with one source and TTL 1:\n%s", r.text)
+	}
 }

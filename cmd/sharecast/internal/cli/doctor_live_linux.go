@@ -1,11 +1,166 @@
 package cli
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
 	"github.com/spf13/cobra"
+
+	"github.com/sharecast/sharecast/dispatch"
+	"github.com/sharecast/sharecast/group"
 )
 
-// checkLive joins the groups for opt.listen and reports what arrived.
+// maxLiveSources caps the sources that --listen remembers per group; past
+// it, further ones are counted.
+const maxLiveSources = 16
+
+// liveGroup is what arrived for one group and port while doctor listened.
+type liveGroup struct {
+	datagrams, bytes uint64
+	sources          []netip.Addr
+	moreSources      uint64 // sources past maxLiveSources
+	ttlMin, ttlMax   int
+}
+
+// udpCounters are the UDP counters of /proc/net/snmp that say the kernel
+// dropped datagrams.
+var udpCounters = []string{"RcvbufErrors", "InErrors", "NoPorts"}
+
+// checkLive joins the groups for opt.listen through dispatch.Listen, as
+// listen does, and reports what arrived: datagrams, sources and TTLs per
+// group, the socket's kernel drops, and UDP's error counters over the
+// same time.
 func checkLive(cmd *cobra.Command, e *env, r *DoctorReport, opt doctorOptions) error {
-	r.add("live", statusWarning, "host", "--listen is not implemented yet", "")
+	var specs []string
+	live := map[netip.AddrPort]*liveGroup{}
+	for _, sp := range opt.specs {
+		if sp.Interface == "" {
+			sp.Interface = opt.iface
+		}
+		specs = append(specs, sp.String())
+		live[sp.AddrPort()] = &liveGroup{}
+	}
+	if len(specs) == 0 {
+		r.add("live", statusWarning, "host", "--listen needs a GROUP with its port", "sharecast doctor GROUP:PORT --listen 10s")
+		return nil
+	}
+	var mu sync.Mutex
+	h := dispatch.HandlerFunc(func(_ context.Context, d *dispatch.Datagram) {
+		mu.Lock()
+		defer mu.Unlock()
+		g := live[netip.AddrPortFrom(d.Group, d.Port)]
+		if g == nil {
+			return // a group of the port that was not asked
+		}
+		if g.datagrams == 0 || d.TTL < g.ttlMin {
+			g.ttlMin = d.TTL
+		}
+		g.ttlMax = max(g.ttlMax, d.TTL)
+		g.datagrams++
+		g.bytes += uint64(len(d.Payload))
+		src := d.Source.Addr()
+		switch {
+		case slices.Contains(g.sources, src):
+		case len(g.sources) < maxLiveSources:
+			g.sources = append(g.sources, src)
+		default:
+			g.moreSources++
+		}
+	})
+	before := readUDPCounters()
+	ctx, cancel := context.WithTimeout(cmd.Context(), opt.listen)
+	defer cancel()
+	rc, err := dispatch.Listen(ctx, specs, h, &dispatch.ListenConfig{ReadBuffer: opt.rcvbuf, Logger: e.log})
+	if err != nil {
+		fix := "see the problems above"
+		if errors.Is(err, group.ErrMembershipLimit) {
+			fix = "sysctl -w net.ipv4.igmp_max_memberships=N (N at least the groups asked)"
+		}
+		r.add("live", statusProblem, "host", "could not listen: "+oneLine(err), fix)
+		return nil
+	}
+	var granted []string
+	for _, so := range rc.Sockets() {
+		granted = append(granted, fmt.Sprintf("%s %d bytes", so.Name, so.Conn.ReadBufferGranted()))
+	}
+	start := time.Now()
+	serr := rc.Serve(ctx)
+	took := time.Since(start)
+	st := rc.Stats()
+	if cerr := rc.Close(); serr == nil {
+		serr = cerr
+	}
+	if cmd.Context().Err() != nil {
+		return cmd.Context().Err()
+	}
+	if serr != nil && !errors.Is(serr, context.DeadlineExceeded) {
+		return serr
+	}
+	after := readUDPCounters()
+	mu.Lock()
+	defer mu.Unlock()
+	for _, sp := range opt.specs {
+		g := live[sp.AddrPort()]
+		subj := subject(sp)
+		if g.datagrams == 0 {
+			r.add("live", statusProblem, subj, fmt.Sprintf("no datagram arrived in %v of listening", took.Round(time.Millisecond)),
+				"check that the sender sends to this group and port (sharecast send "+sp.AddrPort().String()+" on its host), and the problems above")
+			continue
+		}
+		srcs := make([]string, len(g.sources))
+		for i, s := range g.sources {
+			srcs[i] = s.String()
+		}
+		if g.moreSources > 0 {
+			srcs = append(srcs, fmt.Sprintf("and %d more", g.moreSources))
+		}
+		r.add("live", statusOK, subj, fmt.Sprintf("%s, %s in %v (%.0f/s) from %s (%s), TTL %d to %d",
+			plural(g.datagrams, "datagram"), plural(g.bytes, "byte"), took.Round(time.Millisecond),
+			float64(g.datagrams)/took.Seconds(), plural(uint64(len(g.sources))+g.moreSources, "source"), strings.Join(srcs, ", "), g.ttlMin, g.ttlMax), "")
+	}
+	var drops uint64
+	for _, s := range st.Sockets {
+		if s.Kernel != nil {
+			drops += s.Kernel.KernelDrops
+		}
+	}
+	seen := fmt.Sprintf("receive buffer granted: %s; the socket's kernel drops: %d", strings.Join(granted, ", "), drops)
+	if drops > 0 {
+		r.add("live", statusProblem, "host", seen+": its receive buffer overflowed",
+			"a larger --rcvbuf for the receivers, and net.core.rmem_max at least that")
+	} else {
+		r.add("live", statusOK, "host", seen, "")
+	}
+	var rose []string
+	var deltas []string
+	for i, name := range udpCounters {
+		d := after[i] - before[i]
+		deltas = append(deltas, fmt.Sprintf("%s +%d", name, d))
+		if d > 0 && name != "NoPorts" {
+			rose = append(rose, name)
+		}
+	}
+	seen = "UDP counters of this namespace over the time (/proc/net/snmp): " + strings.Join(deltas, ", ")
+	if len(rose) > 0 {
+		r.add("live", statusWarning, "host", seen+": the kernel dropped UDP datagrams on this host (this socket's or others')",
+			"sharecast ports (which socket drops), and a larger receive buffer where one does")
+	} else {
+		r.add("live", statusOK, "host", seen, "")
+	}
 	return nil
+}
+
+// readUDPCounters reads udpCounters from /proc/net/snmp (zero where absent).
+func readUDPCounters() []uint64 {
+	out := make([]uint64, len(udpCounters))
+	for i, name := range udpCounters {
+		out[i], _ = netstatCounter("Udp", name)
+	}
+	return out
 }
