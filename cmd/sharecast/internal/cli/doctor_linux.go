@@ -472,10 +472,11 @@ func readIntFile(path string) (int, bool) {
 }
 
 // netstatCounter reads one counter of /proc/net/netstat or /proc/net/snmp
-// ("TcpExt", "IPReversePathFilter"; "Udp", "RcvbufErrors"): each file is
-// pairs of lines, the names then the values, after the same prefix.
+// ("TcpExt", "IPReversePathFilter"; "Udp", "RcvbufErrors") of the calling
+// thread's namespace (/proc/net where thread-self cannot be read): each
+// file is pairs of lines, the names then the values, after the same prefix.
 func netstatCounter(prefix, name string) (uint64, bool) {
-	for _, file := range []string{"/proc/net/netstat", "/proc/net/snmp"} {
+	for _, file := range []string{"/proc/thread-self/net/netstat", "/proc/thread-self/net/snmp", "/proc/net/netstat", "/proc/net/snmp"} {
 		f, err := os.Open(file)
 		if err != nil {
 			continue

@@ -350,18 +350,92 @@ func TestDoctorOtherUserOnPort(t *testing.T) {
 	doctor(t, h, fmt.Sprintf("239.9.0.1:%d", port)).wantOK(t, "port")
 }
 
+// ipRPFilterDrops reads the kernel's IPReversePathFilter counter in h.
+func ipRPFilterDrops(t *testing.T, h *testbed.Host) uint64 {
+	t.Helper()
+	var n uint64
+	err := h.Do(func() error {
+		b, err := os.ReadFile("/proc/thread-self/net/netstat") // /proc/net is the main thread's
+		if err != nil {
+			return err
+		}
+		var names []string
+		for _, l := range strings.Split(string(b), "\n") {
+			fs := strings.Fields(l)
+			if len(fs) == 0 || fs[0] != "TcpExt:" {
+				continue
+			}
+			if names == nil {
+				names = fs
+				continue
+			}
+			for i, name := range names {
+				if name == "IPReversePathFilter" {
+					n, err = strconv.ParseUint(fs[i], 10, 64)
+					return err
+				}
+			}
+		}
+		return errors.New("no IPReversePathFilter in /proc/net/netstat")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// The source of a source-specific group sends to h's eth0, but h routes
+// back to it through eth1: with strict reverse-path filtering the kernel
+// drops its datagrams, counts them, and doctor names the cause.
 func TestDoctorStrictReversePath(t *testing.T) {
 	testbed.RequireRoot(t)
-	h := doctorHost(t, true)
+	h := testbed.NewHost(t, "doc")
+	peer := testbed.NewHost(t, "peer")
 	other := testbed.NewHost(t, "other")
+	testbed.Veth(t, h, "eth0", netip.MustParsePrefix("10.9.0.1/24"), peer, "up0", netip.MustParsePrefix("10.9.0.2/24"))
 	testbed.Veth(t, h, "eth1", netip.MustParsePrefix("10.9.1.1/24"), other, "up1", netip.MustParsePrefix("10.9.1.2/24"))
-	// The source is reached through eth1, the group is joined on eth0.
-	spec := "232.9.0.1:5000@10.9.1.2%eth0"
-	setSysctl(t, h, "net.ipv4.conf.all.rp_filter", "1")
-	doctor(t, h, spec).wantProblem(t, "rp_filter", "the route back is through eth1")
+	addMcastRoute(t, h, "eth0")
+	// The peer sends from the source's address, which h routes through eth1.
+	up0, err := peer.Netlink().LinkByName("up0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, _ := netlink.ParseAddr("10.9.1.2/32")
+	if err := peer.Netlink().AddrAdd(up0, src); err != nil {
+		t.Fatal(err)
+	}
+	const spec = "232.9.0.1:5000@10.9.1.2%eth0"
+	snd := peer.Command(t, "sharecast", "send", "232.9.0.1:5000@10.9.1.2", "-i", "up0", "--source-addr", "10.9.1.2", "--rate", "1000")
+	if err := peer.Start(snd); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		snd.Process.Kill()
+		snd.Wait()
+	})
+	// Loose mode first, until a member of h has a datagram: the sender sends.
 	setSysctl(t, h, "net.ipv4.conf.all.rp_filter", "2")
 	setSysctl(t, h, "net.ipv4.conf.eth0.rp_filter", "2")
-	doctor(t, h, spec).wantOK(t, "rp_filter")
+	if err := awaitDatagram(h, "eth0", "232.9.0.1:5000"); err != nil {
+		t.Fatalf("no datagram from the source in loose mode: %v", err)
+	}
+
+	// Strict: the effective value is the larger of all's and eth0's.
+	setSysctl(t, h, "net.ipv4.conf.all.rp_filter", "1")
+	setSysctl(t, h, "net.ipv4.conf.eth0.rp_filter", "0")
+	before := ipRPFilterDrops(t, h)
+	r := doctor(t, h, spec, "--listen", "1s")
+	r.wantProblem(t, "rp_filter", "the route back is through eth1")
+	r.wantProblem(t, "live", "no datagram arrived")
+	r.wantProblem(t, "live", "IPReversePathFilter +")
+	if after := ipRPFilterDrops(t, h); after <= before {
+		t.Errorf("IPReversePathFilter %d before doctor listened, %d after: the kernel dropped nothing", before, after)
+	}
+
+	setSysctl(t, h, "net.ipv4.conf.all.rp_filter", "2")
+	r = doctor(t, h, spec, "--listen", "1s")
+	r.wantOK(t, "rp_filter")
+	r.wantOK(t, "live")
 }
 
 func TestDoctorFirewallDrop(t *testing.T) {
@@ -435,23 +509,7 @@ func TestDoctorListen(t *testing.T) {
 		snd.Wait()
 	})
 	// Wait until the sender sends: one datagram arrives at a member.
-	err := h.Do(func() error {
-		lo, err := net.InterfaceByName("lo")
-		if err != nil {
-			return err
-		}
-		c, err := net.ListenMulticastUDP("udp4", lo, net.UDPAddrFromAddrPort(netip.MustParseAddrPort(spec)))
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		if err := c.SetReadDeadline(time.Now().Add(20 * time.Second)); err != nil {
-			return err
-		}
-		_, err = c.Read(make([]byte, 2048))
-		return err
-	})
-	if err != nil {
+	if err := awaitDatagram(h, "lo", spec); err != nil {
 		t.Fatalf("no datagram from the sender: %v", err)
 	}
 	r := doctor(t, h, spec, "--listen", "1s")
@@ -465,4 +523,25 @@ func TestDoctorListen(t *testing.T) {
 	if !found {
 		t.Errorf("no live line with one source and TTL 1:\n%s", r.text)
 	}
+}
+
+// awaitDatagram joins group (ADDR:PORT) on ifname in h and waits for one
+// datagram: a sender is sending.
+func awaitDatagram(h *testbed.Host, ifname, group string) error {
+	return h.Do(func() error {
+		ifi, err := net.InterfaceByName(ifname)
+		if err != nil {
+			return err
+		}
+		c, err := net.ListenMulticastUDP("udp4", ifi, net.UDPAddrFromAddrPort(netip.MustParseAddrPort(group)))
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		if err := c.SetReadDeadline(time.Now().Add(20 * time.Second)); err != nil {
+			return err
+		}
+		_, err = c.Read(make([]byte, 2048))
+		return err
+	})
 }

@@ -74,6 +74,7 @@ func checkLive(cmd *cobra.Command, e *env, r *DoctorReport, opt doctorOptions) e
 		}
 	})
 	before := readUDPCounters()
+	rpBefore, _ := netstatCounter("TcpExt", "IPReversePathFilter")
 	ctx, cancel := context.WithTimeout(cmd.Context(), opt.listen)
 	defer cancel()
 	rc, err := dispatch.Listen(ctx, specs, h, &dispatch.ListenConfig{ReadBuffer: opt.rcvbuf, Logger: e.log})
@@ -103,6 +104,7 @@ func checkLive(cmd *cobra.Command, e *env, r *DoctorReport, opt doctorOptions) e
 		return serr
 	}
 	after := readUDPCounters()
+	rpAfter, _ := netstatCounter("TcpExt", "IPReversePathFilter")
 	mu.Lock()
 	defer mu.Unlock()
 	for _, sp := range opt.specs {
@@ -147,6 +149,10 @@ func checkLive(cmd *cobra.Command, e *env, r *DoctorReport, opt doctorOptions) e
 		}
 	}
 	seen = "UDP counters of this namespace over the time (/proc/net/snmp): " + strings.Join(deltas, ", ")
+	if rp := rpAfter - rpBefore; rp > 0 {
+		r.add("live", statusProblem, "host", fmt.Sprintf("IPReversePathFilter +%d over the time (/proc/net/netstat): the reverse-path filter dropped datagrams", rp),
+			"net.ipv4.conf.all.rp_filter=2 and net.ipv4.conf.IFACE.rp_filter=2 (loose), or a route back to the source through the interface it arrives on")
+	}
 	if len(rose) > 0 {
 		r.add("live", statusWarning, "host", seen+": the kernel dropped UDP datagrams on this host (this socket's or others')",
 			"sharecast ports (which socket drops), and a larger receive buffer where one does")
