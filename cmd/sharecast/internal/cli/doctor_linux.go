@@ -96,7 +96,8 @@ func routeIface(dst netip.Addr) (*netlink.Route, error) {
 }
 
 // checkInterface checks the interface that sp names (or the kernel's choice
-// for the group) and returns it, or nil where there is none to use.
+// for the group) and returns it, also when it cannot be used (down, no
+// MULTICAST flag), for the checks that follow; nil where there is none.
 func checkInterface(r *DoctorReport, sp group.Spec) *net.Interface {
 	subj := subject(sp)
 	text := sp.Interface
@@ -117,6 +118,10 @@ func checkInterface(r *DoctorReport, sp group.Spec) *net.Interface {
 				name = ifi.Name
 			}
 		}
+		var found *net.Interface
+		if ifi, ierr := net.InterfaceByName(name); ierr == nil {
+			found = ifi
+		}
 		fix := "ip -br link (name an interface that exists)"
 		switch {
 		case errors.Is(err, group.ErrNotMulticastCapable):
@@ -125,11 +130,11 @@ func checkInterface(r *DoctorReport, sp group.Spec) *net.Interface {
 			fix = "ip link set dev " + name + " up"
 		}
 		flags := ""
-		if ifi, ierr := net.InterfaceByName(name); ierr == nil {
-			flags = " (flags " + ifi.Flags.String() + ")"
+		if found != nil {
+			flags = " (flags " + found.Flags.String() + ")"
 		}
 		r.add("interface", statusProblem, subj, name+picked+": "+oneLine(err)+flags, fix)
-		return nil
+		return found // the other checks still apply to it
 	}
 	ifi := ifs[0]
 	for _, ifi := range ifs {
@@ -249,7 +254,7 @@ func checkRPFilter(r *DoctorReport, sp group.Spec, ifi *net.Interface) {
 		r.add("rp_filter", statusOK, subj, seen+", strict, and the route back to "+sp.Source.String()+" is through "+ifi.Name, "")
 		return
 	}
-	back := "no route"
+	back := "there is no route back to it"
 	if err == nil {
 		back = "the route back is through interface " + strconv.Itoa(rt.LinkIndex)
 		if o, oerr := net.InterfaceByIndex(rt.LinkIndex); oerr == nil {
@@ -586,7 +591,7 @@ func firewallDrops(js []byte, specs []group.Spec) ([]nftDrop, error) {
 			if !slices.ContainsFunc(matches, func(m nftMatch) bool { return !m.holds(sp) }) {
 				out = append(out, nftDrop{
 					subject: sp.String(),
-					seen:    fmt.Sprintf("nftables rule %s %s %s handle %d does %s UDP to the feed", rl.Family, rl.Table, rl.Chain, rl.Handle, verdict),
+					seen:    fmt.Sprintf("nftables rule %s %s %s handle %d %ss UDP to the feed", rl.Family, rl.Table, rl.Chain, rl.Handle, verdict),
 					fix:     fmt.Sprintf("nft delete rule %s %s %s handle %d (or accept the feed before it)", rl.Family, rl.Table, rl.Chain, rl.Handle),
 				})
 				break
