@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/netip"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -175,4 +178,235 @@ func writeDoctor(w io.Writer, r *DoctorReport, format string) error {
 	}
 	_, err := fmt.Fprintf(w, "%s, %s\n", plural(uint64(r.Problems), "problem"), plural(uint64(r.Warnings), "warning"))
 	return err
+}
+
+// nftDrop is a rule or chain policy that drops a feed.
+type nftDrop struct{ status, subject, seen, fix string }
+
+// nftRule is a rule of nft's JSON ruleset, with what doctor reads of it.
+type nftRule struct {
+	Family  string            `json:"family"`
+	Table   string            `json:"table"`
+	Chain   string            `json:"chain"`
+	Handle  int               `json:"handle"`
+	Expr    []json.RawMessage `json:"expr"`
+	verdict string            // drop, reject, accept or ""
+	matches []nftMatch
+}
+
+// nftChain is a chain of nft's JSON ruleset.
+type nftChain struct {
+	Family string `json:"family"`
+	Table  string `json:"table"`
+	Name   string `json:"name"`
+	Hook   string `json:"hook"`
+	Policy string `json:"policy"`
+}
+
+// firewallDrops finds, in nft's JSON ruleset (nft -j list ruleset), the
+// rules whose verdict is drop or reject and whose matches all hold for UDP
+// to one of specs (a destination port, a destination address, the protocol
+// UDP; a match that doctor cannot read holds, so that a rule is reported
+// rather than missed): a problem each. An input or prerouting chain whose
+// policy is drop and in which no rule that doctor can read accepts the feed
+// is a warning.
+func firewallDrops(js []byte, specs []group.Spec) ([]nftDrop, error) {
+	var doc struct {
+		Nftables []struct {
+			Rule  *nftRule  `json:"rule"`
+			Chain *nftChain `json:"chain"`
+		} `json:"nftables"`
+	}
+	if err := json.Unmarshal(js, &doc); err != nil {
+		return nil, err
+	}
+	var rules []*nftRule
+	var out []nftDrop
+	for _, o := range doc.Nftables {
+		rl := o.Rule
+		if rl == nil {
+			continue
+		}
+		rules = append(rules, rl)
+		for _, raw := range rl.Expr {
+			var ex map[string]json.RawMessage
+			if json.Unmarshal(raw, &ex) != nil {
+				continue
+			}
+			for _, v := range []string{"drop", "reject", "accept"} {
+				if _, ok := ex[v]; ok {
+					rl.verdict = v
+				}
+			}
+			if m, ok := ex["match"]; ok {
+				var nm nftMatch
+				if json.Unmarshal(m, &nm) == nil {
+					rl.matches = append(rl.matches, nm)
+				}
+			}
+		}
+		if rl.verdict != "drop" && rl.verdict != "reject" {
+			continue
+		}
+		for _, sp := range specs {
+			if nftFamilySees(rl.Family, sp.Group) && rl.matchesFeed(sp, true) {
+				out = append(out, nftDrop{
+					status:  statusProblem,
+					subject: sp.String(),
+					seen:    fmt.Sprintf("nftables rule %s %s %s handle %d %ss UDP to the feed", rl.Family, rl.Table, rl.Chain, rl.Handle, rl.verdict),
+					fix:     fmt.Sprintf("nft delete rule %s %s %s handle %d (or accept the feed before it)", rl.Family, rl.Table, rl.Chain, rl.Handle),
+				})
+				break
+			}
+		}
+	}
+	for _, o := range doc.Nftables {
+		c := o.Chain
+		if c == nil || c.Policy != "drop" || (c.Hook != "input" && c.Hook != "prerouting") {
+			continue
+		}
+		for _, sp := range specs {
+			if sp.Port == 0 || !nftFamilySees(c.Family, sp.Group) {
+				continue
+			}
+			accepted := slices.ContainsFunc(rules, func(rl *nftRule) bool {
+				return rl.Family == c.Family && rl.Table == c.Table && rl.Chain == c.Name && rl.verdict == "accept" && rl.matchesFeed(sp, false)
+			})
+			if !accepted {
+				out = append(out, nftDrop{
+					status:  statusWarning,
+					subject: sp.String(),
+					seen:    fmt.Sprintf("nftables chain %s %s %s (hook %s) has policy drop, and no rule in it that doctor can read accepts UDP to port %d", c.Family, c.Table, c.Name, c.Hook, sp.Port),
+					fix:     fmt.Sprintf("nft insert rule %s %s %s udp dport %d accept", c.Family, c.Table, c.Name, sp.Port),
+				})
+			}
+		}
+	}
+	return out, nil
+}
+
+// nftFamilySees reports whether a table of family sees packets to group:
+// ip sees IPv4, ip6 IPv6, and inet, bridge and netdev both.
+func nftFamilySees(family string, group netip.Addr) bool {
+	switch family {
+	case "ip":
+		return group.Is4()
+	case "ip6":
+		return group.Is6()
+	}
+	return true
+}
+
+// matchesFeed reports whether the rule selects UDP to sp: it has a match on
+// the port, the address or the protocol, and all its matches hold (those
+// that doctor cannot read hold when unknown is set).
+func (rl *nftRule) matchesFeed(sp group.Spec, unknown bool) bool {
+	if sp.Port == 0 || !slices.ContainsFunc(rl.matches, nftMatch.relevant) {
+		return false
+	}
+	return !slices.ContainsFunc(rl.matches, func(m nftMatch) bool { return !m.holds(sp, unknown) })
+}
+
+// nftMatch is a match expression of nft's JSON: {"op", "left": {"payload":
+// {"protocol", "field"}} or {"meta": {"key"}}, "right"}.
+type nftMatch struct {
+	Op   string `json:"op"`
+	Left struct {
+		Payload *struct {
+			Protocol string `json:"protocol"`
+			Field    string `json:"field"`
+		} `json:"payload"`
+		Meta *struct {
+			Key string `json:"key"`
+		} `json:"meta"`
+	} `json:"left"`
+	Right json.RawMessage `json:"right"`
+}
+
+// relevant reports whether the match selects by what a feed has: its UDP
+// port, its destination address or its protocol.
+func (m nftMatch) relevant() bool {
+	p := m.Left.Payload
+	return p != nil && (p.Field == "dport" || p.Field == "daddr") || m.Left.Meta != nil && m.Left.Meta.Key == "l4proto"
+}
+
+// holds reports whether the match holds for UDP to sp; a match that doctor
+// cannot read (another field, another operator) holds when unknown is set.
+func (m nftMatch) holds(sp group.Spec, unknown bool) bool {
+	var neg bool
+	switch m.Op {
+	case "==", "in":
+	case "!=":
+		neg = true
+	default:
+		return unknown
+	}
+	p := m.Left.Payload
+	var has bool
+	switch {
+	case p != nil && p.Field == "dport" && (p.Protocol == "udp" || p.Protocol == "th"):
+		has = nftRightHas(m.Right, func(s string) bool { return s == strconv.Itoa(int(sp.Port)) })
+	case p != nil && p.Field == "dport":
+		return false // TCP, SCTP...: not the feed's protocol, whatever the operator
+	case p != nil && p.Field == "daddr" && (p.Protocol == "ip" || p.Protocol == "ip6"):
+		if (p.Protocol == "ip") != sp.Group.Is4() {
+			return false
+		}
+		has = nftRightHas(m.Right, func(s string) bool {
+			if pf, err := netip.ParsePrefix(s); err == nil {
+				return pf.Contains(sp.Group)
+			}
+			return s == sp.Group.String()
+		})
+	case m.Left.Meta != nil && m.Left.Meta.Key == "l4proto":
+		has = nftRightHas(m.Right, func(s string) bool { return s == "udp" || s == "17" })
+	default:
+		return unknown
+	}
+	return has != neg
+}
+
+// nftRightHas reports whether the right side of a match (a value, a set of
+// values, a range or a prefix) has a value that ok accepts.
+func nftRightHas(raw json.RawMessage, ok func(string) bool) bool {
+	var v any
+	if json.Unmarshal(raw, &v) != nil {
+		return true
+	}
+	var walk func(v any) bool
+	walk = func(v any) bool {
+		switch x := v.(type) {
+		case float64:
+			return ok(strconv.FormatFloat(x, 'f', -1, 64))
+		case string:
+			return ok(x)
+		case []any:
+			return slices.ContainsFunc(x, walk)
+		case map[string]any:
+			if s, found := x["set"]; found {
+				return walk(s)
+			}
+			if rg, found := x["range"].([]any); found && len(rg) == 2 {
+				// A range of ports: 0 to 65535 at most.
+				lo, okLo := rg[0].(float64)
+				hi, okHi := rg[1].(float64)
+				if !okLo || !okHi || lo < 0 || hi > 65535 {
+					return false
+				}
+				for p := int(lo); p <= int(hi); p++ {
+					if ok(strconv.Itoa(p)) {
+						return true
+					}
+				}
+				return false
+			}
+			if pf, found := x["prefix"].(map[string]any); found {
+				addr, _ := pf["addr"].(string)
+				n, _ := pf["len"].(float64)
+				return ok(addr + "/" + strconv.Itoa(int(n)))
+			}
+		}
+		return false
+	}
+	return walk(v)
 }
