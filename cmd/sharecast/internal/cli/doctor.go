@@ -26,8 +26,8 @@ const (
 // It is the element of DoctorReport.Checks, the JSON schema that
 // --format json prints.
 type DoctorCheck struct {
-	// Check names the check: interface, route, rp_filter, firewall,
-	// memberships, sources, rcvbuf, querier, port or live.
+	// Check names the check: interface, route, rp_filter, igmp, querier,
+	// firewall, memberships, sources, rcvbuf, port or live.
 	Check string `json:"check"`
 	// Status is ok, warning or problem.
 	Status string `json:"status"`
@@ -105,6 +105,8 @@ Checks:
   memberships  the IPv4 groups on one socket against net.ipv4.igmp_max_memberships
   sources      the sources of one group against net.ipv4.igmp_max_msf
   rcvbuf       the receive buffer asked (--rcvbuf) against net.core.rmem_max
+  igmp         the IGMP/MLD version forced on the interface (force_igmp_version,
+               force_mld_version): v1/v2 (MLDv1) cannot join a source-specific group
   querier      on a bridge (or a port of one) with multicast snooping, an
                IGMP/MLD querier: without one, the bridge prunes the group
                after the membership timeout (about 260 s)

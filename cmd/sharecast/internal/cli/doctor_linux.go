@@ -44,6 +44,7 @@ func runDoctor(cmd *cobra.Command, e *env, opt doctorOptions) (*DoctorReport, er
 		ifi := checkInterface(r, sp)
 		checkRoute(r, sp, ifi)
 		checkRPFilter(r, sp, ifi)
+		checkIGMPVersion(r, sp, ifi)
 		checkQuerier(r, sp, ifi)
 	}
 	checkLimits(r, specs, opt.rcvbuf)
@@ -266,6 +267,48 @@ func checkRPFilter(r *DoctorReport, sp group.Spec, ifi *net.Interface) {
 	r.add("rp_filter", statusProblem, subj,
 		fmt.Sprintf("%s, strict: the kernel drops datagrams from %s arriving on %s, since %s", seen, sp.Source, ifi.Name, back),
 		fmt.Sprintf("sysctl -w net.ipv4.conf.all.rp_filter=2 net.ipv4.conf.%s.rp_filter=2 (loose), or ip route add %s dev %s", ifi.Name, sp.Source, ifi.Name))
+}
+
+// checkIGMPVersion checks the IGMP (MLD) version that the interface is
+// forced to: IGMPv1 and v2 (MLDv1) reports cannot name a source, so a
+// source-specific join is not signalled to routers and snooping switches.
+func checkIGMPVersion(r *DoctorReport, sp group.Spec, ifi *net.Interface) {
+	if ifi == nil {
+		return
+	}
+	proto, key, full := "IGMP", "net.ipv4.conf.%s.force_igmp_version", 3
+	if sp.Group.Is6() {
+		proto, key, full = "MLD", "net.ipv6.conf.%s.force_mld_version", 2
+	}
+	all, _ := sysctlValue(fmt.Sprintf(key, "all"))
+	dev, _ := sysctlValue(fmt.Sprintf(key, ifi.Name))
+	// As the kernel reads them: IPv4 uses v1 where either says 1, else v2
+	// where either says 2 (IGMP_V1_SEEN, IGMP_V2_SEEN); IPv6 takes all's
+	// value where set, else the interface's (mld_force_mld_version).
+	forced := dev
+	switch {
+	case sp.Group.Is4() && (all == 1 || dev == 1):
+		forced = 1
+	case sp.Group.Is4() && (all == 2 || dev == 2):
+		forced = 2
+	case sp.Group.Is4():
+		forced = 0
+	case all != 0:
+		forced = all
+	}
+	subj := subject(sp)
+	seen := fmt.Sprintf("%s version forced to v%d (%s all %d, %s %d)", proto, forced, strings.ReplaceAll(key, ".%s.", ".{all,IFACE}."), all, ifi.Name, dev)
+	if forced == 0 {
+		seen = fmt.Sprintf("%s version not forced (%s all %d, %s %d): %sv%d, or older where a querier speaks older",
+			proto, strings.ReplaceAll(key, ".%s.", ".{all,IFACE}."), all, ifi.Name, dev, proto, full)
+	}
+	if forced != 0 && forced < full && sp.Source.IsValid() {
+		r.add("igmp", statusProblem, subj,
+			seen+fmt.Sprintf(": %sv%d reports cannot name the source, so routers and snooping switches are not asked for this source-specific group", proto, forced),
+			fmt.Sprintf("sysctl -w "+key+"=0 "+key+"=0", "all", ifi.Name))
+		return
+	}
+	r.add("igmp", statusOK, subj, seen, "")
 }
 
 // checkQuerier checks, where the interface is a bridge or a port of one

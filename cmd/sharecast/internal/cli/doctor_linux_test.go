@@ -545,3 +545,14 @@ func awaitDatagram(h *testbed.Host, ifname, group string) error {
 		return err
 	})
 }
+
+func TestDoctorForcedIGMPVersion(t *testing.T) {
+	testbed.RequireRoot(t)
+	h := doctorHost(t, true)
+	const spec = "232.9.0.1:5000@10.9.0.2%eth0"
+	setSysctl(t, h, "net.ipv4.conf.eth0.force_igmp_version", "2")
+	doctor(t, h, spec).wantProblem(t, "igmp", "IGMPv2 reports cannot name the source")
+	doctor(t, h, "239.9.0.1:5000%eth0").wantOK(t, "igmp") // any-source: v2 carries it
+	setSysctl(t, h, "net.ipv4.conf.eth0.force_igmp_version", "0")
+	doctor(t, h, spec).wantOK(t, "igmp")
+}
