@@ -30,7 +30,7 @@ func runDoctor(cmd *cobra.Command, e *env, opt doctorOptions) (*DoctorReport, er
 			return nil, err
 		}
 		for _, m := range t.groups {
-			if m.Group.IsLinkLocalMulticast() {
+			if m.Group.IsLinkLocalMulticast() || m.Group.IsInterfaceLocalMulticast() {
 				continue // the kernel's own (all-hosts, all-nodes, solicited-node)
 			}
 			specs = append(specs, group.Spec{Group: m.Group, Interface: m.IfName})
@@ -40,7 +40,7 @@ func runDoctor(cmd *cobra.Command, e *env, opt doctorOptions) (*DoctorReport, er
 		if sp.Interface == "" {
 			sp.Interface = opt.iface
 		}
-		r.Groups = append(r.Groups, sp.String())
+		r.Groups = append(r.Groups, subject(sp))
 		ifi := checkInterface(r, sp)
 		checkRoute(r, sp, ifi)
 		checkRPFilter(r, sp, ifi)

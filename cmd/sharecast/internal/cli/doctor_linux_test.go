@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -555,4 +556,32 @@ func TestDoctorForcedIGMPVersion(t *testing.T) {
 	doctor(t, h, "239.9.0.1:5000%eth0").wantOK(t, "igmp") // any-source: v2 carries it
 	setSysctl(t, h, "net.ipv4.conf.eth0.force_igmp_version", "0")
 	doctor(t, h, spec).wantOK(t, "igmp")
+}
+
+// Without GROUP, doctor checks the groups that sockets of the host joined.
+func TestDoctorJoinedGroups(t *testing.T) {
+	testbed.RequireRoot(t)
+	h := doctorHost(t, true)
+	r := doctor(t, h)
+	if r.code != 0 || len(r.report.Groups) != 0 || !strings.Contains(r.text, "warning groups      host: no GROUP asked") {
+		t.Errorf("with nothing joined: exit %d, groups %q:\n%s", r.code, r.report.Groups, r.text)
+	}
+	var c *net.UDPConn
+	err := h.Do(func() error {
+		eth0, err := net.InterfaceByName("eth0")
+		if err != nil {
+			return err
+		}
+		c, err = net.ListenMulticastUDP("udp4", eth0, &net.UDPAddr{IP: net.IPv4(239, 9, 0, 5), Port: 5005})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r = doctor(t, h)
+	r.wantOK(t, "interface")
+	if want := []string{"239.9.0.5%eth0"}; !slices.Equal(r.report.Groups, want) {
+		t.Errorf("groups %q, want %q:\n%s", r.report.Groups, want, r.text)
+	}
 }
