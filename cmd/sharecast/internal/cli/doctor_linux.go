@@ -477,12 +477,7 @@ func checkPorts(r *DoctorReport, ports []uint16) error {
 		for _, s := range p.Sockets {
 			if s.RxQueue > 0 && s.Drops > 0 {
 				bad = true
-				who := fmt.Sprintf("socket %s (inode %d, uid %d)", s.Local, s.Inode, s.UID)
-				fix := "stop the process that holds it (sharecast ports " + strconv.Itoa(int(p.Port)) + " names it, when run as root)"
-				if len(s.Procs) > 0 {
-					who += fmt.Sprintf(" of pid %d (%s)", s.Procs[0].PID, s.Procs[0].Program)
-					fix = fmt.Sprintf("kill %d, or make %s read its socket", s.Procs[0].PID, s.Procs[0].Program)
-				}
+				who, fix := staleSocket(s)
 				r.add("port", statusProblem, subj,
 					fmt.Sprintf("%s holds %d unread bytes in its receive queue and has dropped %d datagrams: a listener that does not read", who, s.RxQueue, s.Drops),
 					fix)
@@ -501,6 +496,17 @@ func checkPorts(r *DoctorReport, ports []uint16) error {
 		}
 	}
 	return nil
+}
+
+// staleSocket names a socket that does not read, and says how to stop it.
+func staleSocket(s portSocket) (who, fix string) {
+	who = fmt.Sprintf("socket %s (inode %d, uid %d)", s.Local, s.Inode, s.UID)
+	fix = fmt.Sprintf("stop the process that holds it (sharecast ports %d names it, when run as root)", s.Local.Port())
+	if len(s.Procs) > 0 {
+		who += fmt.Sprintf(" of pid %d (%s)", s.Procs[0].PID, s.Procs[0].Program)
+		fix = fmt.Sprintf("kill %d, or make %s read its socket", s.Procs[0].PID, s.Procs[0].Program)
+	}
+	return who, fix
 }
 
 // sysctlValue reads an integer sysctl of this network namespace.

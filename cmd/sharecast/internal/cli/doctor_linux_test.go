@@ -406,14 +406,7 @@ func TestDoctorStrictReversePath(t *testing.T) {
 		t.Fatal(err)
 	}
 	const spec = "232.9.0.1:5000@10.9.1.2%eth0"
-	snd := peer.Command(t, "sharecast", "send", "232.9.0.1:5000@10.9.1.2", "-i", "up0", "--source-addr", "10.9.1.2", "--rate", "1000")
-	if err := peer.Start(snd); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		snd.Process.Kill()
-		snd.Wait()
-	})
+	startIn(t, peer, "send", "232.9.0.1:5000@10.9.1.2", "-i", "up0", "--source-addr", "10.9.1.2", "--rate", "1000")
 	// Loose mode first, until a member of h has a datagram: the sender sends.
 	setSysctl(t, h, "net.ipv4.conf.all.rp_filter", "2")
 	setSysctl(t, h, "net.ipv4.conf.eth0.rp_filter", "2")
@@ -501,14 +494,7 @@ func TestDoctorListen(t *testing.T) {
 	const spec = "239.9.0.9:5010"
 	doctor(t, h, spec, "--listen", "200ms").wantProblem(t, "live", "no datagram arrived")
 
-	snd := h.Command(t, "sharecast", "send", spec, "--rate", "1000")
-	if err := h.Start(snd); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		snd.Process.Kill()
-		snd.Wait()
-	})
+	startIn(t, h, "send", spec, "--rate", "1000")
 	// Wait until the sender sends: one datagram arrives at a member.
 	if err := awaitDatagram(h, "lo", spec); err != nil {
 		t.Fatalf("no datagram from the sender: %v", err)
@@ -584,4 +570,39 @@ func TestDoctorJoinedGroups(t *testing.T) {
 	if want := []string{"239.9.0.5%eth0"}; !slices.Equal(r.report.Groups, want) {
 		t.Errorf("groups %q, want %q:\n%s", r.report.Groups, want, r.text)
 	}
+}
+
+// A listener that stopped reading, sharing the port: while doctor listens,
+// its queue stays full and its drops grow with the feed.
+func TestDoctorListenStaleListener(t *testing.T) {
+	testbed.RequireRoot(t)
+	h := testbed.NewHost(t, "live")
+	addMcastRoute(t, h, "lo")
+	const port = 5011
+	spec := fmt.Sprintf("239.9.0.11:%d", port)
+	stale := listenIn(t, h, port)
+	if err := stale.SetReadBuffer(1); err != nil {
+		t.Fatal(err)
+	}
+	startIn(t, h, "send", spec, "--rate", "1000")
+	if err := awaitDatagram(h, "lo", spec); err != nil {
+		t.Fatalf("no datagram from the sender: %v", err)
+	}
+	r := doctor(t, h, spec, "--listen", "1s")
+	r.wantProblem(t, "port", "datagrams while doctor listened")
+	stale.Close()
+	doctor(t, h, spec, "--listen", "1s").wantOK(t, "port")
+}
+
+// startIn starts sharecast with args in host h, until the test ends.
+func startIn(t *testing.T, h *testbed.Host, args ...string) {
+	t.Helper()
+	cmd := h.Command(t, "sharecast", args...)
+	if err := h.Start(cmd); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -73,6 +74,13 @@ func checkLive(cmd *cobra.Command, e *env, r *DoctorReport, opt doctorOptions) e
 			g.moreSources++
 		}
 	})
+	var ports []uint16
+	for _, sp := range opt.specs {
+		if !slices.Contains(ports, sp.Port) {
+			ports = append(ports, sp.Port)
+		}
+	}
+	socksBefore := portSockets(ports)
 	before := readUDPCounters()
 	rpBefore, _ := netstatCounter("TcpExt", "IPReversePathFilter")
 	ctx, cancel := context.WithTimeout(cmd.Context(), opt.listen)
@@ -104,6 +112,15 @@ func checkLive(cmd *cobra.Command, e *env, r *DoctorReport, opt doctorOptions) e
 		return serr
 	}
 	after := readUDPCounters()
+	for inode, s := range portSockets(ports) {
+		b, ok := socksBefore[inode]
+		if !ok || s.Drops <= b.Drops {
+			continue // doctor's own socket is closed by now
+		}
+		who, fix := staleSocket(s)
+		r.add("port", statusProblem, "port "+fmt.Sprint(s.Local.Port()),
+			fmt.Sprintf("%s dropped %d datagrams while doctor listened (receive queue %d bytes)", who, s.Drops-b.Drops, s.RxQueue), fix)
+	}
 	rpAfter, _ := netstatCounter("TcpExt", "IPReversePathFilter")
 	mu.Lock()
 	defer mu.Unlock()
@@ -160,6 +177,22 @@ func checkLive(cmd *cobra.Command, e *env, r *DoctorReport, opt doctorOptions) e
 		r.add("live", statusOK, "host", seen, "")
 	}
 	return nil
+}
+
+// portSockets returns the sockets bound to ports, by inode (none where
+// /proc cannot be read).
+func portSockets(ports []uint16) map[uint64]portSocket {
+	out := map[uint64]portSocket{}
+	t, err := readHostTables(ports)
+	if err != nil {
+		return out
+	}
+	for _, p := range buildPortsReport(t, ports, os.Geteuid()).Ports {
+		for _, s := range p.Sockets {
+			out[s.Inode] = s
+		}
+	}
+	return out
 }
 
 // readUDPCounters reads udpCounters from /proc/net/snmp (zero where absent).
