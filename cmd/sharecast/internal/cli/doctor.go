@@ -112,9 +112,11 @@ Checks:
                after the membership timeout (about 260 s)
   port         the sockets on the port (as 'sharecast ports'): sockets of
                more than one user, and a socket whose receive queue holds
-               data while it drops (a listener that does not read)
+               data while it drops (a listener that does not read); with
+               --listen, a socket whose drops grew meanwhile
   live         with --listen: joins the groups for that long and counts
-               datagrams, sources and the kernel's UDP errors
+               datagrams, sources, TTLs, the socket's kernel drops, and the
+               kernel's UDP errors and IPReversePathFilter over that time
 
 Exit status: 0 when no check is a problem (warnings allowed), 1 otherwise,
 2 for a usage error. Linux only.
