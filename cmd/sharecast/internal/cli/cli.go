@@ -140,6 +140,7 @@ Exit status: 0 success (also after Ctrl-C or SIGTERM), 1 a run-time error
   sharecast send 239.1.2.3:5000 --rate 1000        # send test traffic on lo
   sharecast stat 239.1.2.3:5000                    # loss, gaps, latency per group
   sharecast ports 5000                             # who holds UDP port 5000
+  sharecast doctor 239.1.2.3:5000                  # why a feed does not arrive, and the fix
   sharecast matrix                                 # what this OS does with two binds on a port
   source <(sharecast completion bash)              # complete subcommands and flags in bash (also zsh, fish, powershell)`,
 		SilenceErrors: true,
@@ -163,6 +164,7 @@ Exit status: 0 success (also after Ctrl-C or SIGTERM), 1 a run-time error
 		newSendCmd(e),
 		newStatCmd(e),
 		newPortsCmd(e),
+		newDoctorCmd(e),
 		newMatrixCmd(e),
 		newDemoCmd(e),
 		newMatrixChildCmd(e),

@@ -1,5 +1,5 @@
-// Package cli is the sharecast command: listen, send, stat, ports, matrix
-// and demo. [Run] runs a command line and returns the exit status; the
+// Package cli is the sharecast command: listen, send, stat, ports, doctor,
+// matrix and demo. [Run] runs a command line and returns the exit status; the
 // program's main only wires it to the process (arguments, standard
 // streams, SIGINT and SIGTERM).
 //
@@ -19,6 +19,11 @@
 //   - ports reads /proc (Linux) for the sockets on a port, their processes
 //     and users, and the groups joined on each interface; it flags a
 //     co-tenant of another user.
+//   - doctor checks why a feed may not arrive (interface, route, rp_filter,
+//     nftables rules, membership and buffer limits, a snooping bridge's
+//     querier, the sockets on the port; with --listen, what arrives) and
+//     prints one line per check with the fix, or a [DoctorReport] as JSON;
+//     it exits 1 when a check is a problem. Linux only.
 //   - matrix binds two sockets to one port in every combination of mode
 //     and address and prints the outcomes, laid out like Microsoft's
 //     "Using SO_REUSEADDR and SO_EXCLUSIVEADDRUSE" tables; as root a

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sharecast/sharecast/dispatch"
+	"github.com/sharecast/sharecast/group"
 	"github.com/sharecast/sharecast/internal/procnet"
 )
 
@@ -76,4 +77,15 @@ type (
 func StatSnapshot(h dispatch.Handler) ([]GroupLine, []StreamLine) {
 	gs, ss, _ := h.(*statHandler).snapshot(true, time.Now())
 	return gs, ss
+}
+
+// FirewallDrops returns what doctor says of each nftables rule in js (nft
+// -j list ruleset) that drops or rejects UDP to one of specs.
+func FirewallDrops(js []byte, specs []group.Spec) ([]string, error) {
+	ds, err := firewallDrops(js, specs)
+	var out []string
+	for _, d := range ds {
+		out = append(out, d.status+" "+d.subject+": "+d.seen)
+	}
+	return out, err
 }
