@@ -199,6 +199,20 @@ func TestListenWriteAndReplay(t *testing.T) {
 	if got := rep.stdout.String(); got != string(bytes.Join(payloads, nil)) {
 		t.Errorf("the replay's %d bytes differ from the capture's payloads (%d bytes)", len(got), n*300)
 	}
+
+	// And at the recorded pace (no --rate): the same payloads, in order.
+	rep2 := start(t, "listen", g2, "--count", strconv.Itoa(n), "--format", "raw")
+	rep2.listening(t, 1)
+	code, _, e = run(t, 20*time.Second, "send", g2, "--pcap", file)
+	if code != 0 || !strings.Contains(e, "at the recorded pace") {
+		t.Fatalf("send --pcap at the recorded pace: exit %d\n%s", code, e)
+	}
+	if code := rep2.wait(t, 20*time.Second); code != 0 {
+		t.Fatalf("listen: exit %d", code)
+	}
+	if got := rep2.stdout.String(); got != string(bytes.Join(payloads, nil)) {
+		t.Errorf("the paced replay's %d bytes differ from the capture's payloads", len(got))
+	}
 }
 
 // Every subcommand that prints fails (exit 1, with a message) when its
