@@ -6,7 +6,7 @@
  * as in Wine before 9.x. This DLL exports ProcessPrng and fills the buffer
  * with RtlGenRandom (advapi32's SystemFunction036), which Wine has.
  *
- * Built by TestWindowsBuildUnderWine (mcast/wine_linux_test.go) with
+ * Built by internal/winetest (winetest_linux.go, embedded there) with
  * x86_64-w64-mingw32-gcc and copied into the Wine prefix's system32 (Go
  * loads it from the system directory only). Never shipped, never used on
  * Windows.
