@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"net"
@@ -18,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sharecast/sharecast/group"
+	"github.com/sharecast/sharecast/internal/procnet"
 )
 
 // runDoctor runs the checks of opt.
@@ -237,7 +237,7 @@ func checkRPFilter(r *DoctorReport, sp group.Spec, ifi *net.Interface) {
 		return // IPv6 has no rp_filter
 	}
 	all, _ := sysctlValue("net.ipv4.conf.all.rp_filter")
-	dev, _ := sysctlValue("net.ipv4.conf." + ifi.Name + ".rp_filter")
+	dev, _ := sysctlValue(sysctlIf("net.ipv4.conf.%s.rp_filter", ifi.Name))
 	eff := max(all, dev)
 	subj := subject(sp)
 	seen := fmt.Sprintf("rp_filter = %d (all %d, %s %d)", eff, all, ifi.Name, dev)
@@ -281,7 +281,7 @@ func checkIGMPVersion(r *DoctorReport, sp group.Spec, ifi *net.Interface) {
 		proto, key, full = "MLD", "net.ipv6.conf.%s.force_mld_version", 2
 	}
 	all, _ := sysctlValue(fmt.Sprintf(key, "all"))
-	dev, _ := sysctlValue(fmt.Sprintf(key, ifi.Name))
+	dev, _ := sysctlValue(sysctlIf(key, ifi.Name))
 	// As the kernel reads them: IPv4 uses v1 where either says 1, else v2
 	// where either says 2 (IGMP_V1_SEEN, IGMP_V2_SEEN); IPv6 takes all's
 	// value where set, else the interface's (mld_force_mld_version).
@@ -509,52 +509,28 @@ func staleSocket(s portSocket) (who, fix string) {
 	return who, fix
 }
 
-// sysctlValue reads an integer sysctl of this network namespace.
+// sysctlValue reads an integer sysctl of the calling thread's network
+// namespace (procnet.ReadSysctl).
 func sysctlValue(name string) (int, bool) {
-	return readIntFile("/proc/sys/" + strings.ReplaceAll(name, ".", "/"))
+	v, err := procnet.ReadSysctl(name)
+	return int(v), err == nil
 }
 
-// readIntFile reads a file that holds one integer.
-func readIntFile(path string) (int, bool) {
-	b, err := os.ReadFile(path)
+// sysctlIf returns the sysctl name of the interface's setting key
+// ("net.ipv4.conf.%s.rp_filter"): a dot in its name is a slash there.
+func sysctlIf(key, ifname string) string {
+	return fmt.Sprintf(key, strings.ReplaceAll(ifname, ".", "/"))
+}
+
+// netstatCounter reads one counter of /proc/net/netstat ("TcpExt",
+// "IPReversePathFilter") of the calling thread's namespace.
+func netstatCounter(group, name string) (uint64, bool) {
+	cs, err := procnet.ReadNetstat()
 	if err != nil {
 		return 0, false
 	}
-	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	return n, err == nil
-}
-
-// netstatCounter reads one counter of /proc/net/netstat or /proc/net/snmp
-// ("TcpExt", "IPReversePathFilter"; "Udp", "RcvbufErrors") of the calling
-// thread's namespace (/proc/net where thread-self cannot be read): each
-// file is pairs of lines, the names then the values, after the same prefix.
-func netstatCounter(prefix, name string) (uint64, bool) {
-	for _, file := range []string{"/proc/thread-self/net/netstat", "/proc/thread-self/net/snmp", "/proc/net/netstat", "/proc/net/snmp"} {
-		f, err := os.Open(file)
-		if err != nil {
-			continue
-		}
-		sc := bufio.NewScanner(f)
-		var names []string
-		for sc.Scan() {
-			fs := strings.Fields(sc.Text())
-			if len(fs) == 0 || fs[0] != prefix+":" {
-				continue
-			}
-			if names == nil {
-				names = fs
-				continue
-			}
-			if i := slices.Index(names, name); i > 0 && i < len(fs) {
-				n, err := strconv.ParseUint(fs[i], 10, 64)
-				f.Close()
-				return n, err == nil
-			}
-			names = nil
-		}
-		f.Close()
-	}
-	return 0, false
+	v, ok := procnet.Lookup(cs, group, name)
+	return uint64(v), ok
 }
 
 // checkFirewall reads the nftables ruleset (nft -j list ruleset) and

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sharecast/sharecast/dispatch"
 	"github.com/sharecast/sharecast/group"
+	"github.com/sharecast/sharecast/internal/procnet"
 )
 
 // maxLiveSources caps the sources that --listen remembers per group; past
@@ -198,8 +199,13 @@ func portSockets(ports []uint16) map[uint64]portSocket {
 // readUDPCounters reads udpCounters from /proc/net/snmp (zero where absent).
 func readUDPCounters() []uint64 {
 	out := make([]uint64, len(udpCounters))
+	cs, err := procnet.ReadSNMP()
+	if err != nil {
+		return out
+	}
 	for i, name := range udpCounters {
-		out[i], _ = netstatCounter("Udp", name)
+		v, _ := procnet.Lookup(cs, "Udp", name)
+		out[i] = uint64(v)
 	}
 	return out
 }
