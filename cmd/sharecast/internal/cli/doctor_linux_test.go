@@ -23,6 +23,7 @@ import (
 	"github.com/sharecast/sharecast/cmd/sharecast/internal/cli"
 	"github.com/sharecast/sharecast/internal/procnet"
 	"github.com/sharecast/sharecast/internal/testbed"
+	"github.com/sharecast/sharecast/internal/wire"
 )
 
 // doctorResult is one run of doctor, in text and in JSON.
@@ -503,12 +504,86 @@ func TestDoctorListen(t *testing.T) {
 	r.wantOK(t, "live")
 	found := false
 	for _, c := range r.report.Checks {
-		if c.Check == "live" && c.Subject == spec && c.Status == "ok" && strings.Contains(c.Seen, "from 1 source (") && strings.HasSuffix(c.Seen, "TTL 1 to 1") {
+		if c.Check == "live" && c.Subject == spec && c.Status == "ok" && strings.Contains(c.Seen, "from 1 source (") &&
+			strings.Contains(c.Seen, "TTL 1 to 1; 1 sequenced stream: sequence gaps 0, lost 0,") {
 			found = true
 		}
 	}
 	if !found {
-		t.Errorf("no live line with one source and TTL 1:\n%s", r.text)
+		t.Errorf("no live line with one source, TTL 1 and no gap:\n%s", r.text)
+	}
+}
+
+// sendSequenced sends datagrams with sharecast's header to group from h
+// until the test ends, skipping one sequence number in ten when gaps is
+// set.
+func sendSequenced(t *testing.T, h *testbed.Host, group string, gaps bool) {
+	t.Helper()
+	done := make(chan struct{})
+	stopped := make(chan error, 1)
+	t.Cleanup(func() {
+		close(done)
+		if err := <-stopped; err != nil {
+			t.Error(err)
+		}
+	})
+	go func() {
+		stopped <- h.Do(func() error {
+			c, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(netip.MustParseAddrPort(group)))
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			b := make([]byte, 64)
+			for seq := uint64(0); ; seq++ {
+				if gaps && seq%10 == 5 {
+					continue
+				}
+				select {
+				case <-done:
+					return nil
+				default:
+				}
+				wire.Header{Stream: 7, Seq: seq, SendTime: time.Now().UnixNano()}.Put(b)
+				if _, err := c.Write(b); err != nil {
+					return err
+				}
+				time.Sleep(time.Millisecond) // a rate, not a wait for anything
+			}
+		})
+	}()
+}
+
+// Sequence gaps in a feed with a known header: doctor --listen counts the
+// numbers lost, and a feed without gaps is ok.
+func TestDoctorListenSequenceGaps(t *testing.T) {
+	testbed.RequireRoot(t)
+	h := testbed.NewHost(t, "gaps")
+	addMcastRoute(t, h, "lo")
+	const spec = "239.9.0.10:5012"
+	sendSequenced(t, h, spec, true)
+	if err := awaitDatagram(h, "lo", spec); err != nil {
+		t.Fatalf("no datagram from the sender: %v", err)
+	}
+	r := doctor(t, h, spec, "--listen", "500ms")
+	r.wantProblem(t, "live", "sequence gaps")
+	for _, c := range r.report.Checks {
+		if c.Check == "live" && c.Subject == spec && (!strings.Contains(c.Seen, "lost ") || strings.Contains(c.Seen, "lost 0,")) {
+			t.Errorf("live line without numbers lost: %+v", c)
+		}
+	}
+
+	const clean = "239.9.0.11:5013"
+	sendSequenced(t, h, clean, false)
+	if err := awaitDatagram(h, "lo", clean); err != nil {
+		t.Fatalf("no datagram from the sender: %v", err)
+	}
+	r = doctor(t, h, clean, "--listen", "500ms")
+	r.wantOK(t, "live")
+	for _, c := range r.report.Checks {
+		if c.Check == "live" && c.Subject == clean && !strings.Contains(c.Seen, "sequence gaps 0, lost 0,") {
+			t.Errorf("live line with gaps, or none counted: %+v", c)
+		}
 	}
 }
 
