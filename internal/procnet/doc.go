@@ -21,7 +21,8 @@
 //
 //	udp        a header, then per socket "sl: local remote st tx:rx tr:when retrnsmt uid timeout inode ref pointer drops"
 //	udp6       the same, with IPv6 addresses
-//	igmp       a header, then per interface "idx<TAB>name : count querier",
+//	igmp       a header, then per interface "idx<TAB>name : count querier"
+//	           (querier: V1, V2 or V3, the IGMP version in force),
 //	           followed by a tab-indented line per group, "group users running:timer reporter"
 //	igmp6      no header; per group "idx name group users flags timer"
 //	mcfilter   a header, then per source "idx name 0xgroup 0xsource include exclude"

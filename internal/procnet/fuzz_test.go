@@ -129,12 +129,15 @@ func FuzzParseIGMP(f *testing.F) {
 			if m.IfIndex < 1 || m.IfName == "" {
 				t.Fatalf("no interface: %+v", m)
 			}
+			if (m.Version == 0) != v6 || m.Version > 3 {
+				t.Fatalf("version %d in %s: %+v", m.Version, fam, m)
+			}
 			if v6 {
 				fmt.Fprintf(&out, "%-4d %-15s %x %5d %08X %d\n", m.IfIndex, m.IfName, m.Group.AsSlice(), m.Users, 4, 0)
 				continue
 			}
 			if m.IfIndex != last.IfIndex || m.IfName != last.IfName {
-				fmt.Fprintf(&out, "%d\t%-10s: %5d %7s\n", m.IfIndex, m.IfName, 1, "V3")
+				fmt.Fprintf(&out, "%d\t%-10s: %5d %7s\n", m.IfIndex, m.IfName, 1, fmt.Sprintf("V%d", m.Version))
 				last = m
 			}
 			fmt.Fprintf(&out, "\t\t\t\t%s %5d %d:%08X\t\t%d\n", kernelWords(m.Group, fam), m.Users, 0, 0, 0)
