@@ -302,10 +302,31 @@ func checkIGMPVersion(r *DoctorReport, sp group.Spec, ifi *net.Interface) {
 		seen = fmt.Sprintf("%s version not forced (%s all %d, %s %d): %sv%d, or older where a querier speaks older",
 			proto, strings.ReplaceAll(key, ".%s.", ".{all,IFACE}."), all, ifi.Name, dev, proto, full)
 	}
-	if forced != 0 && forced < full && sp.Source.IsValid() {
+	// IPv4's version in force, as the kernel reports it: forced, or the
+	// oldest querier heard lately (IGMP_V1_SEEN, IGMP_V2_SEEN). igmp6
+	// does not say.
+	inForce := forced
+	if sp.Group.Is4() {
+		if ms, err := procnet.ReadIGMP(procnet.IPv4); err == nil {
+			for _, m := range ms {
+				if m.IfIndex == ifi.Index {
+					inForce = m.Version
+					seen += fmt.Sprintf("; in force on %s: IGMPv%d (/proc/net/igmp)", ifi.Name, m.Version)
+					break
+				}
+			}
+		}
+	}
+	if inForce != 0 && inForce < full && sp.Source.IsValid() {
+		why := "forced"
+		fix := fmt.Sprintf("sysctl -w "+key+"=0 "+key+"=0", "all", ifi.Name)
+		if forced == 0 || forced > inForce {
+			why = "in force since a querier of that version was heard"
+			fix = fmt.Sprintf("make the segment's querier speak %sv%d (its router or switch), or wait for the older-querier timeout", proto, full)
+		}
 		r.add("igmp", statusProblem, subj,
-			seen+fmt.Sprintf(": %sv%d reports cannot name the source, so routers and snooping switches are not asked for this source-specific group", proto, forced),
-			fmt.Sprintf("sysctl -w "+key+"=0 "+key+"=0", "all", ifi.Name))
+			seen+fmt.Sprintf(": %sv%d reports cannot name the source (%s), so routers and snooping switches are not asked for this source-specific group", proto, inForce, why),
+			fix)
 		return
 	}
 	r.add("igmp", statusOK, subj, seen, "")

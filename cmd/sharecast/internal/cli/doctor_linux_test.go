@@ -619,6 +619,68 @@ func TestDoctorForcedIGMPVersion(t *testing.T) {
 	doctor(t, h, spec).wantOK(t, "igmp")
 }
 
+// An IGMPv2 querier on the segment puts the interface in IGMPv2 without
+// any sysctl: doctor reads the version in force from /proc/net/igmp.
+func TestDoctorIGMPVersionInForce(t *testing.T) {
+	testbed.RequireRoot(t)
+	h := testbed.NewHost(t, "doc")
+	peer := testbed.NewHost(t, "peer")
+	testbed.Veth(t, h, "eth0", netip.MustParsePrefix("10.9.0.1/24"), peer, "up0", netip.MustParsePrefix("10.9.0.2/24"))
+	addMcastRoute(t, h, "eth0")
+	const spec = "232.9.0.1:5000@10.9.0.2%eth0"
+	r := doctor(t, h, spec)
+	r.wantOK(t, "igmp")
+	if !strings.Contains(r.text, "in force on eth0: IGMPv3 (/proc/net/igmp)") {
+		t.Errorf("no version in force:\n%s", r.text)
+	}
+	// An IGMPv2 general query (8 bytes, a max response time) from the peer.
+	err := peer.Do(func() error {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_IGMP)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		if err := unix.SetsockoptString(fd, unix.SOL_SOCKET, unix.SO_BINDTODEVICE, "up0"); err != nil {
+			return err
+		}
+		q := []byte{0x11, 100, 0, 0, 0, 0, 0, 0}
+		var sum uint32
+		for i := 0; i < len(q); i += 2 {
+			sum += uint32(q[i])<<8 | uint32(q[i+1])
+		}
+		sum = (sum & 0xffff) + sum>>16
+		q[2], q[3] = byte(^sum>>8), byte(^sum)
+		return unix.Sendto(fd, q, 0, &unix.SockaddrInet4{Addr: [4]byte{224, 0, 0, 1}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the kernel of h has taken the query in.
+	for i := 0; ; i++ {
+		var v int
+		if err := h.Do(func() error {
+			ms, err := procnet.ReadIGMP(procnet.IPv4)
+			for _, m := range ms {
+				if m.IfName == "eth0" {
+					v = m.Version
+				}
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if v == 2 {
+			break
+		}
+		if i == 500 {
+			t.Fatalf("eth0 still in IGMPv%d after the IGMPv2 query", v)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	doctor(t, h, spec).wantProblem(t, "igmp", "IGMPv2 reports cannot name the source (in force since a querier")
+	doctor(t, h, "239.9.0.1:5000%eth0").wantOK(t, "igmp") // any-source: v2 carries it
+}
+
 // Without GROUP, doctor checks the groups that sockets of the host joined.
 func TestDoctorJoinedGroups(t *testing.T) {
 	testbed.RequireRoot(t)
