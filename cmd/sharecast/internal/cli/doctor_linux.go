@@ -420,21 +420,21 @@ func bridgeOf(index int) (*bridgeState, error) {
 	return br, nil
 }
 
+// defaultMLDMaxMSF is the kernel's net.ipv6.mld_max_msf (IPV6_MLD_MAX_MSF).
+const defaultMLDMaxMSF = 64
+
 // checkLimits checks the groups and sources that one socket would join, as
 // listen joins them, against the kernel's limits, and the receive buffer
 // asked against net.core.rmem_max.
 func checkLimits(r *DoctorReport, specs []group.Spec, rcvbuf int) {
 	var groups []netip.Addr
-	sources := map[netip.Addr]int{}
+	sources := map[netip.Addr]int{} // sources of each group, of either family
 	for _, sp := range specs {
-		if !sp.Group.Is4() {
-			continue
-		}
-		if !slices.Contains(groups, sp.Group) {
-			groups = append(groups, sp.Group)
-		}
 		if sp.Source.IsValid() {
 			sources[sp.Group]++
+		}
+		if sp.Group.Is4() && !slices.Contains(groups, sp.Group) {
+			groups = append(groups, sp.Group)
 		}
 	}
 	if len(groups) > 0 {
@@ -448,21 +448,45 @@ func checkLimits(r *DoctorReport, specs []group.Spec, rcvbuf int) {
 			}
 		}
 	}
-	if len(sources) > 0 {
+	// The sources of one group on one socket: igmp_max_msf for IPv4,
+	// mld_max_msf for IPv6 (the joins past it fail with ENOBUFS).
+	for _, v4 := range []bool{true, false} {
 		most := 0
 		var worst netip.Addr
 		for g, n := range sources {
-			if n > most {
+			if g.Is4() == v4 && (n > most || (n == most && g.Less(worst))) {
 				most, worst = n, g
 			}
 		}
-		if limit, ok := sysctlValue("net.ipv4.igmp_max_msf"); ok {
-			seen := fmt.Sprintf("at most %s of one group (%s), net.ipv4.igmp_max_msf = %d", plural(uint64(most), "source"), worst, limit)
-			if most > limit {
-				r.add("sources", statusProblem, "host", seen, fmt.Sprintf("sysctl -w net.ipv4.igmp_max_msf=%d", most))
+		if most == 0 {
+			continue
+		}
+		key := "net.ipv4.igmp_max_msf"
+		if !v4 {
+			key = "net.ipv6.mld_max_msf"
+		}
+		limit, ok := sysctlValue(key)
+		if !ok && !v4 {
+			// mld_max_msf is the initial namespace's alone: another
+			// namespace does not show it, and is held to it.
+			seen := fmt.Sprintf("at most %s of one group (%s); %s is not in this network namespace: the initial namespace's applies, %d unless changed there",
+				plural(uint64(most), "source"), worst, key, defaultMLDMaxMSF)
+			if most > defaultMLDMaxMSF {
+				r.add("sources", statusWarning, "host", seen+": the source joins past it fail (ENOBUFS)",
+					fmt.Sprintf("sysctl -w %s=%d in the initial network namespace (the host's)", key, most))
 			} else {
 				r.add("sources", statusOK, "host", seen, "")
 			}
+			continue
+		}
+		if !ok {
+			continue
+		}
+		seen := fmt.Sprintf("at most %s of one group (%s), %s = %d", plural(uint64(most), "source"), worst, key, limit)
+		if most > limit {
+			r.add("sources", statusProblem, "host", seen+": the source joins past the limit fail (ENOBUFS)", fmt.Sprintf("sysctl -w %s=%d", key, most))
+		} else {
+			r.add("sources", statusOK, "host", seen, "")
 		}
 	}
 	if limit, ok := sysctlValue("net.core.rmem_max"); ok {

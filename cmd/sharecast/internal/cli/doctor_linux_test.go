@@ -240,6 +240,49 @@ func TestDoctorMembershipLimit(t *testing.T) {
 	doctor(t, h, groups...).wantOK(t, "memberships")
 }
 
+// More sources of one group than the kernel lets one socket filter:
+// igmp_max_msf for IPv4; mld_max_msf for IPv6, which only the initial
+// namespace holds, so that in the test bed's doctor compares with the
+// kernel's default, 64, and warns.
+func TestDoctorSourceLimit(t *testing.T) {
+	testbed.RequireRoot(t)
+	h := doctorHost(t, true)
+	specs := func(n int, format string) []string {
+		var out []string
+		for i := range n {
+			out = append(out, fmt.Sprintf(format, i+2))
+		}
+		return out
+	}
+	v4 := specs(3, "232.9.0.1:5000@10.9.0.%d")
+	setSysctl(t, h, "net.ipv4.igmp_max_msf", "2")
+	doctor(t, h, v4...).wantProblem(t, "sources", "sysctl -w net.ipv4.igmp_max_msf=3")
+	setSysctl(t, h, "net.ipv4.igmp_max_msf", "3")
+	r := doctor(t, h, v4...)
+	r.wantOK(t, "sources")
+	if !strings.Contains(r.text, "at most 3 sources of one group (232.9.0.1), net.ipv4.igmp_max_msf = 3") {
+		t.Errorf("no IPv4 sources line:\n%s", r.text)
+	}
+
+	v6 := specs(65, "[ff3e::1]:5000@2001:db8::%x")
+	r = doctor(t, h, v6...)
+	found := false
+	for _, c := range r.report.Checks {
+		if c.Check == "sources" && c.Status == "warning" && strings.Contains(c.Seen, "at most 65 sources of one group (ff3e::1); net.ipv6.mld_max_msf") &&
+			strings.Contains(c.Fix, "net.ipv6.mld_max_msf=65") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no mld_max_msf warning for 65 sources:\n%s", r.text)
+	}
+	r = doctor(t, h, v6[:64]...)
+	r.wantOK(t, "sources")
+	if !strings.Contains(r.text, "at most 64 sources of one group (ff3e::1)") {
+		t.Errorf("no IPv6 sources line:\n%s", r.text)
+	}
+}
+
 // reuseAddr sets SO_REUSEADDR, so that the test's sockets share a port.
 func reuseAddr(_, _ string, c syscall.RawConn) error {
 	var serr error
