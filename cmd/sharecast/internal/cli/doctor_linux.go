@@ -578,9 +578,47 @@ func netstatCounter(group, name string) (uint64, bool) {
 	return uint64(v), ok
 }
 
-// checkFirewall reads the nftables ruleset (nft -j list ruleset) and
-// reports the rules that drop or reject UDP to a port or a group asked.
+// checkFirewall reads the nftables ruleset (nft -j list ruleset), and the
+// iptables rules where iptables-save is installed, and reports the rules
+// that drop or reject UDP to a port or a group asked.
 func checkFirewall(r *DoctorReport, specs []group.Spec) {
+	checkIptables(r, specs)
+	checkNftables(r, specs)
+}
+
+// checkIptables reports the rules of iptables-save (and ip6tables-save, for
+// IPv6 groups) that drop or reject UDP to a feed; nothing where neither is
+// installed.
+func checkIptables(r *DoctorReport, specs []group.Spec) {
+	for _, v6 := range []bool{false, true} {
+		cmd := "iptables-save"
+		if v6 {
+			cmd = "ip6tables-save"
+		}
+		if !slices.ContainsFunc(specs, func(sp group.Spec) bool { return sp.Group.Is6() == v6 && sp.Port != 0 }) {
+			continue
+		}
+		if _, err := exec.LookPath(cmd); err != nil {
+			continue
+		}
+		out, err := exec.Command(cmd).Output()
+		if err != nil {
+			r.add("firewall", statusWarning, "host", cmd+": "+oneLine(err)+" (run as root to read the rules)", "run doctor as root")
+			continue
+		}
+		drops := iptablesDrops(out, specs, v6)
+		for _, d := range drops {
+			r.add("firewall", d.status, d.subject, d.seen, d.fix)
+		}
+		if len(drops) == 0 {
+			r.add("firewall", statusOK, "host", "no rule of "+cmd+" drops or rejects UDP to the ports or groups asked", "")
+		}
+	}
+}
+
+// checkNftables reads the nftables ruleset (nft -j list ruleset) and
+// reports the rules that drop or reject UDP to a port or a group asked.
+func checkNftables(r *DoctorReport, specs []group.Spec) {
 	if _, err := exec.LookPath("nft"); err != nil {
 		r.add("firewall", statusWarning, "host", "nft is not installed: the nftables ruleset was not read", "install nftables (apt-get install nftables), or check the firewall by hand")
 		return
