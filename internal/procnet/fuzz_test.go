@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -128,12 +129,15 @@ func FuzzParseIGMP(f *testing.F) {
 			if m.IfIndex < 1 || m.IfName == "" {
 				t.Fatalf("no interface: %+v", m)
 			}
+			if (m.Version == 0) != v6 || m.Version > 3 {
+				t.Fatalf("version %d in %s: %+v", m.Version, fam, m)
+			}
 			if v6 {
 				fmt.Fprintf(&out, "%-4d %-15s %x %5d %08X %d\n", m.IfIndex, m.IfName, m.Group.AsSlice(), m.Users, 4, 0)
 				continue
 			}
 			if m.IfIndex != last.IfIndex || m.IfName != last.IfName {
-				fmt.Fprintf(&out, "%d\t%-10s: %5d %7s\n", m.IfIndex, m.IfName, 1, "V3")
+				fmt.Fprintf(&out, "%d\t%-10s: %5d %7s\n", m.IfIndex, m.IfName, 1, fmt.Sprintf("V%d", m.Version))
 				last = m
 			}
 			fmt.Fprintf(&out, "\t\t\t\t%s %5d %d:%08X\t\t%d\n", kernelWords(m.Group, fam), m.Users, 0, 0, 0)
@@ -177,6 +181,47 @@ func FuzzSocketInode(f *testing.F) {
 		}
 		if !ok && inode != 0 {
 			t.Fatalf("%q: inode %d without ok", target, inode)
+		}
+	})
+}
+
+func FuzzParseCounters(f *testing.F) {
+	for _, name := range []string{"snmp", "netstat"} {
+		f.Add(string(fixture(f, name)))
+	}
+	f.Add("Udp: InDatagrams NoPorts\nUdp: 1 -2\n")
+	f.Add("Udp: A\nTcp: 1\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		cs, err := procnet.ParseCounters(strings.NewReader(text), "snmp")
+		checkErr(t, text, err)
+		// Print back one pair of lines per counter.
+		var out strings.Builder
+		for _, c := range cs {
+			if c.Group == "" || c.Name == "" || strings.ContainsAny(c.Group+c.Name, " \t\n") {
+				t.Fatalf("counter without a name: %+v", c)
+			}
+			fmt.Fprintf(&out, "%s: %s\n%s: %d\n", c.Group, c.Name, c.Group, c.Value)
+		}
+		checkPrinted(t, out.String(), cs, func(r io.Reader, _ procnet.Family) ([]procnet.Counter, error) {
+			return procnet.ParseCounters(r, "snmp")
+		}, procnet.IPv4)
+	})
+}
+
+func FuzzParseSysctl(f *testing.F) {
+	for _, s := range []string{"1\n", "-1", " 212992 \n\n", "1 2\n", "x\n", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		v, err := procnet.ParseSysctl(strings.NewReader(text), "net.core.rmem_max")
+		if err != nil {
+			if !errors.Is(err, procnet.ErrMalformed) {
+				t.Fatalf("error %v is not a LineError", err)
+			}
+			return
+		}
+		if strings.TrimSpace(text) != strconv.FormatInt(v, 10) && !strings.HasPrefix(strings.TrimLeft(strings.TrimSpace(text), "+-"), "0") && !strings.HasPrefix(strings.TrimSpace(text), "+") {
+			t.Fatalf("%q read as %d", text, v)
 		}
 	})
 }

@@ -80,6 +80,11 @@ type Membership struct {
 	IfName  string
 	Group   netip.Addr
 	Users   int // how many sockets (and the kernel itself) joined
+	// Version is the IGMP version in force on the interface (igmp's
+	// Querier column: 1, 2 or 3): 3 unless force_igmp_version says
+	// otherwise or an older querier was heard lately. 0 in igmp6, which
+	// does not say.
+	Version int
 }
 
 // SourceFilter is a line of mcfilter or mcfilter6: a source of a group on
@@ -181,7 +186,21 @@ func ParseIGMP(r io.Reader, f Family) ([]Membership, error) {
 			if name == "" || strings.Contains(name, ":") {
 				return ifi, false, fmt.Errorf("interface name %q", fs[1])
 			}
-			ifi = Membership{IfIndex: idx, IfName: name}
+			rest := fs[2:]
+			if !strings.HasSuffix(fs[1], ":") {
+				if len(rest) == 0 || rest[0] != ":" {
+					return ifi, false, fmt.Errorf("no colon after interface name %q", fs[1])
+				}
+				rest = rest[1:]
+			}
+			if len(rest) < 2 {
+				return ifi, false, fmt.Errorf("interface line of %d fields, want 4", len(fs))
+			}
+			v := rest[1]
+			if len(v) != 2 || v[0] != 'V' || v[1] < '1' || v[1] > '3' {
+				return ifi, false, fmt.Errorf("querier %q, want V1, V2 or V3", v)
+			}
+			ifi = Membership{IfIndex: idx, IfName: name, Version: int(v[1] - '0')}
 			return ifi, false, nil
 		}
 		if ifi.IfIndex == 0 {

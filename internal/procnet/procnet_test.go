@@ -127,6 +127,9 @@ func TestParseMalformed(t *testing.T) {
 		{"igmp bad users", igmp(procnet.IPv4), igmpHead + "\t\t\t\t010000E0     -1 0:00000000\t\t0\n", 3},
 		{"igmp bad index", igmp(procnet.IPv4), igmpHead + "x\teth0      :     1      V3\n", 3},
 		{"igmp index 0", igmp(procnet.IPv4), igmpHead + "0\teth0      :     1      V3\n", 3},
+		{"igmp bad querier", igmp(procnet.IPv4), igmpHead + "2\teth0      :     1      V4\n", 3},
+		{"igmp no querier", igmp(procnet.IPv4), igmpHead + "2\teth0      :     1\n", 3},
+		{"igmp no colon", igmp(procnet.IPv4), igmpHead + "2\teth0 1 V3\n", 3},
 		{"igmp6 bad group", igmp(procnet.IPv6), "1 lo ff02zz 1 0 0\n", 1},
 		{"igmp6 IPv4 group", igmp(procnet.IPv6), "1 lo e0000001 1 0 0\n", 1},
 		{"igmp6 short", igmp(procnet.IPv6), "1 lo ff020000000000000000000000000001 1 0000000C 0\n\n3 lo\n", 3},
@@ -151,10 +154,10 @@ func TestParseIGMP(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []procnet.Membership{
-		{IfIndex: 1, IfName: "lo", Group: netip.MustParseAddr("232.1.1.1"), Users: 1},
-		{IfIndex: 1, IfName: "lo", Group: netip.MustParseAddr("239.1.2.3"), Users: 3},
-		{IfIndex: 1, IfName: "lo", Group: netip.MustParseAddr("224.0.0.1"), Users: 1},
-		{IfIndex: 2, IfName: "eth0", Group: netip.MustParseAddr("224.0.0.1"), Users: 1},
+		{IfIndex: 1, IfName: "lo", Group: netip.MustParseAddr("232.1.1.1"), Users: 1, Version: 3},
+		{IfIndex: 1, IfName: "lo", Group: netip.MustParseAddr("239.1.2.3"), Users: 3, Version: 3},
+		{IfIndex: 1, IfName: "lo", Group: netip.MustParseAddr("224.0.0.1"), Users: 1, Version: 3},
+		{IfIndex: 2, IfName: "eth0", Group: netip.MustParseAddr("224.0.0.1"), Users: 1, Version: 3},
 	}
 	if !slices.Equal(ms, want) {
 		t.Fatalf("got\n%+v\nwant\n%+v", ms, want)
@@ -162,7 +165,7 @@ func TestParseIGMP(t *testing.T) {
 	// A name of 10 characters or more runs into the colon.
 	const long = "Idx\tDevice    : Count Querier\tGroup    Users Timer\tReporter\n12\tvethabcdef12: 1 V3\n\t\t\t\t010000E0     1 0:00000000\t\t0\n"
 	ms, err = procnet.ParseIGMP(strings.NewReader(long), procnet.IPv4)
-	if err != nil || len(ms) != 1 || ms[0].IfIndex != 12 || ms[0].IfName != "vethabcdef12" {
+	if err != nil || len(ms) != 1 || ms[0].IfIndex != 12 || ms[0].IfName != "vethabcdef12" || ms[0].Version != 3 {
 		t.Fatalf("long name: %+v, %v", ms, err)
 	}
 }

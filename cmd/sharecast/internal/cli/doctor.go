@@ -101,12 +101,15 @@ Checks:
                through another interface: the kernel drops its datagrams
                (IPReversePathFilter in /proc/net/netstat counts them)
   firewall     nftables rules (nft -j list ruleset) that drop or reject UDP
-               to the port or the group, by table, chain and handle
+               to the port or the group, by table, chain and handle; and
+               iptables rules (iptables-save, ip6tables-save) where installed
   memberships  the IPv4 groups on one socket against net.ipv4.igmp_max_memberships
-  sources      the sources of one group against net.ipv4.igmp_max_msf
+  sources      the sources of one group against net.ipv4.igmp_max_msf, or
+               net.ipv6.mld_max_msf (the initial namespace's: 64 by default)
   rcvbuf       the receive buffer asked (--rcvbuf) against net.core.rmem_max
   igmp         the IGMP/MLD version forced on the interface (force_igmp_version,
-               force_mld_version): v1/v2 (MLDv1) cannot join a source-specific group
+               force_mld_version) and, for IGMP, in force (/proc/net/igmp: an
+               older querier heard): v1/v2 (MLDv1) cannot join a source-specific group
   querier      on a bridge (or a port of one) with multicast snooping, an
                IGMP/MLD querier: without one, the bridge prunes the group
                after the membership timeout (about 260 s)
@@ -115,8 +118,10 @@ Checks:
                data while it drops (a listener that does not read); with
                --listen, a socket whose drops grew meanwhile
   live         with --listen: joins the groups for that long and counts
-               datagrams, sources, TTLs, the socket's kernel drops, and the
-               kernel's UDP errors and IPReversePathFilter over that time
+               datagrams, sources, TTLs, sequence gaps and numbers lost (where
+               the payload has sharecast's or MoldUDP64's header), the socket's
+               kernel drops, and the kernel's UDP errors and IPReversePathFilter
+               over that time
 
 Exit status: 0 when no check is a problem (warnings allowed), 1 otherwise,
 2 for a usage error. Linux only.

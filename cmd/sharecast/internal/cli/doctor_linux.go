@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"net"
@@ -18,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sharecast/sharecast/group"
+	"github.com/sharecast/sharecast/internal/procnet"
 )
 
 // runDoctor runs the checks of opt.
@@ -237,7 +237,7 @@ func checkRPFilter(r *DoctorReport, sp group.Spec, ifi *net.Interface) {
 		return // IPv6 has no rp_filter
 	}
 	all, _ := sysctlValue("net.ipv4.conf.all.rp_filter")
-	dev, _ := sysctlValue("net.ipv4.conf." + ifi.Name + ".rp_filter")
+	dev, _ := sysctlValue(sysctlIf("net.ipv4.conf.%s.rp_filter", ifi.Name))
 	eff := max(all, dev)
 	subj := subject(sp)
 	seen := fmt.Sprintf("rp_filter = %d (all %d, %s %d)", eff, all, ifi.Name, dev)
@@ -281,7 +281,7 @@ func checkIGMPVersion(r *DoctorReport, sp group.Spec, ifi *net.Interface) {
 		proto, key, full = "MLD", "net.ipv6.conf.%s.force_mld_version", 2
 	}
 	all, _ := sysctlValue(fmt.Sprintf(key, "all"))
-	dev, _ := sysctlValue(fmt.Sprintf(key, ifi.Name))
+	dev, _ := sysctlValue(sysctlIf(key, ifi.Name))
 	// As the kernel reads them: IPv4 uses v1 where either says 1, else v2
 	// where either says 2 (IGMP_V1_SEEN, IGMP_V2_SEEN); IPv6 takes all's
 	// value where set, else the interface's (mld_force_mld_version).
@@ -302,10 +302,31 @@ func checkIGMPVersion(r *DoctorReport, sp group.Spec, ifi *net.Interface) {
 		seen = fmt.Sprintf("%s version not forced (%s all %d, %s %d): %sv%d, or older where a querier speaks older",
 			proto, strings.ReplaceAll(key, ".%s.", ".{all,IFACE}."), all, ifi.Name, dev, proto, full)
 	}
-	if forced != 0 && forced < full && sp.Source.IsValid() {
+	// IPv4's version in force, as the kernel reports it: forced, or the
+	// oldest querier heard lately (IGMP_V1_SEEN, IGMP_V2_SEEN). igmp6
+	// does not say.
+	inForce := forced
+	if sp.Group.Is4() {
+		if ms, err := procnet.ReadIGMP(procnet.IPv4); err == nil {
+			for _, m := range ms {
+				if m.IfIndex == ifi.Index {
+					inForce = m.Version
+					seen += fmt.Sprintf("; in force on %s: IGMPv%d (/proc/net/igmp)", ifi.Name, m.Version)
+					break
+				}
+			}
+		}
+	}
+	if inForce != 0 && inForce < full && sp.Source.IsValid() {
+		why := "forced"
+		fix := fmt.Sprintf("sysctl -w "+key+"=0 "+key+"=0", "all", ifi.Name)
+		if forced == 0 || forced > inForce {
+			why = "in force since a querier of that version was heard"
+			fix = fmt.Sprintf("make the segment's querier speak %sv%d (its router or switch), or wait for the older-querier timeout", proto, full)
+		}
 		r.add("igmp", statusProblem, subj,
-			seen+fmt.Sprintf(": %sv%d reports cannot name the source, so routers and snooping switches are not asked for this source-specific group", proto, forced),
-			fmt.Sprintf("sysctl -w "+key+"=0 "+key+"=0", "all", ifi.Name))
+			seen+fmt.Sprintf(": %sv%d reports cannot name the source (%s), so routers and snooping switches are not asked for this source-specific group", proto, inForce, why),
+			fix)
 		return
 	}
 	r.add("igmp", statusOK, subj, seen, "")
@@ -399,21 +420,21 @@ func bridgeOf(index int) (*bridgeState, error) {
 	return br, nil
 }
 
+// defaultMLDMaxMSF is the kernel's net.ipv6.mld_max_msf (IPV6_MLD_MAX_MSF).
+const defaultMLDMaxMSF = 64
+
 // checkLimits checks the groups and sources that one socket would join, as
 // listen joins them, against the kernel's limits, and the receive buffer
 // asked against net.core.rmem_max.
 func checkLimits(r *DoctorReport, specs []group.Spec, rcvbuf int) {
 	var groups []netip.Addr
-	sources := map[netip.Addr]int{}
+	sources := map[netip.Addr]int{} // sources of each group, of either family
 	for _, sp := range specs {
-		if !sp.Group.Is4() {
-			continue
-		}
-		if !slices.Contains(groups, sp.Group) {
-			groups = append(groups, sp.Group)
-		}
 		if sp.Source.IsValid() {
 			sources[sp.Group]++
+		}
+		if sp.Group.Is4() && !slices.Contains(groups, sp.Group) {
+			groups = append(groups, sp.Group)
 		}
 	}
 	if len(groups) > 0 {
@@ -427,21 +448,45 @@ func checkLimits(r *DoctorReport, specs []group.Spec, rcvbuf int) {
 			}
 		}
 	}
-	if len(sources) > 0 {
+	// The sources of one group on one socket: igmp_max_msf for IPv4,
+	// mld_max_msf for IPv6 (the joins past it fail with ENOBUFS).
+	for _, v4 := range []bool{true, false} {
 		most := 0
 		var worst netip.Addr
 		for g, n := range sources {
-			if n > most {
+			if g.Is4() == v4 && (n > most || (n == most && g.Less(worst))) {
 				most, worst = n, g
 			}
 		}
-		if limit, ok := sysctlValue("net.ipv4.igmp_max_msf"); ok {
-			seen := fmt.Sprintf("at most %s of one group (%s), net.ipv4.igmp_max_msf = %d", plural(uint64(most), "source"), worst, limit)
-			if most > limit {
-				r.add("sources", statusProblem, "host", seen, fmt.Sprintf("sysctl -w net.ipv4.igmp_max_msf=%d", most))
+		if most == 0 {
+			continue
+		}
+		key := "net.ipv4.igmp_max_msf"
+		if !v4 {
+			key = "net.ipv6.mld_max_msf"
+		}
+		limit, ok := sysctlValue(key)
+		if !ok && !v4 {
+			// mld_max_msf is the initial namespace's alone: another
+			// namespace does not show it, and is held to it.
+			seen := fmt.Sprintf("at most %s of one group (%s); %s is not in this network namespace: the initial namespace's applies, %d unless changed there",
+				plural(uint64(most), "source"), worst, key, defaultMLDMaxMSF)
+			if most > defaultMLDMaxMSF {
+				r.add("sources", statusWarning, "host", seen+": the source joins past it fail (ENOBUFS)",
+					fmt.Sprintf("sysctl -w %s=%d in the initial network namespace (the host's)", key, most))
 			} else {
 				r.add("sources", statusOK, "host", seen, "")
 			}
+			continue
+		}
+		if !ok {
+			continue
+		}
+		seen := fmt.Sprintf("at most %s of one group (%s), %s = %d", plural(uint64(most), "source"), worst, key, limit)
+		if most > limit {
+			r.add("sources", statusProblem, "host", seen+": the source joins past the limit fail (ENOBUFS)", fmt.Sprintf("sysctl -w %s=%d", key, most))
+		} else {
+			r.add("sources", statusOK, "host", seen, "")
 		}
 	}
 	if limit, ok := sysctlValue("net.core.rmem_max"); ok {
@@ -509,57 +554,71 @@ func staleSocket(s portSocket) (who, fix string) {
 	return who, fix
 }
 
-// sysctlValue reads an integer sysctl of this network namespace.
+// sysctlValue reads an integer sysctl of the calling thread's network
+// namespace (procnet.ReadSysctl).
 func sysctlValue(name string) (int, bool) {
-	return readIntFile("/proc/sys/" + strings.ReplaceAll(name, ".", "/"))
+	v, err := procnet.ReadSysctl(name)
+	return int(v), err == nil
 }
 
-// readIntFile reads a file that holds one integer.
-func readIntFile(path string) (int, bool) {
-	b, err := os.ReadFile(path)
+// sysctlIf returns the sysctl name of the interface's setting key
+// ("net.ipv4.conf.%s.rp_filter"): a dot in its name is a slash there.
+func sysctlIf(key, ifname string) string {
+	return fmt.Sprintf(key, strings.ReplaceAll(ifname, ".", "/"))
+}
+
+// netstatCounter reads one counter of /proc/net/netstat ("TcpExt",
+// "IPReversePathFilter") of the calling thread's namespace.
+func netstatCounter(group, name string) (uint64, bool) {
+	cs, err := procnet.ReadNetstat()
 	if err != nil {
 		return 0, false
 	}
-	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	return n, err == nil
+	v, ok := procnet.Lookup(cs, group, name)
+	return uint64(v), ok
 }
 
-// netstatCounter reads one counter of /proc/net/netstat or /proc/net/snmp
-// ("TcpExt", "IPReversePathFilter"; "Udp", "RcvbufErrors") of the calling
-// thread's namespace (/proc/net where thread-self cannot be read): each
-// file is pairs of lines, the names then the values, after the same prefix.
-func netstatCounter(prefix, name string) (uint64, bool) {
-	for _, file := range []string{"/proc/thread-self/net/netstat", "/proc/thread-self/net/snmp", "/proc/net/netstat", "/proc/net/snmp"} {
-		f, err := os.Open(file)
-		if err != nil {
+// checkFirewall reads the nftables ruleset (nft -j list ruleset), and the
+// iptables rules where iptables-save is installed, and reports the rules
+// that drop or reject UDP to a port or a group asked.
+func checkFirewall(r *DoctorReport, specs []group.Spec) {
+	checkIptables(r, specs)
+	checkNftables(r, specs)
+}
+
+// checkIptables reports the rules of iptables-save (and ip6tables-save, for
+// IPv6 groups) that drop or reject UDP to a feed; nothing where neither is
+// installed.
+func checkIptables(r *DoctorReport, specs []group.Spec) {
+	for _, v6 := range []bool{false, true} {
+		cmd := "iptables-save"
+		if v6 {
+			cmd = "ip6tables-save"
+		}
+		if !slices.ContainsFunc(specs, func(sp group.Spec) bool { return sp.Group.Is6() == v6 && sp.Port != 0 }) {
 			continue
 		}
-		sc := bufio.NewScanner(f)
-		var names []string
-		for sc.Scan() {
-			fs := strings.Fields(sc.Text())
-			if len(fs) == 0 || fs[0] != prefix+":" {
-				continue
-			}
-			if names == nil {
-				names = fs
-				continue
-			}
-			if i := slices.Index(names, name); i > 0 && i < len(fs) {
-				n, err := strconv.ParseUint(fs[i], 10, 64)
-				f.Close()
-				return n, err == nil
-			}
-			names = nil
+		if _, err := exec.LookPath(cmd); err != nil {
+			continue
 		}
-		f.Close()
+		out, err := exec.Command(cmd).Output()
+		if err != nil {
+			r.add("firewall", statusWarning, "host", cmd+": "+oneLine(err)+" (run as root to read the rules)", "run doctor as root")
+			continue
+		}
+		drops := iptablesDrops(out, specs, v6)
+		for _, d := range drops {
+			r.add("firewall", d.status, d.subject, d.seen, d.fix)
+		}
+		if len(drops) == 0 {
+			r.add("firewall", statusOK, "host", "no rule of "+cmd+" drops or rejects UDP to the ports or groups asked", "")
+		}
 	}
-	return 0, false
 }
 
-// checkFirewall reads the nftables ruleset (nft -j list ruleset) and
+// checkNftables reads the nftables ruleset (nft -j list ruleset) and
 // reports the rules that drop or reject UDP to a port or a group asked.
-func checkFirewall(r *DoctorReport, specs []group.Spec) {
+func checkNftables(r *DoctorReport, specs []group.Spec) {
 	if _, err := exec.LookPath("nft"); err != nil {
 		r.add("firewall", statusWarning, "host", "nft is not installed: the nftables ruleset was not read", "install nftables (apt-get install nftables), or check the firewall by hand")
 		return

@@ -23,6 +23,7 @@ import (
 	"github.com/sharecast/sharecast/cmd/sharecast/internal/cli"
 	"github.com/sharecast/sharecast/internal/procnet"
 	"github.com/sharecast/sharecast/internal/testbed"
+	"github.com/sharecast/sharecast/internal/wire"
 )
 
 // doctorResult is one run of doctor, in text and in JSON.
@@ -237,6 +238,49 @@ func TestDoctorMembershipLimit(t *testing.T) {
 	doctor(t, h, groups...).wantProblem(t, "memberships", "sysctl -w net.ipv4.igmp_max_memberships=3")
 	setSysctl(t, h, "net.ipv4.igmp_max_memberships", "3")
 	doctor(t, h, groups...).wantOK(t, "memberships")
+}
+
+// More sources of one group than the kernel lets one socket filter:
+// igmp_max_msf for IPv4; mld_max_msf for IPv6, which only the initial
+// namespace holds, so that in the test bed's doctor compares with the
+// kernel's default, 64, and warns.
+func TestDoctorSourceLimit(t *testing.T) {
+	testbed.RequireRoot(t)
+	h := doctorHost(t, true)
+	specs := func(n int, format string) []string {
+		var out []string
+		for i := range n {
+			out = append(out, fmt.Sprintf(format, i+2))
+		}
+		return out
+	}
+	v4 := specs(3, "232.9.0.1:5000@10.9.0.%d")
+	setSysctl(t, h, "net.ipv4.igmp_max_msf", "2")
+	doctor(t, h, v4...).wantProblem(t, "sources", "sysctl -w net.ipv4.igmp_max_msf=3")
+	setSysctl(t, h, "net.ipv4.igmp_max_msf", "3")
+	r := doctor(t, h, v4...)
+	r.wantOK(t, "sources")
+	if !strings.Contains(r.text, "at most 3 sources of one group (232.9.0.1), net.ipv4.igmp_max_msf = 3") {
+		t.Errorf("no IPv4 sources line:\n%s", r.text)
+	}
+
+	v6 := specs(65, "[ff3e::1]:5000@2001:db8::%x")
+	r = doctor(t, h, v6...)
+	found := false
+	for _, c := range r.report.Checks {
+		if c.Check == "sources" && c.Status == "warning" && strings.Contains(c.Seen, "at most 65 sources of one group (ff3e::1); net.ipv6.mld_max_msf") &&
+			strings.Contains(c.Fix, "net.ipv6.mld_max_msf=65") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no mld_max_msf warning for 65 sources:\n%s", r.text)
+	}
+	r = doctor(t, h, v6[:64]...)
+	r.wantOK(t, "sources")
+	if !strings.Contains(r.text, "at most 64 sources of one group (ff3e::1)") {
+		t.Errorf("no IPv6 sources line:\n%s", r.text)
+	}
 }
 
 // reuseAddr sets SO_REUSEADDR, so that the test's sockets share a port.
@@ -503,12 +547,86 @@ func TestDoctorListen(t *testing.T) {
 	r.wantOK(t, "live")
 	found := false
 	for _, c := range r.report.Checks {
-		if c.Check == "live" && c.Subject == spec && c.Status == "ok" && strings.Contains(c.Seen, "from 1 source (") && strings.HasSuffix(c.Seen, "TTL 1 to 1") {
+		if c.Check == "live" && c.Subject == spec && c.Status == "ok" && strings.Contains(c.Seen, "from 1 source (") &&
+			strings.Contains(c.Seen, "TTL 1 to 1; 1 sequenced stream: sequence gaps 0, lost 0,") {
 			found = true
 		}
 	}
 	if !found {
-		t.Errorf("no live line with one source and TTL 1:\n%s", r.text)
+		t.Errorf("no live line with one source, TTL 1 and no gap:\n%s", r.text)
+	}
+}
+
+// sendSequenced sends datagrams with sharecast's header to group from h
+// until the test ends, skipping one sequence number in ten when gaps is
+// set.
+func sendSequenced(t *testing.T, h *testbed.Host, group string, gaps bool) {
+	t.Helper()
+	done := make(chan struct{})
+	stopped := make(chan error, 1)
+	t.Cleanup(func() {
+		close(done)
+		if err := <-stopped; err != nil {
+			t.Error(err)
+		}
+	})
+	go func() {
+		stopped <- h.Do(func() error {
+			c, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(netip.MustParseAddrPort(group)))
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			b := make([]byte, 64)
+			for seq := uint64(0); ; seq++ {
+				if gaps && seq%10 == 5 {
+					continue
+				}
+				select {
+				case <-done:
+					return nil
+				default:
+				}
+				wire.Header{Stream: 7, Seq: seq, SendTime: time.Now().UnixNano()}.Put(b)
+				if _, err := c.Write(b); err != nil {
+					return err
+				}
+				time.Sleep(time.Millisecond) // a rate, not a wait for anything
+			}
+		})
+	}()
+}
+
+// Sequence gaps in a feed with a known header: doctor --listen counts the
+// numbers lost, and a feed without gaps is ok.
+func TestDoctorListenSequenceGaps(t *testing.T) {
+	testbed.RequireRoot(t)
+	h := testbed.NewHost(t, "gaps")
+	addMcastRoute(t, h, "lo")
+	const spec = "239.9.0.10:5012"
+	sendSequenced(t, h, spec, true)
+	if err := awaitDatagram(h, "lo", spec); err != nil {
+		t.Fatalf("no datagram from the sender: %v", err)
+	}
+	r := doctor(t, h, spec, "--listen", "500ms")
+	r.wantProblem(t, "live", "sequence gaps")
+	for _, c := range r.report.Checks {
+		if c.Check == "live" && c.Subject == spec && (!strings.Contains(c.Seen, "lost ") || strings.Contains(c.Seen, "lost 0,")) {
+			t.Errorf("live line without numbers lost: %+v", c)
+		}
+	}
+
+	const clean = "239.9.0.11:5013"
+	sendSequenced(t, h, clean, false)
+	if err := awaitDatagram(h, "lo", clean); err != nil {
+		t.Fatalf("no datagram from the sender: %v", err)
+	}
+	r = doctor(t, h, clean, "--listen", "500ms")
+	r.wantOK(t, "live")
+	for _, c := range r.report.Checks {
+		if c.Check == "live" && c.Subject == clean && !strings.Contains(c.Seen, "sequence gaps 0, lost 0,") {
+			t.Errorf("live line with gaps, or none counted: %+v", c)
+		}
 	}
 }
 
@@ -542,6 +660,68 @@ func TestDoctorForcedIGMPVersion(t *testing.T) {
 	doctor(t, h, "239.9.0.1:5000%eth0").wantOK(t, "igmp") // any-source: v2 carries it
 	setSysctl(t, h, "net.ipv4.conf.eth0.force_igmp_version", "0")
 	doctor(t, h, spec).wantOK(t, "igmp")
+}
+
+// An IGMPv2 querier on the segment puts the interface in IGMPv2 without
+// any sysctl: doctor reads the version in force from /proc/net/igmp.
+func TestDoctorIGMPVersionInForce(t *testing.T) {
+	testbed.RequireRoot(t)
+	h := testbed.NewHost(t, "doc")
+	peer := testbed.NewHost(t, "peer")
+	testbed.Veth(t, h, "eth0", netip.MustParsePrefix("10.9.0.1/24"), peer, "up0", netip.MustParsePrefix("10.9.0.2/24"))
+	addMcastRoute(t, h, "eth0")
+	const spec = "232.9.0.1:5000@10.9.0.2%eth0"
+	r := doctor(t, h, spec)
+	r.wantOK(t, "igmp")
+	if !strings.Contains(r.text, "in force on eth0: IGMPv3 (/proc/net/igmp)") {
+		t.Errorf("no version in force:\n%s", r.text)
+	}
+	// An IGMPv2 general query (8 bytes, a max response time) from the peer.
+	err := peer.Do(func() error {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_IGMP)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		if err := unix.SetsockoptString(fd, unix.SOL_SOCKET, unix.SO_BINDTODEVICE, "up0"); err != nil {
+			return err
+		}
+		q := []byte{0x11, 100, 0, 0, 0, 0, 0, 0}
+		var sum uint32
+		for i := 0; i < len(q); i += 2 {
+			sum += uint32(q[i])<<8 | uint32(q[i+1])
+		}
+		sum = (sum & 0xffff) + sum>>16
+		q[2], q[3] = byte(^sum>>8), byte(^sum)
+		return unix.Sendto(fd, q, 0, &unix.SockaddrInet4{Addr: [4]byte{224, 0, 0, 1}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the kernel of h has taken the query in.
+	for i := 0; ; i++ {
+		var v int
+		if err := h.Do(func() error {
+			ms, err := procnet.ReadIGMP(procnet.IPv4)
+			for _, m := range ms {
+				if m.IfName == "eth0" {
+					v = m.Version
+				}
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if v == 2 {
+			break
+		}
+		if i == 500 {
+			t.Fatalf("eth0 still in IGMPv%d after the IGMPv2 query", v)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	doctor(t, h, spec).wantProblem(t, "igmp", "IGMPv2 reports cannot name the source (in force since a querier")
+	doctor(t, h, "239.9.0.1:5000%eth0").wantOK(t, "igmp") // any-source: v2 carries it
 }
 
 // Without GROUP, doctor checks the groups that sockets of the host joined.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sharecast/sharecast/dispatch"
 	"github.com/sharecast/sharecast/group"
+	"github.com/sharecast/sharecast/internal/procnet"
 )
 
 // maxLiveSources caps the sources that --listen remembers per group; past
@@ -51,6 +52,12 @@ func checkLive(cmd *cobra.Command, e *env, r *DoctorReport, opt doctorOptions) e
 		r.add("live", statusWarning, "host", "--listen needs a GROUP with its port", "sharecast doctor GROUP:PORT --listen 10s")
 		return nil
 	}
+	// Sequence numbers where the payload carries a header that stat knows
+	// (sharecast's, MoldUDP64), tracked as stat tracks them.
+	seq, err := newSeqTracker("auto", nil)
+	if err != nil {
+		return err
+	}
 	var mu sync.Mutex
 	h := dispatch.HandlerFunc(func(_ context.Context, d *dispatch.Datagram) {
 		mu.Lock()
@@ -59,6 +66,7 @@ func checkLive(cmd *cobra.Command, e *env, r *DoctorReport, opt doctorOptions) e
 		if g == nil {
 			return // a group of the port that was not asked
 		}
+		seq.Observe(d)
 		if g.datagrams == 0 || d.TTL < g.ttlMin {
 			g.ttlMin = d.TTL
 		}
@@ -124,6 +132,16 @@ func checkLive(cmd *cobra.Command, e *env, r *DoctorReport, opt doctorOptions) e
 	rpAfter, _ := netstatCounter("TcpExt", "IPReversePathFilter")
 	mu.Lock()
 	defer mu.Unlock()
+	seqs := map[netip.AddrPort]*seqCounters{}
+	streams := map[netip.AddrPort]int{}
+	for _, f := range seq.Flows() {
+		k := netip.AddrPortFrom(f.Group, f.Port)
+		if seqs[k] == nil {
+			seqs[k] = &seqCounters{}
+		}
+		seqs[k].add(&f.SequenceStats)
+		streams[k]++
+	}
 	for _, sp := range opt.specs {
 		g := live[sp.AddrPort()]
 		subj := subject(sp)
@@ -139,9 +157,23 @@ func checkLive(cmd *cobra.Command, e *env, r *DoctorReport, opt doctorOptions) e
 		if g.moreSources > 0 {
 			srcs = append(srcs, fmt.Sprintf("and %d more", g.moreSources))
 		}
-		r.add("live", statusOK, subj, fmt.Sprintf("%s, %s in %v (%.0f/s) from %s (%s), TTL %d to %d",
+		seen := fmt.Sprintf("%s, %s in %v (%.0f/s) from %s (%s), TTL %d to %d",
 			plural(g.datagrams, "datagram"), plural(g.bytes, "byte"), took.Round(time.Millisecond),
-			float64(g.datagrams)/took.Seconds(), plural(uint64(len(g.sources))+g.moreSources, "source"), strings.Join(srcs, ", "), g.ttlMin, g.ttlMax), "")
+			float64(g.datagrams)/took.Seconds(), plural(uint64(len(g.sources))+g.moreSources, "source"), strings.Join(srcs, ", "), g.ttlMin, g.ttlMax)
+		c := seqs[sp.AddrPort()]
+		if c == nil {
+			r.add("live", statusOK, subj, seen+"; no known header (sharecast, MoldUDP64) to count sequence gaps by", "")
+			continue
+		}
+		seen += fmt.Sprintf("; %s: sequence gaps %d, lost %d, reordered %d, duplicates %d, resets %d",
+			plural(uint64(streams[sp.AddrPort()]), "sequenced stream"), c.Gaps, c.Lost, c.Reordered, c.Duplicates, c.Resets)
+		if c.Lost > 0 {
+			r.add("live", statusProblem, subj,
+				seen+": datagrams were lost before this socket (on the network, at the sender, or in this host's kernel: see the counters below)",
+				"look for the loss on the path: sharecast stat on the sender's segment, the switch's port counters, and a larger --rcvbuf if RcvbufErrors rose")
+			continue
+		}
+		r.add("live", statusOK, subj, seen, "")
 	}
 	var drops uint64
 	for _, s := range st.Sockets {
@@ -198,8 +230,13 @@ func portSockets(ports []uint16) map[uint64]portSocket {
 // readUDPCounters reads udpCounters from /proc/net/snmp (zero where absent).
 func readUDPCounters() []uint64 {
 	out := make([]uint64, len(udpCounters))
+	cs, err := procnet.ReadSNMP()
+	if err != nil {
+		return out
+	}
 	for i, name := range udpCounters {
-		out[i], _ = netstatCounter("Udp", name)
+		v, _ := procnet.Lookup(cs, "Udp", name)
+		out[i] = uint64(v)
 	}
 	return out
 }
