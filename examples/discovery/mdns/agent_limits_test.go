@@ -113,7 +113,12 @@ func TestAgentWrongPort(t *testing.T) {
 		}
 	}
 	realAfter(t, mdnstest.NewResponder(t, mdns.GroupIPv4), c)
+	// The IPv6 socket's datagrams reach the handler by a reader of their
+	// own, in no order with the IPv4 ones: wait until all five are handled.
 	st := a.Stats()
+	for deadline := time.Now().Add(10 * time.Second); st.Packets < 5 && time.Now().Before(deadline); st = a.Stats() {
+		time.Sleep(5 * time.Millisecond) // polling a counter; the agent has no signal for "handled"
+	}
 	if st.WrongPort != 2 || st.Queries != 2 || st.Services != 1 {
 		t.Errorf("stats %+v", st)
 	}
