@@ -136,7 +136,9 @@ func FuzzParseIGMP(f *testing.F) {
 				fmt.Fprintf(&out, "%-4d %-15s %x %5d %08X %d\n", m.IfIndex, m.IfName, m.Group.AsSlice(), m.Users, 4, 0)
 				continue
 			}
-			if m.IfIndex != last.IfIndex || m.IfName != last.IfName {
+			// A new interface line wherever the interface or its querier
+			// version changes, as two lines of the input may say.
+			if m.IfIndex != last.IfIndex || m.IfName != last.IfName || m.Version != last.Version {
 				fmt.Fprintf(&out, "%d\t%-10s: %5d %7s\n", m.IfIndex, m.IfName, 1, fmt.Sprintf("V%d", m.Version))
 				last = m
 			}
