@@ -62,7 +62,23 @@ func TestServeLifecycle(t *testing.T) {
 	if _, err := src.ReadBatch(ds[:]); !errors.Is(err, context.DeadlineExceeded) && !isTimeout(err) {
 		t.Errorf("source after Serve: ReadBatch = %v, want a timeout", err)
 	}
-	checkBalance(t, srv.Stats())
+	checkBalance(t, settledStats(srv))
+}
+
+// settledStats returns srv's Stats once every buffer is back in the pool,
+// or after 10 s. Close does not wait for the workers to exit (a handler
+// call may be running), and a worker returns the buffers it released as it
+// exits; nothing signals that exit, so this polls (bounded), as checkLeaks
+// does for goroutines.
+func settledStats(srv *dispatch.Server) dispatch.Stats {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st := srv.Stats()
+		if st.Buffers == st.BuffersFree || time.Now().After(deadline) {
+			return st
+		}
+		time.Sleep(time.Millisecond) // polling for the workers' exit; nothing to wait on
+	}
 }
 
 func isTimeout(err error) bool {

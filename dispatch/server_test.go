@@ -427,7 +427,7 @@ func TestShutdownDeadlineReportsDrops(t *testing.T) {
 	}
 	// Wait for the in-flight call, which the cancelled context ends.
 	wait(t, g.out, "the blocked handler call to return")
-	st := srv.Stats()
+	st := settledStats(srv)
 	h := handlerStats(t, st, "gated")
 	if h.Drops.Shutdown != se.Dropped || h.Delivered != at+1 || h.Delivered+se.Dropped != n {
 		t.Errorf("delivered %d + shutdown drops %d (reported %d) != %d", h.Delivered, h.Drops.Shutdown, se.Dropped, n)
