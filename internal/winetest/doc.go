@@ -9,8 +9,9 @@
 // [New] skips the test, saying why, where Debian's wine64 or
 // gcc-mingw-w64-x86-64 is missing (about 160 MB, a minute to install:
 // apt-get install --no-install-recommends wine64
-// gcc-mingw-w64-x86-64-win32), off amd64, off Linux, and where the
-// environment variable CI is true (CI does not install them). Otherwise it
+// gcc-mingw-w64-x86-64-win32), off amd64 and off Linux; where the
+// environment variable CI is true it fails instead of skipping when they
+// are missing, since .ci/apt-packages installs them. Otherwise it
 // makes a Wine prefix of the test's own, and [Wine.Go] builds for
 // windows/amd64 with the overlay below; [Wine.Command] and [Wine.Run] run
 // the result under wine64.
