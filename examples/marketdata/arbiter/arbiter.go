@@ -157,7 +157,7 @@ type Arbiter struct {
 	known     uint64 // one past the highest sequence number known to exist
 	ended     bool   // an end of session has arrived
 	endSeq    uint64
-	endReport bool // SessionEnded or SessionReplaced has been reported
+	endReport bool          // SessionEnded or SessionReplaced has been reported
 	sessLast  time.Duration // the last packet of the current session
 
 	anyPacket   bool          // a packet has arrived (the silence clock runs)
