@@ -3,6 +3,7 @@ package rewind
 import (
 	"sync"
 
+	"github.com/sharecast/sharecast/examples/marketdata/arbiter"
 	"github.com/sharecast/sharecast/internal/moldudp64"
 )
 
@@ -284,4 +285,35 @@ func (st *Store) Answer(dst []byte, r moldudp64.Request, maxPayload int) ([]byte
 	}
 	dst[start+18], dst[start+19] = byte(n>>8), byte(n)
 	return dst, AnswerMessages
+}
+
+// Hook sets cfg's OnMessage, OnGap and OnSession so that what the arbiter
+// delivers is stored: each message, each gap as a hole, each session's
+// start and end. Callbacks already set are kept, and called first. It is
+// how marketdata rewind keeps the feed it receives.
+func (st *Store) Hook(cfg *arbiter.Config) {
+	onMessage, onGap, onSession := cfg.OnMessage, cfg.OnGap, cfg.OnSession
+	cfg.OnMessage = func(m arbiter.Message) {
+		if onMessage != nil {
+			onMessage(m)
+		}
+		st.Add(m.Session, m.Seq, m.Data)
+	}
+	cfg.OnGap = func(g arbiter.Gap) {
+		if onGap != nil {
+			onGap(g)
+		}
+		st.Skip(g.Session, g.Last+1)
+	}
+	cfg.OnSession = func(e arbiter.SessionEvent) {
+		if onSession != nil {
+			onSession(e)
+		}
+		switch e.Kind {
+		case arbiter.SessionStarted:
+			st.Skip(e.Session, e.Seq)
+		case arbiter.SessionEnded:
+			st.End(e.Session, e.Seq)
+		}
+	}
 }
