@@ -170,7 +170,11 @@ func New(cfg *Config) (*Client, error) {
 			c.Local = netip.AddrPortFrom(netip.IPv6Unspecified(), 0)
 		}
 	}
-	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(c.Local))
+	network := "udp6"
+	if c.Local.Addr().Unmap().Is4() {
+		network = "udp4"
+	}
+	conn, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(c.Local))
 	if err != nil {
 		return nil, fmt.Errorf("rerequest: request socket %s: %w", c.Local, err)
 	}
