@@ -464,9 +464,9 @@ func (st *Stats) WriteText(w io.Writer) error {
 	}
 	r := st.Rerequest
 	rc := &f.Recovery
-	_, err = fmt.Fprintf(w, "recovery from %s: recovered %d messages (runs asked %d, %d messages); requests %d, retries %d, unanswered %d, unavailable %d, partial %d; answers %d (duplicate %d; refused: foreign %d, unasked %d, wrong session %d, malformed %d; arbiter: late %d, duplicate %d, not missing %d); fill latency p50<=%v p99<=%v max %v\n",
+	_, err = fmt.Fprintf(w, "recovery from %s: recovered %d messages (runs asked %d, %d messages); requests %d, retries %d, unanswered %d, unavailable %d, partial %d; answers %d (duplicate %d, stale %d; refused: foreign %d, unasked %d, wrong session %d, malformed %d; arbiter: late %d, duplicate %d, not missing %d); fill latency p50<=%v p99<=%v max %v\n",
 		st.Rewinder, f.Recovered, f.Requests, f.Requested, r.Requests, r.Retries, r.Unanswered, r.Unavailable, r.Partial,
-		r.Answers, r.Duplicates, r.Foreign, r.Unasked, r.WrongSession, r.Malformed, rc.Late, rc.Duplicates, rc.Invalid,
+		r.Answers, r.Duplicates, r.Stale, r.Foreign, r.Unasked, r.WrongSession, r.Malformed, rc.Late, rc.Duplicates, rc.Invalid,
 		r.Latency.Quantile(0.5), r.Latency.Quantile(0.99), r.Latency.Max)
 	return err
 }

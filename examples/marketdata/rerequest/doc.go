@@ -36,11 +36,14 @@
 // comes from the configured server, is of the session asked for, and its
 // messages lie within a request still pending, starting at or before the
 // first message not yet answered (a late answer to a retried request
-// counts as a duplicate); anything else is counted (Stats: Foreign,
-// WrongSession, Unasked, Malformed) and dropped, so a forged answer cannot
-// fill what was not asked. A heartbeat or end of session at a pending
-// request's next sequence number is the server saying it does not hold
-// it: the request is dropped (Stats.Unavailable) and left to time out.
+// counts as a duplicate, one for what the arbiter has passed as stale);
+// anything else is counted (Stats: Foreign, WrongSession, Unasked,
+// Malformed) and dropped, so a forged answer cannot fill what was not
+// asked. A heartbeat or end of session at a pending request's next
+// sequence number is the server saying it does not hold it (yet: a
+// rewinder on the same feed may be a little behind): it is counted
+// (Stats.Unavailable) and the request is sent again after RetryTimeout,
+// until the arbiter gives the run up.
 // Accepted answers go to Config.Deliver (the feed handler's
 // arbiter.Recover, under its lock). The time from a request's first
 // sending to its last answer is its fill latency (Stats.Latency).

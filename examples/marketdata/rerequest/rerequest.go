@@ -80,9 +80,11 @@ type Stats struct {
 
 	// Answers counts the answers accepted and Messages the messages in
 	// them; Duplicates the answers whose messages had all come already;
-	// Unavailable the heartbeats or ends of session by which the server
-	// said it does not hold what was asked.
-	Answers, Messages, Duplicates, Unavailable uint64
+	// Stale the answers (to a retry, say) for messages the arbiter has
+	// passed; Unavailable the heartbeats or ends of session by which the
+	// server said it does not hold what was asked (the request is sent
+	// again after RetryTimeout).
+	Answers, Messages, Duplicates, Stale, Unavailable uint64
 
 	// Filled counts the requests answered whole, Unanswered those
 	// forgotten (the arbiter moved past them) without any answer, Partial
@@ -126,8 +128,9 @@ type Client struct {
 	next atomic.Uint64 // the arbiter's next sequence number
 	wake chan struct{}
 
-	mu      sync.Mutex // guards pending, stats, the bucket
+	mu      sync.Mutex // guards pending, stats, the bucket, asked
 	pending []request
+	asked   moldudp64.Session // the session of the last run wanted
 	stats   Stats
 	tokens  float64
 	last    time.Time
@@ -191,6 +194,7 @@ func (c *Client) LocalAddr() netip.AddrPort { return c.conn.LocalAddr().(*net.UD
 func (c *Client) Want(r arbiter.Request) {
 	c.mu.Lock()
 	c.stats.Runs++
+	c.asked = r.Session
 	for first := r.First; first <= r.Last; {
 		last := min(r.Last, first+uint64(c.cfg.MaxCount)-1)
 		if len(c.pending) >= c.cfg.MaxPending {
@@ -365,7 +369,7 @@ func (c *Client) take(b []byte, from netip.AddrPort, now time.Time) (moldudp64.P
 		c.slog.Warn().Err(err).Msg("malformed answer dropped")
 		return p, false
 	}
-	sessionSeen := false
+	sessionSeen := p.Session == c.asked
 	for i := range c.pending {
 		r := &c.pending[i]
 		if r.session != p.Session {
@@ -374,10 +378,11 @@ func (c *Client) take(b []byte, from netip.AddrPort, now time.Time) (moldudp64.P
 		sessionSeen = true
 		if p.Len() == 0 {
 			if p.Seq == r.cursor && r.cursor <= r.last {
-				// The server does not hold it: leave it to the arbiter's timeout.
+				// The server does not hold it (yet: a rewinder on the
+				// same feed may be a little behind): ask again after
+				// RetryTimeout, until the arbiter gives it up.
 				c.stats.Unavailable++
 				r.answered = true
-				r.cursor = r.last + 1
 				return p, false
 			}
 			continue
@@ -403,6 +408,12 @@ func (c *Client) take(b []byte, from netip.AddrPort, now time.Time) (moldudp64.P
 			r.sent = time.Time{} // ask for the rest at once
 		}
 		return p, true
+	}
+	if sessionSeen && p.Len() > 0 && p.Seq < c.next.Load() {
+		// An answer to a request already filled (a retry crossed it) or
+		// forgotten: harmless.
+		c.stats.Stale++
+		return p, false
 	}
 	if sessionSeen {
 		c.stats.Unasked++
