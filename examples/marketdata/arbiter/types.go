@@ -319,7 +319,9 @@ type Stats struct {
 	// Delivered counts the messages delivered, in all sessions.
 	Delivered uint64
 
-	// Gaps counts the gaps reported, and Missing the messages in them.
+	// Gaps counts the gaps reported, and Missing the messages in them. A
+	// run that the window is giving up (see Gap) is counted as it goes,
+	// before OnGap reports it whole.
 	// Delivered + Missing covers every sequence number from each session's
 	// first to its last delivered or reported one, exactly once.
 	Gaps, Missing uint64
