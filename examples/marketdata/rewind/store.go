@@ -43,6 +43,7 @@ type Store struct {
 	ended    bool
 	endSeq   uint64
 	stats    StoreStats
+	changed  chan struct{} // closed at the next change, if someone waits
 }
 
 type entry struct {
@@ -122,6 +123,54 @@ func (st *Store) Add(s moldudp64.Session, seq uint64, msg []byte) {
 	st.next = seq + 1
 	st.stats.Added++
 	st.stats.Held++
+	st.notify()
+}
+
+// notify wakes those waiting on Changed.
+func (st *Store) notify() {
+	if st.changed != nil {
+		close(st.changed)
+		st.changed = nil
+	}
+}
+
+// Changed returns a channel that is closed at the Store's next change (a
+// message added, a hole, an end or a new session), for a reader that
+// follows the feed live.
+func (st *Store) Changed() <-chan struct{} {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.changed == nil {
+		st.changed = make(chan struct{})
+	}
+	return st.changed
+}
+
+// Results of [Store.Get].
+const (
+	GetOK      = iota + 1 // the message is appended
+	GetNotYet             // not come yet: wait for Changed
+	GetEnded              // at or past the session's end
+	GetMissing            // not held: dropped for room, or a hole
+	GetForeign            // another session than the one held
+)
+
+// Get appends message seq of session s to dst, if held, and says what it
+// found.
+func (st *Store) Get(s moldudp64.Session, seq uint64, dst []byte) ([]byte, int) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	switch {
+	case !st.active || s != st.session:
+		return dst, GetForeign
+	case st.ended && seq >= st.endSeq:
+		return dst, GetEnded
+	case seq >= st.next:
+		return dst, GetNotYet
+	case seq < st.first || !st.ring[seq%uint64(st.max)].present:
+		return dst, GetMissing
+	}
+	return append(dst, st.ring[seq%uint64(st.max)].data...), GetOK
 }
 
 // Skip records that the sequence numbers before next were given up (a gap
@@ -133,6 +182,7 @@ func (st *Store) Skip(s moldudp64.Session, next uint64) {
 	if next > st.next {
 		st.skipTo(next)
 	}
+	st.notify()
 }
 
 // End records the end of session s: one past its last message is next.
@@ -143,6 +193,7 @@ func (st *Store) End(s moldudp64.Session, next uint64) {
 	if !st.ended {
 		st.ended, st.endSeq = true, next
 	}
+	st.notify()
 }
 
 // AddPacket stores what a downstream packet carries: its messages, or the
@@ -174,6 +225,7 @@ func (st *Store) start(s moldudp64.Session, seq uint64) {
 	st.first, st.next = seq, seq
 	st.ended, st.endSeq = false, 0
 	st.stats.Sessions++
+	st.notify()
 }
 
 // skipTo makes holes of the sequence numbers from next to seq (exclusive),

@@ -2,9 +2,10 @@
 // a MoldUDP64 feed handler that arbitrates lines A and B (and, with
 // -rewinder, fills what both lost from a re-request server); with
 // -generate, a generator that sends such a feed with chosen faults on each
-// line (and, with -rewind-listen, answers re-requests for it); and, as
+// line (and, with -rewind-listen, answers re-requests for it); as
 // "marketdata rewind", a re-request server that keeps the feed it
-// receives. main.go only sets up signals and calls [Run].
+// receives; and as "marketdata soup", a SoupBinTCP 3.0 server of that
+// feed. main.go only sets up signals and calls [Run].
 package cli
 
 import (
@@ -26,6 +27,7 @@ import (
 	"github.com/sharecast/sharecast/examples/marketdata/feedsend"
 	"github.com/sharecast/sharecast/examples/marketdata/rerequest"
 	"github.com/sharecast/sharecast/examples/marketdata/rewind"
+	"github.com/sharecast/sharecast/examples/marketdata/soup"
 	"github.com/sharecast/sharecast/group"
 	"github.com/sharecast/sharecast/internal/moldudp64"
 	"github.com/sharecast/sharecast/mcast"
@@ -35,6 +37,7 @@ const usage = `usage:
   marketdata [flags]             receive lines A and B, arbitrate, report
   marketdata -generate [flags]   send a generated A/B feed
   marketdata rewind [flags]      receive lines A and B, keep the last messages, answer re-requests
+  marketdata soup [flags]        receive lines A and B, re-serve the session over TCP (SoupBinTCP 3.0)
 
 Receiving joins line A and line B (group specs as package group reads them:
 239.1.2.3:5000, 239.1.2.3:5000%eth1, 232.1.1.1:5000@10.0.0.1), keeps the
@@ -59,7 +62,10 @@ them up after -recovery-timeout, reporting the gap then. With
 (for -linger after the feed). "marketdata rewind -listen HOST:PORT" joins
 the lines itself, keeps the last -max-messages messages (-max-bytes at
 most) of the arbitrated session and answers requests for them, at most
--answer-rate a second.
+-answer-rate a second. "marketdata soup -listen HOST:PORT" does the same
+but serves the arbitrated (and, with -rewinder, recovered) session over
+TCP, SoupBinTCP 3.0, from the sequence number each client logs in with,
+then live, for consumers with no multicast.
 
 A packet of another session than the live one replaces it only once the
 live one has ended, or has been silent for -session-timeout, or with
@@ -80,9 +86,9 @@ Flags:
 // work is done, -duration has passed or ctx ends; an interrupted run
 // (ctx cancelled) returns nil after printing its report.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	rewindMode := len(args) > 0 && args[0] == "rewind"
-	if rewindMode {
-		args = args[1:]
+	var mode string // "", "rewind" or "soup"
+	if len(args) > 0 && (args[0] == "rewind" || args[0] == "soup") {
+		mode, args = args[0], args[1:]
 	}
 	fs := flag.NewFlagSet("marketdata", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -114,7 +120,10 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		requestRate  = fs.Float64("request-rate", rerequest.DefaultRate, "with -rewinder: requests a second, at most")
 		requestCount = fs.Int("request-count", rerequest.DefaultMaxCount, "with -rewinder: messages asked for in one request, at most")
 
-		listen      = fs.String("listen", "127.0.0.1:26500", "rewind: answer re-requests on this HOST:PORT")
+		listen      = fs.String("listen", "127.0.0.1:26500", "rewind: answer re-requests on this HOST:PORT (UDP); soup: serve on it (TCP)")
+		soupUser    = fs.String("soup-user", "", "soup: the username (up to 6 bytes) and -soup-password a login must give (none: any)")
+		soupPass    = fs.String("soup-password", "", "soup: the password (up to 10 bytes)")
+		soupClients = fs.Int("soup-clients", soup.DefaultMaxClients, "soup: connections at once, at most")
 		maxMessages = fs.Int("max-messages", rewind.DefaultMaxMessages, "rewind: messages kept, at most")
 		maxBytes    = fs.Int("max-bytes", rewind.DefaultMaxBytes, "rewind: bytes of messages kept, at most")
 		answerRate  = fs.Float64("answer-rate", rewind.DefaultRate, "rewind, -rewind-listen: answers a second, at most")
@@ -206,7 +215,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		rc.arb.RecoveryTimeout = *recoveryTO
 		rc.rerequest = rerequest.Config{MaxCount: *requestCount, Rate: *requestRate, RetryTimeout: *retryTO}
 	}
-	if rewindMode {
+	switch mode {
+	case "rewind":
 		rc.store = rewind.NewStore(&rewind.StoreConfig{MaxMessages: *maxMessages, MaxBytes: *maxBytes})
 		srv, err := rewind.Listen(*listen, &rewind.ServerConfig{Store: rc.store, Rate: *answerRate, Logger: log})
 		if err != nil {
@@ -214,6 +224,15 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		defer srv.Close()
 		rc.server = srv
+	case "soup":
+		rc.store = rewind.NewStore(&rewind.StoreConfig{MaxMessages: *maxMessages, MaxBytes: *maxBytes})
+		srv, err := soup.Listen(*listen, &soup.Config{Store: rc.store, Username: *soupUser, Password: *soupPass,
+			MaxClients: *soupClients, Logger: log})
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+		rc.soup = srv
 	}
 	return runReceive(ctx, stdout, log, rc)
 }
@@ -230,8 +249,9 @@ type receiveConfig struct {
 	rewinder  netip.AddrPort // -rewinder
 	rerequest rerequest.Config
 
-	store  *rewind.Store  // marketdata rewind: the store, fed by the arbiter
-	server *rewind.Server // and the server answering from it
+	store  *rewind.Store  // marketdata rewind and soup: the store, fed by the arbiter
+	server *rewind.Server // rewind: the server answering from it
+	soup   *soup.Server   // soup: the SoupBinTCP server
 }
 
 func runReceive(ctx context.Context, w io.Writer, log zerolog.Logger, rc *receiveConfig) error {
@@ -283,6 +303,13 @@ func runReceive(ctx context.Context, w io.Writer, log zerolog.Logger, rc *receiv
 	if rc.rewinder.IsValid() {
 		fmt.Fprintf(w, "re-requests to %s from %s\n", rc.rewinder, h.RequestAddr())
 	}
+	if rc.soup != nil {
+		fmt.Fprintf(w, "serving SoupBinTCP on %s\n", rc.soup.Addr())
+		sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		served := make(chan error, 1)
+		go func() { served <- rc.soup.Serve(sctx) }()
+		defer func() { cancel(); <-served }()
+	}
 	if rc.server != nil {
 		fmt.Fprintf(w, "answering re-requests on %s\n", rc.server.Addr())
 		sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -312,6 +339,14 @@ func runReceive(ctx context.Context, w io.Writer, log zerolog.Logger, rc *receiv
 		defer mu.Unlock()
 		if err := st.WriteText(raw); err != nil {
 			return err
+		}
+		if rc.soup != nil {
+			ss := rc.soup.Stats()
+			if _, err := fmt.Fprintf(raw, "soup: connections %d (active %d, refused %d), logins %d (rejected %d), closed: malformed %d, idle %d, slow %d, at a gap %d; sent %d messages, %d heartbeats, %d ends\n",
+				ss.Connections, ss.Active, ss.Refused, ss.Logins, ss.Rejected, ss.Malformed, ss.Idle, ss.Slow, ss.Gaps,
+				ss.Messages, ss.Heartbeats, ss.Ends); err != nil {
+				return err
+			}
 		}
 		return writeRewindStats(raw, rc.store, rc.server)
 	}

@@ -2,13 +2,16 @@ package cli_test
 
 import (
 	"context"
+	"io"
 	"net"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sharecast/sharecast/examples/marketdata/feedgen"
 	"github.com/sharecast/sharecast/examples/marketdata/internal/cli"
+	"github.com/sharecast/sharecast/examples/marketdata/soup"
 	"github.com/sharecast/sharecast/internal/extest"
 	"github.com/sharecast/sharecast/internal/testbed"
 )
@@ -108,4 +111,111 @@ func startProgram(t *testing.T, ready string, args []string) (out, errb *extest.
 		}
 	}
 	return out, errb, c
+}
+
+// TestSoupCLI runs marketdata soup on the lines and the generator (5%
+// loss on each line, so some messages are lost on both, and the generator
+// answers re-requests that soup's -rewinder makes); then a SoupBinTCP
+// client logs in at 1 and receives the whole session, byte for byte, and
+// its end.
+func TestSoupCLI(t *testing.T) {
+	testbed.Require(t)
+	lines := []string{"-a", "239.192.7.11:26440", "-b", "239.192.7.12:26440"}
+	genAt := freePort(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	soupAt := l.Addr().String()
+	l.Close()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sout, serr := new(extest.Buffer), new(extest.Buffer)
+	sdone := make(chan error, 1)
+	go func() {
+		sdone <- cli.Run(ctx, append([]string{"soup", "-listen", soupAt, "-start-seq", "1", "-gap-timeout", "1s", "-window", "131072",
+			"-rewinder", genAt, "-recovery-timeout", "20s", "-quiet"}, lines...), sout, serr)
+	}()
+	for !strings.Contains(sout.String(), "serving SoupBinTCP") {
+		select {
+		case err := <-sdone:
+			t.Fatalf("soup ended: %v\n%s", err, serr.String())
+		case <-time.After(time.Millisecond):
+		}
+	}
+	gctx, stopGen := context.WithCancel(context.Background())
+	defer stopGen()
+	gout, gerr := new(extest.Buffer), new(extest.Buffer)
+	gdone := make(chan error, 1)
+	go func() {
+		gdone <- cli.Run(gctx, append(lines, "-generate", "-messages", "5000", "-seed", "9", "-interval", "20us",
+			"-a-loss", "0.05", "-b-loss", "0.05", "-rewind-listen", genAt, "-linger", "60s"), gout, gerr)
+	}()
+	// Log in at 1 once soup has the session; read it all.
+	var conn net.Conn
+	deadline := time.Now().Add(30 * time.Second)
+	seq := uint64(1)
+	for seq <= 5000 {
+		if time.Now().After(deadline) {
+			t.Fatalf("received up to %d\n%s", seq-1, sout.String())
+		}
+		if conn == nil {
+			if conn, err = net.Dial("tcp", soupAt); err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			conn.Write(soup.AppendLogin(nil, soup.Login{Seq: seq}))
+		}
+		typ, p, err := readSoup(conn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch typ {
+		case soup.TypeLoginRejected: // no session yet: again
+			conn.Close()
+			conn = nil
+			time.Sleep(10 * time.Millisecond)
+		case soup.TypeLoginAccepted, soup.TypeHeartbeat:
+		case soup.TypeSequenced:
+			if err := feedgen.CheckMessage(seq, p); err != nil {
+				t.Fatal(err)
+			}
+			seq++
+		default:
+			t.Fatalf("got %q %q at %d", typ, p, seq)
+		}
+	}
+	for {
+		typ, _, err := readSoup(conn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if typ == soup.TypeEndOfSession {
+			break
+		}
+	}
+	stopGen()
+	<-gdone
+	cancel()
+	if err := <-sdone; err != nil {
+		t.Fatalf("soup: %v\n%s", err, serr.String())
+	}
+	t.Logf("generator:\n%s\nsoup:\n%s", gout.String(), sout.String())
+	if !strings.Contains(sout.String(), "delivered 5000, gaps 0") || !strings.Contains(sout.String(), "logins 1") {
+		t.Errorf("soup's report")
+	}
+}
+
+func readSoup(conn net.Conn) (byte, []byte, error) {
+	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	var hdr [2]byte
+	if _, err := io.ReadFull(conn, hdr[:]); err != nil {
+		return 0, nil, err
+	}
+	b := make([]byte, int(hdr[0])<<8|int(hdr[1]))
+	if _, err := io.ReadFull(conn, b); err != nil {
+		return 0, nil, err
+	}
+	return b[0], b[1:], nil
 }
