@@ -3,6 +3,7 @@ package rerequest_test
 import (
 	"context"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -124,6 +125,21 @@ func TestClient(t *testing.T) {
 	// Once the arbiter has moved on, nothing is pending.
 	c.Advance(16)
 	if st := c.Stats(); st.Pending != 0 || st.Unanswered != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestWantBounded: a run far longer than MaxPending requests can hold is
+// queued up to MaxPending, and the rest is counted, at once.
+func TestWantBounded(t *testing.T) {
+	c, err := rerequest.New(&rerequest.Config{Server: netip.MustParseAddrPort("127.0.0.1:9"), MaxCount: 10, MaxPending: 5,
+		Local: netip.MustParseAddrPort("127.0.0.1:0"), Deliver: func(moldudp64.Packet, time.Time) {}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Want(arbiter.Request{Session: sess, First: 1, Last: 1 << 50})
+	if st := c.Stats(); st.Pending != 5 || st.Dropped != (1<<50-50+9)/10 {
 		t.Errorf("stats %+v", st)
 	}
 }

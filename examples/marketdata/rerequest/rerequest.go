@@ -195,13 +195,18 @@ func (c *Client) Want(r arbiter.Request) {
 	c.mu.Lock()
 	c.stats.Runs++
 	c.asked = r.Session
+	size := uint64(c.cfg.MaxCount)
 	for first := r.First; first <= r.Last; {
-		last := min(r.Last, first+uint64(c.cfg.MaxCount)-1)
 		if len(c.pending) >= c.cfg.MaxPending {
-			c.stats.Dropped++
-		} else {
-			c.pending = append(c.pending, request{session: r.Session, first: first, last: last, cursor: first})
+			// Full: count the requests left out, without making them.
+			c.stats.Dropped += (r.Last-first)/size + 1
+			break
 		}
+		last := r.Last
+		if r.Last-first >= size {
+			last = first + size - 1
+		}
+		c.pending = append(c.pending, request{session: r.Session, first: first, last: last, cursor: first})
 		if last == r.Last {
 			break
 		}
