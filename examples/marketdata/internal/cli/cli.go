@@ -77,6 +77,7 @@ Examples:
   marketdata -a 239.192.1.1:26400%eth1 -b 239.192.1.2:26401%eth2 -stats 1s
   marketdata rewind -listen 127.0.0.1:26500 &
   marketdata -rewinder 127.0.0.1:26500 -exit-on-end
+  marketdata soup -listen 127.0.0.1:26600 -rewinder 127.0.0.1:26500
 
 Flags:
 `
