@@ -214,3 +214,19 @@ func FuzzServer(f *testing.F) {
 		}
 	})
 }
+
+// TestStoreTooLarge: a message larger than the whole store leaves a hole,
+// counted, and is never answered.
+func TestStoreTooLarge(t *testing.T) {
+	st := rewind.NewStore(&rewind.StoreConfig{MaxBytes: 128})
+	fill(st, 1, 2)
+	st.Add(sess, 3, make([]byte, 500))
+	fill(st, 4, 4)
+	s := st.Stats()
+	if s.Stale != 1 || s.Next != 5 || s.Holes != 1 || s.Bytes > 128 {
+		t.Errorf("store %+v", s)
+	}
+	if _, kind := st.Answer(nil, moldudp64.Request{Session: sess, Seq: 3, Count: 1}, 1400); kind != rewind.AnswerNotHeld {
+		t.Errorf("answer kind %d for the message too large", kind)
+	}
+}

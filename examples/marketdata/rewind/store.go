@@ -64,8 +64,8 @@ type StoreStats struct {
 	Held, Bytes int
 
 	// Added counts the messages stored, Stale those refused because they
-	// were behind Next (already held or given up) or longer than a
-	// message can be, Evicted those dropped
+	// were behind Next (already held or given up), longer than a message
+	// can be, or larger than MaxBytes (a hole then), Evicted those dropped
 	// for room, and Holes the sequence numbers skipped.
 	Added, Stale, Evicted, Holes uint64
 
@@ -102,6 +102,12 @@ func (st *Store) Add(s moldudp64.Session, seq uint64, msg []byte) {
 		st.stats.Stale++
 		return
 	}
+	if (len(msg)+63)&^63 > st.maxBytes {
+		st.stats.Stale++ // larger than the whole store: a hole
+		st.skipTo(seq + 1)
+		st.notify()
+		return
+	}
 	st.skipTo(seq)
 	e := &st.ring[seq%uint64(st.max)]
 	need := len(msg)
@@ -113,7 +119,7 @@ func (st *Store) Add(s moldudp64.Session, seq uint64, msg []byte) {
 			st.evict()
 		}
 		if st.bytes+c > st.maxBytes {
-			return // larger than the whole store: cannot be kept
+			return // cannot happen: checked above
 		}
 		e.data = make([]byte, 0, c)
 		st.bytes += c
