@@ -143,3 +143,45 @@ func TestWantBounded(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 }
+
+// TestPacing: with Rate 100 a second and Burst 2, ten requests due at
+// once go out two at once, then one every 10ms; those unanswered for
+// RetryTimeout go again (retries), oldest first, paced the same.
+func TestPacing(t *testing.T) {
+	testbed.Require(t)
+	srv, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	c, err := rerequest.New(&rerequest.Config{Server: srv.LocalAddr().(*net.UDPAddr).AddrPort(), MaxCount: 1, Rate: 100, Burst: 2,
+		RetryTimeout: time.Second, Deliver: func(moldudp64.Packet, time.Time) {}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Want(arbiter.Request{Session: sess, First: 1, Last: 10})
+	t0 := time.Date(2024, 1, 2, 9, 30, 0, 0, time.UTC)
+	check := func(at time.Duration, requests, retries uint64) {
+		t.Helper()
+		c.Pass(t0.Add(at))
+		if st := c.Stats(); st.Requests != requests || st.Retries != retries {
+			t.Fatalf("at %v: %d requests (%d retries), want %d (%d)", at, st.Requests, st.Retries, requests, retries)
+		}
+	}
+	check(0, 2, 0)
+	check(5*time.Millisecond, 2, 0)
+	check(10*time.Millisecond, 3, 0)
+	check(50*time.Millisecond, 5, 0) // the bucket holds 2 at most
+	check(130*time.Millisecond, 7, 0)
+	// A second on, the oldest requests, unanswered, are due again before
+	// the ones never sent: requests go in sequence order, which is the
+	// order the arbiter delivers in.
+	check(time.Second+130*time.Millisecond, 9, 2)  // 1 and 2 again
+	check(time.Second+140*time.Millisecond, 10, 3) // 3 again
+	// The arbiter moves past them all: forgotten, each unanswered.
+	c.Advance(11)
+	if st := c.Stats(); st.Pending != 0 || st.Unanswered != 10 {
+		t.Errorf("stats %+v", st)
+	}
+}

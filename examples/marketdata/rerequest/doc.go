@@ -10,7 +10,9 @@
 // into requests of at most Config.MaxCount messages (the request packet's
 // count, package moldudp64). A request is sent at once if the rate limit
 // (Config.Rate a second, Config.Burst at once) allows, and again, counted
-// as a retry, if no answer came within Config.RetryTimeout. An answer
+// as a retry, if no answer came within Config.RetryTimeout. Requests that
+// are due go out in sequence order, oldest first, since the arbiter
+// delivers nothing past the oldest missing message. An answer
 // that holds only part of a request (the server fills one datagram) makes
 // the client ask at once for the rest. A run is forgotten when the
 // arbiter's sequence has passed it ([Client.Advance]): filled, or given up
