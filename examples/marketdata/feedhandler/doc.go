@@ -57,7 +57,10 @@
 // once, and refuses anything else. What is still missing after
 // Arbiter.RecoveryTimeout (DefaultRecoveryTimeout) is reported in a gap,
 // exactly as without a rewinder; a rewinder that is down only delays the
-// gaps by that time. [Stats].Rerequest counts the requests, retries,
+// gaps by that time. While a run is being asked for, the messages behind
+// it wait in the arbiter's buffer: its Window (and BufferBytes) must hold
+// what arrives in GapTimeout plus the rewinder's round trip, or the window
+// gives the run up first. [Stats].Rerequest counts the requests, retries,
 // unanswered ones, refused answers and the fill latency.
 //
 // # Events
