@@ -1,20 +1,16 @@
 package mdns_test
 
 import (
-	"bufio"
 	"fmt"
-	"io"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/sharecast/sharecast/examples/discovery/internal/proctest"
 	"github.com/sharecast/sharecast/examples/discovery/mdns"
 	"github.com/sharecast/sharecast/internal/extest"
 	"github.com/sharecast/sharecast/internal/testbed"
@@ -94,17 +90,15 @@ func startAvahi(t *testing.T, ifname string) *avahi {
 	avahiConf := write("avahi-daemon.conf", fmt.Sprintf(avahiConfig, ifname))
 
 	dbus := exec.Command(dbusDaemon, "--nofork", "--nopidfile", "--print-address", "--config-file="+busConf)
-	dbus.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	_, ready := startWatched(t, "dbus-daemon", dbus, "unix:")
-	waitLine(t, "dbus-daemon", ready, 10*time.Second)
+	_, ready := proctest.Start(t, "dbus-daemon", dbus, "unix:", nil)
+	proctest.WaitLine(t, "dbus-daemon", ready, 10*time.Second)
 
 	daemon := exec.Command(unshare, "--mount", "--propagation", "private", "sh", "-c",
 		`mount -t tmpfs tmpfs /run && exec "$0" --no-drop-root --no-chroot --no-rlimits --no-proc-title -f "$1"`,
 		avahiDaemon, avahiConf)
 	daemon.Env = av.env()
-	daemon.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	_, ready = startWatched(t, "avahi-daemon", daemon, "Server startup complete")
-	waitLine(t, "avahi-daemon", ready, 20*time.Second)
+	_, ready = proctest.Start(t, "avahi-daemon", daemon, "Server startup complete", nil)
+	proctest.WaitLine(t, "avahi-daemon", ready, 20*time.Second)
 	return av
 }
 
@@ -118,78 +112,9 @@ func (av *avahi) publish(t *testing.T, args ...string) (withdraw func()) {
 	t.Helper()
 	cmd := exec.Command("avahi-publish", append([]string{"-s"}, args...)...)
 	cmd.Env = av.env()
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	p, ready := startWatched(t, "avahi-publish", cmd, "Established under name")
-	waitLine(t, "avahi-publish", ready, 20*time.Second)
-	return func() { p.stop(t) }
-}
-
-// watched is a process whose output goes to the test's log.
-type watched struct {
-	name string
-	cmd  *exec.Cmd
-	done chan struct{} // closed when it has exited
-}
-
-// startWatched starts cmd, logs its output, and returns it and a channel
-// that gets the first line containing marker. The process is stopped when
-// the test ends.
-func startWatched(t *testing.T, name string, cmd *exec.Cmd, marker string) (*watched, <-chan string) {
-	t.Helper()
-	pr, pw := io.Pipe()
-	cmd.Stdout, cmd.Stderr = pw, pw
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	p := &watched{name: name, cmd: cmd, done: make(chan struct{})}
-	found := make(chan string, 1)
-	logged := make(chan struct{})
-	go func() {
-		defer close(logged)
-		sc := bufio.NewScanner(pr)
-		var once sync.Once
-		for sc.Scan() {
-			t.Logf("%s: %s", name, sc.Text())
-			if strings.Contains(sc.Text(), marker) {
-				once.Do(func() { found <- sc.Text() })
-			}
-		}
-	}()
-	go func() {
-		cmd.Wait()
-		pw.Close()
-		<-logged
-		close(p.done)
-	}()
-	t.Cleanup(func() { p.stop(t) })
-	return p, found
-}
-
-// stop ends the process: SIGTERM, and SIGKILL after five seconds. It may
-// be called more than once.
-func (p *watched) stop(t *testing.T) {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(5 * time.Second):
-		t.Logf("%s: no exit 5s after SIGTERM; killing it", p.name)
-		p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-func waitLine(t *testing.T, name string, c <-chan string, d time.Duration) {
-	t.Helper()
-	select {
-	case <-c:
-	case <-time.After(d):
-		t.Fatalf("%s not ready within %v", name, d)
-	}
+	p, ready := proctest.Start(t, "avahi-publish", cmd, "Established under name", nil)
+	proctest.WaitLine(t, "avahi-publish", ready, 20*time.Second)
+	return func() { p.Stop(t) }
 }
 
 // link makes the interface avahi and the agent share: a veth pair whose

@@ -80,6 +80,10 @@ type Stats struct {
 	// that arrived on port 1900: answers to a search sent from that
 	// port, which the kernel gave to this socket of the several on it.
 	AnswersOnSharedPort uint64
+	// Truncated counts the datagrams longer than MaxMessage, dropped
+	// unread; KernelDrops those the kernel dropped for want of room in a
+	// socket's receive buffer.
+	Truncated, KernelDrops uint64
 	// Notifies and Searches count the NOTIFYs and the M-SEARCHes (from
 	// other control points) received.
 	Notifies, Searches uint64
@@ -104,7 +108,7 @@ type Agent struct {
 	log    zerolog.Logger
 	slog   zerolog.Logger
 	shared []*socket
-	search []*socket
+	search []*unicastSource
 	srv    *dispatch.Server
 	fetch  *fetcher
 	msg    Message // the dispatch worker's, one at a time
@@ -161,7 +165,7 @@ func New(ctx context.Context, cfg *Config) (a *Agent, err error) {
 	if err := mux.HandleFunc(dispatch.Pattern{}, a.serve, &dispatch.HandlerConfig{Name: "ssdp", Overflow: dispatch.Block}); err != nil {
 		return nil, fmt.Errorf("ssdp: %w", err)
 	}
-	if a.srv, err = dispatch.NewServer(&mux, &dispatch.Config{Logger: a.log}); err != nil {
+	if a.srv, err = dispatch.NewServer(&mux, &dispatch.Config{Logger: a.log, BufferSize: MaxMessage}); err != nil {
 		return nil, fmt.Errorf("ssdp: %w", err)
 	}
 	var errs []error
@@ -179,7 +183,7 @@ func New(ctx context.Context, cfg *Config) (a *Agent, err error) {
 			continue
 		}
 		a.shared, a.search = append(a.shared, sh), append(a.search, se)
-		if err := errors.Join(a.srv.AddSource(fam.network, sh.conn), a.srv.AddSource("search-"+fam.network, se.conn)); err != nil {
+		if err := errors.Join(a.srv.AddSource(fam.network, sh.conn), a.srv.AddSource("search-"+fam.network, se)); err != nil {
 			return nil, fmt.Errorf("ssdp: %w", err)
 		}
 	}
@@ -195,7 +199,7 @@ func New(ctx context.Context, cfg *Config) (a *Agent, err error) {
 // open opens the family's shared socket on port 1900, joins g on each of
 // ifaces (going on without those that refuse), and opens the search
 // socket.
-func (a *Agent) open(ctx context.Context, network string, g netip.Addr, ifaces []string) (sh, se *socket, err error) {
+func (a *Agent) open(ctx context.Context, network string, g netip.Addr, ifaces []string) (sh *socket, se *unicastSource, err error) {
 	// AcceptUnicast: answers to a search sent from port 1900 (by this
 	// agent with SearchFromSharedPort, or by another program) that the
 	// kernel gives this socket are counted, not filtered.
@@ -229,15 +233,13 @@ func (a *Agent) open(ctx context.Context, network string, g netip.Addr, ifaces [
 	sh = &socket{conn: conn, set: set, v6: g.Is6()}
 	// The search socket: a port of its own, so that the unicast answers
 	// to its searches come to it and to nobody else.
-	sconn, err := mcast.Listen(ctx, network, ":0", &mcast.Config{Logger: a.log, AcceptUnicast: true, Share: mcast.ShareExclusive, ReadBuffer: -1})
-	if err != nil {
+	if se, err = listenUnicast(network); err != nil {
 		set.Close()
 		conn.Close()
 		return nil, nil, fmt.Errorf("ssdp: search socket: %w", err)
 	}
-	se = &socket{conn: sconn, v6: g.Is6()}
-	for _, s := range []*socket{sh, se} {
-		if err := s.sendOptions(); err != nil {
+	for _, uc := range []*net.UDPConn{conn.UDPConn(), se.uc} {
+		if err := sendOptions(uc, sh.v6); err != nil {
 			// Only searches need these; receiving works without them.
 			a.log.Warn().Err(err).Str("network", network).Msg("multicast send options")
 		}
@@ -247,12 +249,12 @@ func (a *Agent) open(ctx context.Context, network string, g netip.Addr, ifaces [
 
 // sendOptions sets the TTL of searches to 2, UDA 2.0's default, and
 // loops them back, so that the host's own devices see them.
-func (s *socket) sendOptions() error {
-	if s.v6 {
-		p := ipv6.NewPacketConn(s.conn.UDPConn())
+func sendOptions(uc *net.UDPConn, v6 bool) error {
+	if v6 {
+		p := ipv6.NewPacketConn(uc)
 		return errors.Join(p.SetMulticastHopLimit(2), p.SetMulticastLoopback(true))
 	}
-	p := ipv4.NewPacketConn(s.conn.UDPConn())
+	p := ipv4.NewPacketConn(uc)
 	return errors.Join(p.SetMulticastTTL(2), p.SetMulticastLoopback(true))
 }
 
@@ -269,7 +271,7 @@ func (a *Agent) Memberships() []group.Membership {
 func (a *Agent) SearchAddrs() []netip.AddrPort {
 	var out []netip.AddrPort
 	for _, s := range a.search {
-		out = append(out, s.conn.LocalAddr())
+		out = append(out, s.local)
 	}
 	return out
 }
@@ -407,10 +409,23 @@ func (a *Agent) Devices() []Device {
 
 // Stats returns the Agent's counters.
 func (a *Agent) Stats() Stats {
+	var sockets []dispatch.SocketStats
+	if a.srv != nil {
+		sockets = a.srv.Stats().Sockets
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	st := a.st
 	st.TableStats = a.table.Stats()
+	for _, s := range a.search {
+		st.Truncated += s.truncated.Load()
+	}
+	for _, s := range sockets {
+		if s.Kernel != nil {
+			st.Truncated += s.Kernel.Truncated
+			st.KernelDrops += s.Kernel.KernelDrops
+		}
+	}
 	return st
 }
 
@@ -428,9 +443,9 @@ func (a *Agent) Search(st string, mx int) (int, error) {
 	var errs []error
 	var sent int
 	for i, sh := range a.shared {
-		from := a.search[i]
+		from := a.search[i].uc
 		if a.cfg.SearchFromSharedPort {
-			from = sh
+			from = sh.conn.UDPConn()
 		}
 		host := HostIPv4
 		if sh.v6 {
@@ -441,7 +456,7 @@ func (a *Agent) Search(st string, mx int) (int, error) {
 			if mem.IfIndex == 0 {
 				continue
 			}
-			if err := from.send(b, mem.Spec.Group, mem.IfIndex); err != nil {
+			if err := sh.send(from, b, mem.Spec.Group, mem.IfIndex); err != nil {
 				errs = append(errs, fmt.Errorf("ssdp: search on %s: %w", mem.IfName, err))
 				continue
 			}
@@ -458,8 +473,9 @@ func (a *Agent) Search(st string, mx int) (int, error) {
 	return sent, nil
 }
 
-// send sends b to g:1900 out of interface ifIndex.
-func (s *socket) send(b []byte, g netip.Addr, ifIndex int) error {
+// send sends b to g:1900 out of interface ifIndex, from uc (s's own
+// socket or the search socket of its family).
+func (s *socket) send(uc *net.UDPConn, b []byte, g netip.Addr, ifIndex int) error {
 	ifi, err := net.InterfaceByIndex(ifIndex)
 	if err != nil {
 		return err
@@ -468,7 +484,7 @@ func (s *socket) send(b []byte, g netip.Addr, ifIndex int) error {
 	defer s.mu.Unlock()
 	dst := &net.UDPAddr{IP: g.AsSlice(), Port: Port}
 	if s.v6 {
-		p := ipv6.NewPacketConn(s.conn.UDPConn())
+		p := ipv6.NewPacketConn(uc)
 		if err := p.SetMulticastInterface(ifi); err != nil {
 			return err
 		}
@@ -476,7 +492,7 @@ func (s *socket) send(b []byte, g netip.Addr, ifIndex int) error {
 		_, err = p.WriteTo(b, nil, dst)
 		return err
 	}
-	p := ipv4.NewPacketConn(s.conn.UDPConn())
+	p := ipv4.NewPacketConn(uc)
 	if err := p.SetMulticastInterface(ifi); err != nil {
 		return err
 	}
@@ -502,7 +518,7 @@ func (a *Agent) Close() error {
 			errs = append(errs, s.set.Close(), s.conn.Close())
 		}
 		for _, s := range a.search {
-			errs = append(errs, s.conn.Close())
+			errs = append(errs, s.uc.Close())
 		}
 		a.closeErr = errors.Join(errs...)
 	})
