@@ -89,7 +89,7 @@ type Stats struct {
 	Notifies, Searches uint64
 	// Malformed counts the datagrams that did not parse; the other
 	// counters below say which rule each broke.
-	Malformed                                                 uint64
+	Malformed                                                   uint64
 	NoLineEnd, BadStartLine, BadHeader, TooManyHeaders, TooLong uint64
 	// Fetches counts the descriptions fetched, FetchErrors the fetches
 	// that failed (of which LocationsRefused were not tried and
