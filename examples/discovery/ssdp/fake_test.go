@@ -130,16 +130,18 @@ func (d *fakeDevice) answer(c *mcast.Conn) {
 	}
 }
 
-// startAgent starts an agent with cfg (OnChange set here) and returns it
-// and its changes.
+// startAgent starts an agent with cfg and returns it and its changes
+// (none if cfg sets OnChange).
 func startAgent(t *testing.T, cfg ssdp.Config) (*ssdp.Agent, <-chan ssdp.Change) {
 	t.Helper()
 	ch := make(chan ssdp.Change, 4096)
-	cfg.OnChange = func(c ssdp.Change) {
-		select {
-		case ch <- c:
-		default:
-			t.Errorf("change channel full; %+v lost", c)
+	if cfg.OnChange == nil {
+		cfg.OnChange = func(c ssdp.Change) {
+			select {
+			case ch <- c:
+			default:
+				t.Errorf("change channel full; %+v lost", c)
+			}
 		}
 	}
 	a, err := ssdp.New(context.Background(), &cfg)
