@@ -111,22 +111,21 @@ func Parse(m *Message, b []byte) error {
 		return ErrStartLine
 	}
 	for len(rest) > 0 {
-		line, rest, ok = cutLine(rest)
+		line, rest, _ = cutLine(rest) // the last line may end with the datagram
 		if len(line) > MaxLine {
 			return ErrLineTooLong
 		}
 		if len(line) == 0 {
 			break // the end of the headers; a body, if any, is ignored
 		}
-		_ = ok // the last line may end with the datagram
-		i := bytes.IndexByte(line, ':')
-		if i <= 0 {
+		name, value, ok := bytes.Cut(line, []byte(":"))
+		if name = bytes.TrimSpace(name); !ok || len(name) == 0 {
 			return ErrHeaderLine
 		}
 		if len(m.Headers) == MaxHeaders {
 			return ErrTooManyHeaders
 		}
-		m.Headers = append(m.Headers, Header{Name: bytes.TrimSpace(line[:i]), Value: bytes.TrimSpace(line[i+1:])})
+		m.Headers = append(m.Headers, Header{Name: name, Value: bytes.TrimSpace(value)})
 	}
 	return nil
 }
@@ -200,13 +199,16 @@ func (m *Message) MaxAge() (time.Duration, bool) {
 }
 
 // UUID returns the device part of a USN ("uuid:..." before "::"), or nil
-// if usn does not start with "uuid:".
+// if usn does not start with "uuid:" and something more.
 func UUID(usn []byte) []byte {
 	if len(usn) < 6 || !bytes.EqualFold(usn[:5], []byte("uuid:")) {
 		return nil
 	}
-	if i := bytes.Index(usn, []byte("::")); i >= 0 {
-		usn = usn[:i]
+	if i := bytes.Index(usn[5:], []byte("::")); i >= 0 {
+		usn = usn[:5+i]
+	}
+	if len(usn) == 5 {
+		return nil
 	}
 	return usn
 }
