@@ -84,8 +84,9 @@ type Stats struct {
 	// unread; KernelDrops those the kernel dropped for want of room in a
 	// socket's receive buffer.
 	Truncated, KernelDrops uint64
-	// Notifies and Searches count the NOTIFYs and the M-SEARCHes (from
-	// other control points) received.
+	// Notifies and Searches count the NOTIFYs and the M-SEARCHes
+	// received (those of other control points: the agent's own, looped
+	// back from its search sockets, are not counted).
 	Notifies, Searches uint64
 	// Malformed counts the datagrams that did not parse; the other
 	// counters below say which rule each broke.
@@ -298,7 +299,9 @@ func (a *Agent) serve(_ context.Context, d *dispatch.Datagram) {
 	case Notify:
 		a.st.Notifies++
 	case Search:
-		a.st.Searches++
+		if !a.ownSearch(d.Source) {
+			a.st.Searches++
+		}
 		return
 	case Response:
 		if !own {
@@ -313,6 +316,17 @@ func (a *Agent) serve(_ context.Context, d *dispatch.Datagram) {
 		a.st.FetchesDropped++
 		a.slog.Warn().Str("location", f.Location).Msg("description fetch queue full; dropped")
 	}
+}
+
+// ownSearch reports whether a search came from one of the agent's search
+// sockets (looped back), by its source port.
+func (a *Agent) ownSearch(src netip.AddrPort) bool {
+	for _, s := range a.search {
+		if s.local.Port() == src.Port() {
+			return true
+		}
+	}
+	return false
 }
 
 func (a *Agent) countMalformed(err error) {
