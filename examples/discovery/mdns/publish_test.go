@@ -1,0 +1,94 @@
+package mdns_test
+
+import (
+	"context"
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/sharecast/sharecast/examples/discovery/mdns"
+	"github.com/sharecast/sharecast/internal/testbed"
+)
+
+// publish makes a publishes p and returns its events.
+func publish(t *testing.T, a *mdns.Agent, p mdns.Publication) <-chan mdns.PublishEvent {
+	t.Helper()
+	ev := make(chan mdns.PublishEvent, 100)
+	if err := a.Publish(p, func(e mdns.PublishEvent) { ev <- e }); err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+// waitEvent waits for an event of kind and returns it.
+func waitEvent(t *testing.T, ev <-chan mdns.PublishEvent, kind mdns.PublishEventKind) mdns.PublishEvent {
+	t.Helper()
+	timeout := time.After(20 * time.Second)
+	for {
+		select {
+		case e := <-ev:
+			t.Logf("publish: %s %q", e.Kind, e.Name)
+			if e.Kind == kind {
+				return e
+			}
+		case <-timeout:
+			t.Fatalf("no %s event within 20 s", kind)
+		}
+	}
+}
+
+// TestPublishOnLo: an agent publishes a service on lo; another agent
+// sees it announced, finds it again by a one-shot query from a socket of
+// its own (answered by unicast), and sees it go when the first stops
+// (goodbyes); a third agent publishing the same name is renamed.
+func TestPublishOnLo(t *testing.T) {
+	testbed.Require(t)
+	b, bchanges := startAgent(t, "lo")
+	a, _ := startAgentWith(t, &mdns.Config{Interfaces: []string{"lo"}})
+	ev := publish(t, a, mdns.Publication{Name: "Lo Test", Type: "_lotest._tcp", Port: 4242, TXT: []string{"a=1", "b=two"}, Host: "lohost"})
+	waitEvent(t, ev, mdns.Probing)
+	e := waitEvent(t, ev, mdns.Established)
+	const instance = `Lo\ Test._lotest._tcp.local.`
+	if e.Name != "Lo Test" || e.Instance != instance || e.Host != "lohost.local." {
+		t.Errorf("established %+v", e)
+	}
+	s := waitChange(t, bchanges, mdns.Added, instance, 10*time.Second)
+	if s.Port != 4242 || s.Host != "lohost.local." || !slices.Equal(s.TXT, []string{"a=1", "b=two"}) ||
+		!slices.Contains(s.Addrs, netip.MustParseAddr("127.0.0.1")) || !slices.Contains(s.Addrs, netip.MustParseAddr("::1")) {
+		t.Errorf("service %+v", s)
+	}
+
+	// A one-shot query from another agent's own socket: the answers come
+	// by unicast to it.
+	c, cchanges := startAgent(t, "lo")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	n, err := c.QueryOneShot(ctx, "_lotest._tcp")
+	cancel()
+	if err != nil || n < 2 { // one answer a family
+		t.Errorf("one-shot query: %d answers, %v", n, err)
+	}
+	waitChange(t, cchanges, mdns.Added, instance, 5*time.Second)
+	if st := a.PublishStats(); st.AnsweredUnicast < 2 || st.Probes < 6 || st.Announcements < 2 {
+		t.Errorf("publish stats %+v", st)
+	}
+
+	// The same name from a third agent: renamed.
+	ev2 := publish(t, c, mdns.Publication{Name: "Lo Test", Type: "_lotest._tcp", Port: 4343, Host: "lohost2"})
+	waitEvent(t, ev2, mdns.Conflict)
+	e = waitEvent(t, ev2, mdns.Established)
+	if e.Name != "Lo Test (2)" {
+		t.Errorf("renamed to %q", e.Name)
+	}
+	waitChange(t, bchanges, mdns.Added, `Lo\ Test\ \(2\)._lotest._tcp.local.`, 10*time.Second)
+
+	// Stopping sends goodbyes.
+	if err := a.Unpublish(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, ev, mdns.Withdrawn)
+	waitChange(t, bchanges, mdns.Removed, instance, 10*time.Second)
+	if got := b.Services(); len(got) != 1 || got[0].Name != "Lo Test (2)" {
+		t.Errorf("services %+v", got)
+	}
+}
