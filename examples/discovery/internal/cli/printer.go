@@ -21,7 +21,7 @@ type printer struct {
 	rate, burst, tokens float64 // rate 0: no limit
 	last                time.Time
 	suppressed          map[string]int // by kind: added, updated, removed
-	since               time.Time // the first suppressed change
+	since               time.Time      // the first suppressed change
 }
 
 func newPrinter(w io.Writer, json bool, rate float64, now func() time.Time) *printer {
