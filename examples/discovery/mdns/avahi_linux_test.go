@@ -1,12 +1,14 @@
 package mdns_test
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -185,4 +187,138 @@ func TestAvahi(t *testing.T) {
 
 func complete(s mdns.Service) bool {
 	return s.Port != 0 && len(s.TXT) > 0 && slices.ContainsFunc(s.Addrs, netip.Addr.Is4)
+}
+
+// browse runs avahi-browse with args (-p, parsable, is added) until it
+// exits or the test ends.
+func (av *avahi) browse(t *testing.T, marker string, args ...string) (*proctest.Process, <-chan string) {
+	t.Helper()
+	cmd := exec.Command("avahi-browse", append([]string{"-p"}, args...)...)
+	cmd.Env = av.env()
+	return proctest.Start(t, "avahi-browse", cmd, marker, nil)
+}
+
+// avahiEscape escapes name as avahi-browse -p prints it: dots and
+// backslashes with a backslash, other bytes but letters, digits, - and _
+// as \DDD.
+func avahiEscape(name string) string {
+	var b strings.Builder
+	for i := 0; i < len(name); i++ {
+		switch c := name[i]; {
+		case c == '.' || c == '\\':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case c == '-' || c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
+			b.WriteByte(c)
+		default:
+			fmt.Fprintf(&b, "\\%03d", c)
+		}
+	}
+	return b.String()
+}
+
+// resolved returns the resolved ("=") lines of avahi-browse -p for the
+// IPv4 instance name.
+func resolved(lines []string, name string) [][]string {
+	var out [][]string
+	for _, l := range lines {
+		f := strings.Split(l, ";")
+		if len(f) >= 10 && f[0] == "=" && f[2] == "IPv4" && f[3] == avahiEscape(name) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// TestAvahiPublish is issue 20's fourth acceptance criterion: the agent
+// publishes a service beside a real avahi-daemon, on the same port;
+// avahi-browse -rpt resolves it (name, port, TXT, address); a second
+// agent finds it; when the agent stops, avahi-browse sees it removed
+// (the goodbyes); and publishing a name that avahi already announces
+// ends in a renamed service, not two owners of one name.
+func TestAvahiPublish(t *testing.T) {
+	testbed.Require(t)
+	ifname := link(t)
+	av := startAvahi(t, ifname)
+	a, _ := startAgent(t, ifname)
+	ev := publish(t, a, mdns.Publication{Name: "Sharecast Pub", Type: "_sharecast-pub._tcp", Port: 5678, TXT: []string{"txt=1", "path=/p"}, Host: "sharecast-agent"})
+	waitEvent(t, ev, mdns.Established)
+
+	// A browser that stays, to see the removal later, and one that
+	// dumps what it resolved and ends.
+	watch, seen := av.browse(t, "=;"+ifname+";IPv4;"+avahiEscape("Sharecast Pub")+";", "-r", "_sharecast-pub._tcp")
+	proctest.WaitLine(t, "avahi-browse", seen, 20*time.Second)
+	p, _ := av.browse(t, "", "-rt", "_sharecast-pub._tcp")
+	select {
+	case <-p.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("avahi-browse -rpt did not end")
+	}
+	got := resolved(p.Lines(), "Sharecast Pub")
+	if len(got) != 1 || got[0][6] != "sharecast-agent.local" || got[0][7] != "10.77.0.1" || got[0][8] != "5678" ||
+		got[0][9] != `"path=/p" "txt=1"` && got[0][9] != `"txt=1" "path=/p"` {
+		t.Errorf("avahi-browse -rpt resolved %q", got)
+	}
+
+	// A second agent finds it by asking.
+	b, bchanges := startAgent(t, ifname)
+	if err := b.Query("_sharecast-pub._tcp"); err != nil {
+		t.Fatal(err)
+	}
+	s := waitChange(t, bchanges, mdns.Added, `Sharecast\ Pub._sharecast-pub._tcp.local.`, 10*time.Second)
+	for !complete(s) {
+		s = waitChange(t, bchanges, mdns.Updated, `Sharecast\ Pub._sharecast-pub._tcp.local.`, 10*time.Second)
+	}
+	if s.Port != 5678 || s.Host != "sharecast-agent.local." || !slices.Contains(s.Addrs, netip.MustParseAddr("10.77.0.1")) {
+		t.Errorf("second agent: %+v", s)
+	}
+
+	// Stopping sends the goodbyes: avahi-browse sees the service go.
+	removed := make(chan struct{})
+	go func() {
+		defer close(removed)
+		for {
+			if slices.ContainsFunc(watch.Lines(), func(l string) bool {
+				return strings.HasPrefix(l, "-;"+ifname+";IPv4;"+avahiEscape("Sharecast Pub")+";")
+			}) {
+				return
+			}
+			select {
+			case <-watch.Done():
+				return
+			case <-time.After(10 * time.Millisecond): // polls the lines
+			}
+		}
+	}()
+	if err := a.Unpublish(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-removed:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("avahi-browse did not see the service removed:\n%s", strings.Join(watch.Lines(), "\n"))
+	}
+	if !slices.ContainsFunc(watch.Lines(), func(l string) bool {
+		return strings.HasPrefix(l, "-;"+ifname+";IPv4;"+avahiEscape("Sharecast Pub")+";")
+	}) {
+		t.Errorf("avahi-browse exited without the removal")
+	}
+
+	// A name that avahi announces: the agent renames its own.
+	av.publish(t, "Avahi Owned", "_sharecast-pub._tcp", "1111")
+	ev = publish(t, b, mdns.Publication{Name: "Avahi Owned", Type: "_sharecast-pub._tcp", Port: 2222, Host: "sharecast-agent2"})
+	waitEvent(t, ev, mdns.Conflict)
+	if e := waitEvent(t, ev, mdns.Established); e.Name != "Avahi Owned (2)" {
+		t.Errorf("established as %q", e.Name)
+	}
+	p, _ = av.browse(t, "", "-rt", "_sharecast-pub._tcp")
+	select {
+	case <-p.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("avahi-browse -rpt did not end")
+	}
+	owned, ours := resolved(p.Lines(), "Avahi Owned"), resolved(p.Lines(), "Avahi Owned (2)")
+	if len(owned) != 1 || owned[0][8] != "1111" || len(ours) != 1 || ours[0][8] != "2222" {
+		t.Errorf("avahi-browse: %q and %q", owned, ours)
+	}
 }
