@@ -74,8 +74,9 @@ type Agent struct {
 	statsMu                                sync.Mutex
 	packets, malformed, queries, wrongPort uint64
 
-	pubMu sync.Mutex
-	pub   *publisher // the service published, if any
+	pubMu   sync.Mutex
+	pub     *publisher   // the service published, if any
+	lastPub PublishStats // the counters of the last one withdrawn
 
 	closeOnce sync.Once
 	closeErr  error

@@ -211,20 +211,26 @@ func (a *Agent) Unpublish(ctx context.Context) error {
 	close(pb.stop)
 	select {
 	case <-pb.done:
+		pb.mu.Lock()
+		st := pb.st
+		pb.mu.Unlock()
+		a.pubMu.Lock()
+		a.lastPub = st
+		a.pubMu.Unlock()
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("mdns: unpublish: %w", ctx.Err())
 	}
 }
 
-// PublishStats returns the responder's counters (zero when nothing is
-// published).
+// PublishStats returns the responder's counters: those of the service
+// published, or after Unpublish (or Close) those of the last one.
 func (a *Agent) PublishStats() PublishStats {
 	a.pubMu.Lock()
-	pb := a.pub
+	pb, last := a.pub, a.lastPub
 	a.pubMu.Unlock()
 	if pb == nil {
-		return PublishStats{}
+		return last
 	}
 	pb.mu.Lock()
 	defer pb.mu.Unlock()

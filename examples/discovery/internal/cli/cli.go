@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -22,6 +23,7 @@ import (
 )
 
 const usage = `usage: discovery [flags]
+       discovery [flags] -publish NAME TYPE PORT [TXT...]
        discovery -ssdp [flags]
 
 Listens for mDNS (224.0.0.251:5353 and [ff02::fb]:5353), sharing port 5353
@@ -29,7 +31,16 @@ with any other mDNS stack on the host (avahi-daemon, mDNSResponder), keeps
 a table of the services announced (instance, type, host, addresses, port,
 TXT), expires them by TTL and on goodbye packets, and prints each change.
 -query sends a query for a service type at start, so that responders
-announce what they have.
+announce what they have (from port 5353, answered by multicast; with
+-oneshot, from a socket of the agent's own, answered by unicast to it).
+
+With -publish it also publishes a service, as avahi-publish -s does: the
+instance name, the type (_http._tcp), the port and TXT strings follow the
+flags. It probes the name (RFC 6762 section 8), renames it on a conflict
+("Name (2)"), announces it, answers queries for it (by multicast, or by
+unicast where a query asks: the QU bit, or a port other than 5353), and
+sends goodbyes when it stops. Its addresses are published under a host
+name of its own (-host; the host's own name belongs to avahi-daemon).
 
 With -ssdp it listens for SSDP instead (239.255.255.250:1900 and
 [ff02::c]:1900), sharing port 1900 with minissdpd, minidlna and the
@@ -55,6 +66,8 @@ Examples:
   discovery -i eth0 -query _http._tcp
   discovery -format json -duration 10s
   discovery -i eth0,wlan0 -query _ipp._tcp,_printer._tcp -table
+  discovery -i eth0 -publish "My Service" _http._tcp 8080 path=/ version=1
+  discovery -i eth0 -query _http._tcp -oneshot -duration 3s -table
   discovery -ssdp -i eth0 -search ssdp:all -duration 5s -table
   discovery -ssdp -search urn:schemas-upnp-org:device:MediaServer:1 -format json
 
@@ -82,6 +95,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		logLevel = fs.String("log", "warn", "log level: debug, info, warn, error")
 		rate     = fs.Float64("rate", 20, "change lines a second at most, beyond a burst of five seconds' worth (0: no limit)")
 
+		oneshot     = fs.Bool("oneshot", false, "mDNS: send -query as one-shot queries from a socket of the agent's own; the unicast answers are awaited 3 s")
+		publishing  = fs.Bool("publish", false, "mDNS: publish the service NAME TYPE PORT [TXT...] given after the flags")
+		host        = fs.String("host", "", "mDNS: with -publish, the host name to publish the addresses under (default: this host's name followed by -discovery)")
 		ssdpMode    = fs.Bool("ssdp", false, "SSDP (UPnP) instead of mDNS")
 		search      = fs.String("search", "", "SSDP: search targets to send M-SEARCH for at start, comma-separated (ssdp:all, upnp:rootdevice, urn:...)")
 		searchEvery = fs.Duration("search-every", 0, "SSDP: repeat the searches this often (0: once)")
@@ -96,9 +112,23 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		return err
 	}
-	if fs.NArg() != 0 {
+	var pub mdns.Publication
+	switch {
+	case *publishing && (*ssdpMode || fs.NArg() < 3):
+		fs.Usage()
+		return errors.New("-publish takes NAME TYPE PORT [TXT...] after the flags, without -ssdp")
+	case *publishing:
+		port, err := strconv.ParseUint(fs.Arg(2), 10, 16)
+		if err != nil || port == 0 {
+			return fmt.Errorf("-publish: port %q: want 1-65535", fs.Arg(2))
+		}
+		pub = mdns.Publication{Name: fs.Arg(0), Type: fs.Arg(1), Port: uint16(port), TXT: fs.Args()[3:], Host: *host}
+	case fs.NArg() != 0:
 		fs.Usage()
 		return fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if (*oneshot || *host != "") && *ssdpMode {
+		return errors.New("-oneshot and -host are for mDNS, not -ssdp")
 	}
 	if *rate < 0 {
 		return fmt.Errorf("-rate %v: want 0 (no limit) or more", *rate)
@@ -167,6 +197,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			ag.extra = append(ag.extra, s.String())
 		}
 	} else {
+		var oneshots sync.WaitGroup
 		a, err := mdns.New(ctx, &mdns.Config{
 			Interfaces: split(*ifaces), NoIPv4: *no4, NoIPv6: *no6, Logger: log,
 			OnChange: func(c mdns.Change) {
@@ -178,12 +209,35 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		ag = agent{close: a.Close, run: a.Run, memberships: a.Memberships,
+		if *publishing {
+			err := a.Publish(pub, func(e mdns.PublishEvent) {
+				mu.Lock()
+				defer mu.Unlock()
+				p.publishEvent(e)
+			})
+			if err != nil {
+				a.Close()
+				return err
+			}
+		}
+		ag = agent{close: a.Close, run: a.Run, memberships: a.Memberships, wait: oneshots.Wait,
 			start: func() error {
 				for _, q := range split(*query) {
-					if err := a.Query(q); err != nil {
-						return err
+					if !*oneshot {
+						if err := a.Query(q); err != nil {
+							return err
+						}
+						continue
 					}
+					oneshots.Add(1)
+					go func() {
+						defer oneshots.Done()
+						ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+						defer cancel()
+						if _, err := a.QueryOneShot(ctx, q); err != nil {
+							log.Warn().Err(err).Str("type", q).Msg("one-shot query")
+						}
+					}()
 				}
 				return nil
 			},
@@ -192,6 +246,11 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 					p.table(a.Services())
 				}
 				printStats(stderr, a.Stats())
+				if *publishing {
+					st := a.PublishStats()
+					fmt.Fprintf(stderr, "discovery: published: %d probes, %d announcements; %d queries answered by multicast, %d by unicast, %d answers suppressed; %d conflicts, %d tie-breaks lost\n",
+						st.Probes, st.Announcements, st.Answered, st.AnsweredUnicast, st.Suppressed, st.Conflicts, st.TieBreaks)
+				}
 			}}
 	}
 	defer ag.close()
@@ -244,6 +303,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := <-errc; err != nil {
 		return err
 	}
+	if ag.wait != nil {
+		ag.wait()
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	p.flush()
@@ -262,6 +324,7 @@ type agent struct {
 	start       func() error // the queries or searches
 	every       time.Duration
 	end         func() // the table and the counters
+	wait        func() // for queries still under way
 	extra       []string
 }
 

@@ -162,3 +162,15 @@ func (e *errWriter) Write(b []byte) (int, error) {
 // err returns the first error writing the output: the program stops and
 // exits 1 on it.
 func (p *printer) err() error { return p.w.err }
+
+// publishEvent prints a step of publishing; they are few (a rename at
+// most a conflict), so they are not rate-limited.
+func (p *printer) publishEvent(e mdns.PublishEvent) {
+	p.flush()
+	if p.json {
+		b, _ := json.Marshal(map[string]any{"publish": e})
+		fmt.Fprintf(p.w, "%s\n", b)
+		return
+	}
+	fmt.Fprintf(p.w, "%s * %-11s %q as %s on host %s\n", e.At.Format("15:04:05.000"), e.Kind, e.Name, e.Instance, e.Host)
+}
