@@ -3,6 +3,7 @@ package mdns_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -255,7 +256,9 @@ func TestAvahiPublish(t *testing.T) {
 		t.Fatal("avahi-browse -rpt did not end")
 	}
 	got := resolved(p.Lines(), "Sharecast Pub")
-	if len(got) != 1 || got[0][6] != "sharecast-agent.local" || got[0][7] != "10.77.0.1" || got[0][8] != "5678" ||
+	// The address avahi resolved: either of the interface's (avahi takes
+	// an A or an AAAA record, whichever comes first).
+	if len(got) != 1 || got[0][6] != "sharecast-agent.local" || !slices.Contains(ifaceAddrs(t, ifname), got[0][7]) || got[0][8] != "5678" ||
 		got[0][9] != `"path=/p" "txt=1"` && got[0][9] != `"txt=1" "path=/p"` {
 		t.Errorf("avahi-browse -rpt resolved %q", got)
 	}
@@ -321,4 +324,24 @@ func TestAvahiPublish(t *testing.T) {
 	if len(owned) != 1 || owned[0][8] != "1111" || len(ours) != 1 || ours[0][8] != "2222" {
 		t.Errorf("avahi-browse: %q and %q", owned, ours)
 	}
+}
+
+// ifaceAddrs returns the addresses of interface name, as strings.
+func ifaceAddrs(t *testing.T, name string) []string {
+	t.Helper()
+	ifi, err := net.InterfaceByName(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	as, err := ifi.Addrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, a := range as {
+		if p, err := netip.ParsePrefix(a.String()); err == nil {
+			out = append(out, p.Addr().String())
+		}
+	}
+	return out
 }

@@ -32,7 +32,9 @@ func TestPublish(t *testing.T) {
 	go func() {
 		done <- cli.Run(ctx, []string{"-i", "lo", "-host", "clihost", "-publish", "Cli Test", "_clitest._tcp", "7777", "k=v"}, out, errb)
 	}()
-	waitFor(t, out, func(s string) bool { return strings.Contains(s, `established "Cli Test" as Cli\ Test._clitest._tcp.local. on host clihost.local.`) })
+	waitFor(t, out, func(s string) bool {
+		return strings.Contains(s, `established "Cli Test" as Cli\ Test._clitest._tcp.local. on host clihost.local.`)
+	})
 	timeout := time.After(10 * time.Second)
 	for added := false; !added; {
 		select {
