@@ -264,11 +264,23 @@ func TestAvahiPublish(t *testing.T) {
 	}
 
 	// A second agent finds it by asking.
+	// It asks again while no answer comes, as queriers do (RFC 6762
+	// section 5.2): the responder multicasts a record at most once a
+	// second on an interface, and avahi-browse asked just before.
 	b, bchanges := startAgent(t, ifname)
-	if err := b.Query("_sharecast-pub._tcp"); err != nil {
-		t.Fatal(err)
+	var s mdns.Service
+	for i := 0; ; i++ {
+		if err := b.Query("_sharecast-pub._tcp"); err != nil {
+			t.Fatal(err)
+		}
+		if c, ok := nextChange(bchanges, mdns.Added, `Sharecast\ Pub._sharecast-pub._tcp.local.`, 2*time.Second); ok {
+			s = c
+			break
+		}
+		if i == 5 {
+			t.Fatal("the second agent did not find the service")
+		}
 	}
-	s := waitChange(t, bchanges, mdns.Added, `Sharecast\ Pub._sharecast-pub._tcp.local.`, 10*time.Second)
 	for !complete(s) {
 		s = waitChange(t, bchanges, mdns.Updated, `Sharecast\ Pub._sharecast-pub._tcp.local.`, 10*time.Second)
 	}
@@ -344,4 +356,19 @@ func ifaceAddrs(t *testing.T, name string) []string {
 		}
 	}
 	return out
+}
+
+// nextChange waits at most d for a change of kind to instance.
+func nextChange(changes <-chan mdns.Change, kind mdns.ChangeKind, instance string, d time.Duration) (mdns.Service, bool) {
+	timeout := time.After(d)
+	for {
+		select {
+		case c := <-changes:
+			if c.Kind == kind && c.Service.Instance == instance {
+				return c.Service, true
+			}
+		case <-timeout:
+			return mdns.Service{}, false
+		}
+	}
 }

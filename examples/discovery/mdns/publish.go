@@ -313,7 +313,7 @@ func (pb *publisher) run() {
 		stopped, conflict, taken = wait(time.Second)
 		if !stopped && !conflict {
 			pb.sendAll(pb.announcement)
-			stopped, conflict, taken = wait(1<<63 - 1)
+			stopped, _, taken = wait(1<<63 - 1)
 		}
 		if stopped {
 			pb.mu.Lock()

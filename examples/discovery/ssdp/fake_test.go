@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -197,5 +198,44 @@ func waitStats(t *testing.T, a *ssdp.Agent, what string, cond func(ssdp.Stats) b
 			t.Fatalf("%s: not within 20 s; stats %+v", what, st)
 		}
 		time.Sleep(5 * time.Millisecond) // polls the counters; no timing is asserted
+	}
+}
+
+// listenHelper is a second program on port 1900 (the helper process
+// "ssdp-listen"): it shares the port, joins the group on the interface
+// args[0], and prints a line for each NOTIFY ("notify USN") and each
+// search response ("answer SOURCE USN") that reaches it.
+func listenHelper(args []string) int {
+	c, err := mcast.Listen(context.Background(), "udp4", ":1900", &mcast.Config{AcceptUnicast: true, ReadBuffer: -1})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	ifi, err := net.InterfaceByName(args[0])
+	if err == nil {
+		err = c.JoinGroup(ifi, ssdp.GroupIPv4)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Println("ready")
+	b := make([]byte, ssdp.MaxMessage)
+	var m ssdp.Message
+	for {
+		n, src, err := c.UDPConn().ReadFromUDPAddrPort(b)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		if ssdp.Parse(&m, b[:n]) != nil {
+			continue
+		}
+		switch m.Kind {
+		case ssdp.Notify:
+			fmt.Printf("notify %s %s\n", m.NTS(), m.USN())
+		case ssdp.Response:
+			fmt.Printf("answer %s %s\n", src, m.USN())
+		}
 	}
 }

@@ -19,7 +19,6 @@ import (
 	"github.com/sharecast/sharecast/examples/discovery/ssdp"
 	"github.com/sharecast/sharecast/internal/extest"
 	"github.com/sharecast/sharecast/internal/testbed"
-	"github.com/sharecast/sharecast/mcast"
 )
 
 const (
@@ -181,45 +180,6 @@ func minissdpdDevices(t *testing.T, sock string) []string {
 	}
 	slices.Sort(usns)
 	return usns
-}
-
-// listenHelper is a second program on port 1900 (the helper process
-// "ssdp-listen"): it shares the port, joins the group on the interface
-// args[0], and prints a line for each NOTIFY ("notify USN") and each
-// search response ("answer SOURCE USN") that reaches it.
-func listenHelper(args []string) int {
-	c, err := mcast.Listen(context.Background(), "udp4", ":1900", &mcast.Config{AcceptUnicast: true, ReadBuffer: -1})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	ifi, err := net.InterfaceByName(args[0])
-	if err == nil {
-		err = c.JoinGroup(ifi, ssdp.GroupIPv4)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	fmt.Println("ready")
-	b := make([]byte, ssdp.MaxMessage)
-	var m ssdp.Message
-	for {
-		n, src, err := c.UDPConn().ReadFromUDPAddrPort(b)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		if ssdp.Parse(&m, b[:n]) != nil {
-			continue
-		}
-		switch m.Kind {
-		case ssdp.Notify:
-			fmt.Printf("notify %s %s\n", m.NTS(), m.USN())
-		case ssdp.Response:
-			fmt.Printf("answer %s %s\n", src, m.USN())
-		}
-	}
 }
 
 // count returns how many of p's lines start with prefix.

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package proctest runs the real programs that the discovery example's
 // tests work beside (avahi-daemon, dbus-daemon, minidlna, minissdpd):
 // each one's output goes to the test's log, a line that says it is ready
