@@ -261,11 +261,11 @@ func (t *Table) byebye(cs []Change, m *Message, src netip.Addr, now time.Time) [
 		return cs
 	}
 	t.stats.Byebyes++
+	if len(d.usns) == 1 || e.typ == "upnp:rootdevice" {
+		return t.remove(cs, d, "byebye", now) // the change shows what went
+	}
 	delete(d.usns, string(usn))
 	t.stats.USNs--
-	if len(d.usns) == 0 || e.typ == "upnp:rootdevice" {
-		return t.remove(cs, d, "byebye", now)
-	}
 	return cs
 }
 
