@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
+
+	"github.com/sharecast/sharecast/examples/discovery/internal/mdnstest"
 	"github.com/sharecast/sharecast/examples/discovery/mdns"
 	"github.com/sharecast/sharecast/internal/testbed"
 )
@@ -90,5 +93,69 @@ func TestPublishOnLo(t *testing.T) {
 	waitChange(t, bchanges, mdns.Removed, instance, 10*time.Second)
 	if got := b.Services(); len(got) != 1 || got[0].Name != "Lo Test (2)" {
 		t.Errorf("services %+v", got)
+	}
+}
+
+// TestPublishQueryFlood: 1,000 queries for the published service, by
+// multicast from port 5353 and then from another port (legacy, answered
+// by unicast), are each answered or counted as held back, and most are
+// held back: a record is multicast at most once a second, unicast
+// answers are rate-limited.
+func TestPublishQueryFlood(t *testing.T) {
+	testbed.Require(t)
+	a, _ := startAgentWith(t, &mdns.Config{Interfaces: []string{"lo"}, NoIPv6: true})
+	ev := publish(t, a, mdns.Publication{Name: "Flood", Type: "_flood-pub._tcp", Port: 1, Host: "floodhost"})
+	waitEvent(t, ev, mdns.Established)
+	q := new(dns.Msg)
+	q.SetQuestion("_flood-pub._tcp.local.", dns.TypePTR)
+	q.RecursionDesired = false
+	b, err := q.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 1000
+	send := func(s interface{ Send([]byte) error }) {
+		for i := range n {
+			if i%32 == 0 {
+				if err := testbed.Pace(mdns.Port, 64<<10, 10*time.Second); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := s.Send(b); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	before := a.PublishStats()
+	send(mdnstest.NewResponder(t, mdns.GroupIPv4)) // from port 5353: multicast answers
+	waitPublishStats(t, a, func(st mdns.PublishStats) bool {
+		return st.Answered+st.Suppressed-before.Answered-before.Suppressed == n
+	})
+	mid := a.PublishStats()
+	if got := mid.Answered - before.Answered; got >= n/2 {
+		t.Errorf("%d of %d queries answered by multicast", got, n)
+	}
+	send(testbed.NewSender(t, netip.AddrPortFrom(mdns.GroupIPv4, mdns.Port), nil, netip.Addr{})) // another port: unicast
+	st := waitPublishStats(t, a, func(st mdns.PublishStats) bool {
+		return st.AnsweredUnicast+st.Suppressed-mid.AnsweredUnicast-mid.Suppressed == n
+	})
+	if got := st.AnsweredUnicast - mid.AnsweredUnicast; got >= n/2 {
+		t.Errorf("%d of %d queries answered by unicast", got, n)
+	}
+	t.Logf("stats %+v", st)
+}
+
+func waitPublishStats(t *testing.T, a *mdns.Agent, cond func(mdns.PublishStats) bool) mdns.PublishStats {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st := a.PublishStats()
+		if cond(st) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not within 20 s: %+v", st)
+		}
+		time.Sleep(5 * time.Millisecond) // polls the counters
 	}
 }

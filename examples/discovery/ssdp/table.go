@@ -3,6 +3,7 @@ package ssdp
 import (
 	"bytes"
 	"cmp"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -10,7 +11,7 @@ import (
 )
 
 // ErrInvalidConfig reports a bad configuration.
-var ErrInvalidConfig = fmt.Errorf("ssdp: invalid configuration")
+var ErrInvalidConfig = errors.New("ssdp: invalid configuration")
 
 // TableConfig holds the limits of a [Table]. The zero value means the
 // defaults that each field documents.

@@ -142,3 +142,24 @@ func TestTableLimits(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 }
+
+// TestTableRefreshAllocs: a refresh of a known USN, the steady state of a
+// network, parses and updates the table without allocating.
+func TestTableRefreshAllocs(t *testing.T) {
+	tb, err := ssdp.NewTable(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := []byte(minidlnaNotify)
+	var m ssdp.Message
+	var cs []ssdp.Change
+	n := testing.AllocsPerRun(100, func() {
+		if err := ssdp.Parse(&m, b); err != nil {
+			t.Fatal(err)
+		}
+		cs, _, _ = tb.Update(cs[:0], &m, dev1, t0)
+	})
+	if n != 0 || tb.Stats().Devices != 1 {
+		t.Errorf("%v allocations a refresh; stats %+v", n, tb.Stats())
+	}
+}
