@@ -93,10 +93,10 @@ type Stats struct {
 	Malformed                                                   uint64
 	NoLineEnd, BadStartLine, BadHeader, TooManyHeaders, TooLong uint64
 	// Fetches counts the descriptions fetched, FetchErrors the fetches
-	// that failed (of which LocationsRefused were not tried and
-	// TooLarge were cut off), FetchesDropped those that found the queue
-	// full.
-	Fetches, FetchErrors, LocationsRefused, TooLarge, FetchesDropped uint64
+	// that failed (of which LocationsRefused were not tried, TooLarge
+	// were cut off at the size limit and FetchTimeouts at the timeout),
+	// FetchesDropped those that found the queue full.
+	Fetches, FetchErrors, LocationsRefused, TooLarge, FetchTimeouts, FetchesDropped uint64
 	// TableStats are the table's sizes and counters.
 	TableStats
 }
@@ -359,6 +359,9 @@ func (a *Agent) described(f Fetch, d *Description, err error) {
 		}
 		if errors.Is(err, ErrDescriptionTooLarge) {
 			a.st.TooLarge++
+		}
+		if errors.Is(err, ErrFetchTimeout) {
+			a.st.FetchTimeouts++
 		}
 		a.slog.Info().Err(err).Str("uuid", f.UUID).Msg("description")
 	}

@@ -22,7 +22,19 @@ var (
 	// ErrDescriptionTooLarge: the description is longer than
 	// FetchConfig.MaxBytes.
 	ErrDescriptionTooLarge = errors.New("ssdp: description too large")
+	// ErrFetchTimeout: the description did not come whole within
+	// FetchConfig.Timeout (no connection, no answer, or too slow an one).
+	ErrFetchTimeout = errors.New("ssdp: description fetch timed out")
 )
+
+// fetchError wraps err, an error of fetching loc, in ErrFetchTimeout if
+// it is a timeout.
+func fetchError(loc string, err error) error {
+	if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+		return fmt.Errorf("%w: %s: %w", ErrFetchTimeout, loc, err)
+	}
+	return fmt.Errorf("ssdp: description: %w", err)
+}
 
 // FetchConfig configures the fetching of device descriptions. The zero
 // value means the defaults that each field documents.
@@ -204,7 +216,7 @@ func (f *fetcher) fetch(ctx context.Context, x Fetch) (*Description, error) {
 	}
 	resp, err := f.client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("ssdp: description: %w", err)
+		return nil, fetchError(x.Location, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -215,7 +227,7 @@ func (f *fetcher) fetch(ctx context.Context, x Fetch) (*Description, error) {
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, f.cfg.MaxBytes+1))
 	if err != nil {
-		return nil, fmt.Errorf("ssdp: description: %w", err)
+		return nil, fetchError(x.Location, err)
 	}
 	if int64(len(b)) > f.cfg.MaxBytes {
 		return nil, fmt.Errorf("%w: %s: more than %d bytes", ErrDescriptionTooLarge, x.Location, f.cfg.MaxBytes)

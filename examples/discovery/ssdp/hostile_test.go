@@ -194,12 +194,12 @@ func TestHostileLocations(t *testing.T) {
 		}
 	}
 	for _, uuid := range []string{"uuid:slow", "uuid:silent"} {
-		if !strings.Contains(errs[uuid], "Client.Timeout") && !strings.Contains(errs[uuid], "context deadline exceeded") {
+		if !strings.Contains(errs[uuid], ssdp.ErrFetchTimeout.Error()) {
 			t.Errorf("%s: %q", uuid, errs[uuid])
 		}
 	}
 	st := a.Stats()
-	if st.Devices != 4 || st.FetchErrors != 4 || st.TooLarge != 2 || st.Fetches != 0 {
+	if st.Devices != 4 || st.FetchErrors != 4 || st.TooLarge != 2 || st.FetchTimeouts != 2 || st.Fetches != 0 {
 		t.Errorf("stats %+v", st)
 	}
 	// The agent read at most its limit; the server's writes stopped when

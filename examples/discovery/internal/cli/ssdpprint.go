@@ -86,8 +86,8 @@ func printSSDPStats(w io.Writer, st ssdp.Stats) {
 		st.Malformed, st.NoLineEnd, st.BadStartLine, st.BadHeader, st.TooManyHeaders, st.TooLong, st.Truncated, st.KernelDrops)
 	fmt.Fprintf(w, "discovery: table: %d devices, %d USNs; %d devices evicted, %d USNs evicted, %d max-ages clamped; "+
 		"ignored: %d without uuid, %d without location, %d bad NTS, %d foreign byebyes or updates; "+
-		"descriptions: %d fetched, %d failed (%d locations refused, %d too large), %d dropped at the full queue\n",
+		"descriptions: %d fetched, %d failed (%d locations refused, %d too large, %d timed out), %d dropped at the full queue\n",
 		st.Devices, st.USNs, st.DevicesEvicted, st.USNsEvicted, st.Clamped,
 		st.NoUUID, st.NoLocation, st.BadNTS, st.ForeignByebye,
-		st.Fetches, st.FetchErrors, st.LocationsRefused, st.TooLarge, st.FetchesDropped)
+		st.Fetches, st.FetchErrors, st.LocationsRefused, st.TooLarge, st.FetchTimeouts, st.FetchesDropped)
 }
