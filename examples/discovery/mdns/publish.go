@@ -140,7 +140,8 @@ type publisher struct {
 	typeName    string // "_x._tcp.local."
 	host        string // "host.local."
 	established bool
-	lastMcast   map[mcastKey]time.Time
+	lastMcast   map[mcastKey]time.Time // keys: the published records (a few) by interface joined
+	addrCache   map[int]cachedAddrs
 	tokens      float64 // unicast answers
 	tokensAt    time.Time
 	st          PublishStats
@@ -185,7 +186,7 @@ func (a *Agent) Publish(p Publication, on func(PublishEvent)) error {
 		}
 	}
 	pb := &publisher{a: a, pub: p, on: on, typeName: strings.ToLower(typeName), host: host,
-		lastMcast: map[mcastKey]time.Time{}, tokens: unicastBurst,
+		lastMcast: map[mcastKey]time.Time{}, addrCache: map[int]cachedAddrs{}, tokens: unicastBurst,
 		conflict: make(chan bool, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	pb.setName(p.Name)
 	a.pubMu.Lock()
@@ -379,7 +380,7 @@ func (pb *publisher) records(ifIndex int, live bool) (shared, unique []dns.RR) {
 		&dns.SRV{Hdr: hdr(instance, dns.TypeSRV, dns.ClassINET|cacheFlush, hostTTL), Port: pb.pub.Port, Target: host},
 		&dns.TXT{Hdr: hdr(instance, dns.TypeTXT, dns.ClassINET|cacheFlush, otherTTL), Txt: escapeTXT(txt)},
 	}
-	for _, ip := range interfaceAddrs(ifIndex) {
+	for _, ip := range pb.addrs(ifIndex) {
 		if ip.Is4() {
 			unique = append(unique, &dns.A{Hdr: hdr(host, dns.TypeA, dns.ClassINET|cacheFlush, hostTTL), A: ip.AsSlice()})
 		} else {
@@ -387,6 +388,32 @@ func (pb *publisher) records(ifIndex int, live bool) (shared, unique []dns.RR) {
 		}
 	}
 	return shared, unique
+}
+
+// addrs returns the addresses of interface ifIndex, read again when they
+// are more than a second old, so that a flood of queries does not make a
+// netlink dump each.
+func (pb *publisher) addrs(ifIndex int) []netip.Addr {
+	now := time.Now()
+	pb.mu.Lock()
+	c, ok := pb.addrCache[ifIndex]
+	pb.mu.Unlock()
+	if ok && now.Sub(c.at) < time.Second {
+		return c.addrs
+	}
+	as := interfaceAddrs(ifIndex)
+	pb.mu.Lock()
+	if len(pb.addrCache) >= 256 { // interfaces come and go; the cache does not grow
+		clear(pb.addrCache)
+	}
+	pb.addrCache[ifIndex] = cachedAddrs{as, now}
+	pb.mu.Unlock()
+	return as
+}
+
+type cachedAddrs struct {
+	addrs []netip.Addr
+	at    time.Time
 }
 
 // interfaceAddrs returns the addresses of interface ifIndex, IPv4 first.
