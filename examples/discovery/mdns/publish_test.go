@@ -12,6 +12,7 @@ import (
 	"github.com/sharecast/sharecast/examples/discovery/internal/mdnstest"
 	"github.com/sharecast/sharecast/examples/discovery/mdns"
 	"github.com/sharecast/sharecast/internal/testbed"
+	"github.com/sharecast/sharecast/mcast"
 )
 
 // publish makes a publishes p and returns its events.
@@ -157,5 +158,55 @@ func waitPublishStats(t *testing.T, a *mdns.Agent, cond func(mdns.PublishStats) 
 			t.Fatalf("not within 20 s: %+v", st)
 		}
 		time.Sleep(5 * time.Millisecond) // polls the counters
+	}
+}
+
+// TestPublishQU: a question with the unicast-response bit, from port
+// 5353, is answered by unicast to where it came from (RFC 6762 section
+// 5.4), as a normal mDNS response: no question echoed, the cache-flush
+// bit on the unique records. The asking socket is bound last to port
+// 5353, so the kernel gives it the answer.
+func TestPublishQU(t *testing.T) {
+	testbed.Require(t)
+	a, _ := startAgentWith(t, &mdns.Config{Interfaces: []string{"lo"}, NoIPv6: true})
+	ev := publish(t, a, mdns.Publication{Name: "QU", Type: "_qu._udp", Port: 9, Host: "quhost"})
+	waitEvent(t, ev, mdns.Established)
+	c, err := mcast.Listen(context.Background(), "udp4", ":5353", &mcast.Config{ReadBuffer: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	q := new(dns.Msg)
+	q.Question = []dns.Question{{Name: `QU._qu._udp.local.`, Qtype: dns.TypeSRV, Qclass: dns.ClassINET | 1<<15}}
+	b, err := q.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := a.PublishStats()
+	if _, err := c.UDPConn().WriteToUDPAddrPort(b, netip.AddrPortFrom(mdns.GroupIPv4, mdns.Port)); err != nil {
+		t.Fatal(err)
+	}
+	c.UDPConn().SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 9000)
+	for {
+		n, src, err := c.UDPConn().ReadFromUDPAddrPort(buf)
+		if err != nil {
+			t.Fatalf("no unicast answer: %v", err)
+		}
+		var r dns.Msg
+		if r.Unpack(buf[:n]) != nil || !r.Response {
+			continue // our own question, looped back
+		}
+		if src.Port() != mdns.Port || len(r.Question) != 0 || len(r.Answer) != 1 {
+			t.Fatalf("answer from %v: %v", src, &r)
+		}
+		srv, ok := r.Answer[0].(*dns.SRV)
+		if !ok || srv.Port != 9 || srv.Target != "quhost.local." || srv.Hdr.Class != dns.ClassINET|1<<15 {
+			t.Errorf("answer %v", r.Answer[0])
+		}
+		break
+	}
+	if st := a.PublishStats(); st.AnsweredUnicast != before.AnsweredUnicast+1 || st.Answered != before.Answered {
+		t.Errorf("stats %+v, before %+v", st, before)
 	}
 }
