@@ -74,9 +74,9 @@ const (
 	// Established: no one objected; the records are announced and
 	// answered for (section 8.3).
 	Established
-	// Conflict: another host owns the name (or won the probe
-	// tie-break); the service is renamed ("Name (2)") and probed again
-	// (section 9).
+	// Conflict: another host owns the instance name, and the service
+	// is renamed ("Name (2)"), or the host name, and that is renamed
+	// ("host-2"); then it is probed again (section 9).
 	Conflict
 	// Withdrawn: the goodbyes (TTL 0) were sent (section 10.1).
 	Withdrawn
@@ -146,9 +146,10 @@ type publisher struct {
 	tokensAt    time.Time
 	st          PublishStats
 
-	conflict chan bool // true: the name is taken; false: lost a tie-break
-	stop     chan struct{}
-	done     chan struct{}
+	conflict  chan bool // true: a name is taken; false: lost a tie-break
+	hostTaken bool      // the name taken is the host name (guarded by mu)
+	stop      chan struct{}
+	done      chan struct{}
 }
 
 type mcastKey struct {
@@ -334,9 +335,28 @@ func (pb *publisher) run() {
 	}
 }
 
-// rename moves to the next name: "Name (2)", "Name (3)", ...
+// rename moves to the next name: "Name (2)", "Name (3)", ... or, if
+// the host name was taken, to the next host name: "host-2", "host-3", ...
 func (pb *publisher) rename() {
 	pb.mu.Lock()
+	if pb.hostTaken {
+		pb.hostTaken = false
+		label, n := strings.TrimSuffix(pb.host, ".local."), 1
+		if i := strings.LastIndexByte(label, '-'); i > 0 {
+			if k, err := strconv.Atoi(label[i+1:]); err == nil && k > 1 {
+				label, n = label[:i], k
+			}
+		}
+		suffix := fmt.Sprintf("-%d", n+1)
+		if len(label)+len(suffix) > 63 {
+			label = label[:63-len(suffix)]
+		}
+		pb.host = label + suffix + ".local."
+		pb.st.Conflicts++
+		pb.mu.Unlock()
+		pb.event(Conflict)
+		return
+	}
 	name, n := pb.name, 1
 	if i := strings.LastIndex(name, " ("); i > 0 && strings.HasSuffix(name, ")") {
 		if k, err := strconv.Atoi(name[i+2 : len(name)-1]); err == nil && k > 1 {
@@ -685,6 +705,9 @@ func (pb *publisher) handleResponse(m *dns.Msg, ifIndex int) {
 				}
 			}
 			pb.a.log.Info().Str("record", rr.String()).Msg("publish: conflict")
+			pb.mu.Lock()
+			pb.hostTaken = strings.EqualFold(h.Name, host)
+			pb.mu.Unlock()
 			select {
 			case pb.conflict <- true:
 			default:

@@ -2,6 +2,7 @@ package mdns_test
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"slices"
 	"testing"
@@ -208,5 +209,34 @@ func TestPublishQU(t *testing.T) {
 	}
 	if st := a.PublishStats(); st.AnsweredUnicast != before.AnsweredUnicast+1 || st.Answered != before.Answered {
 		t.Errorf("stats %+v, before %+v", st, before)
+	}
+}
+
+// TestPublishHostConflict: a response that gives the published host name
+// an address of another host renames the host ("host-2"), not the
+// service, and the service is announced again under it.
+func TestPublishHostConflict(t *testing.T) {
+	testbed.Require(t)
+	_, bchanges := startAgent(t, "lo")
+	a, _ := startAgentWith(t, &mdns.Config{Interfaces: []string{"lo"}, NoIPv6: true})
+	ev := publish(t, a, mdns.Publication{Name: "Hosted", Type: "_hosted._tcp", Port: 5, Host: "taken"})
+	waitEvent(t, ev, mdns.Established)
+	m := new(dns.Msg)
+	m.Response = true
+	m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: "taken.local.", Rrtype: dns.TypeA, Class: dns.ClassINET | 1<<15, Ttl: 120}, A: net.IPv4(10, 9, 9, 9)}}
+	mdnstest.NewResponder(t, mdns.GroupIPv4).SendAll(t, m)
+	e := waitEvent(t, ev, mdns.Conflict)
+	if e.Name != "Hosted" || e.Host != "taken-2.local." {
+		t.Errorf("conflict %+v", e)
+	}
+	waitEvent(t, ev, mdns.Established)
+	for {
+		s := waitChange(t, bchanges, mdns.Updated, `Hosted._hosted._tcp.local.`, 10*time.Second)
+		if s.Host == "taken-2.local." {
+			break
+		}
+	}
+	if st := a.PublishStats(); st.Conflicts != 1 {
+		t.Errorf("stats %+v", st)
 	}
 }
