@@ -84,8 +84,9 @@
 // section 8.2, announces twice a second apart (8.3), answers queries for
 // its records (PTR, SRV, TXT, A, AAAA, with the additional records of RFC
 // 6763 section 12; known answers suppressed, section 7.1), renames the
-// service "Name (2)", "Name (3)" ... when another host owns the name
-// (section 9), and sends goodbyes, TTL 0, when it is withdrawn
+// service "Name (2)", "Name (3)" ... when another host owns the name, or
+// its host name "host-2" ... when that is taken (section 9; after 100
+// renames it gives up and logs it), and sends goodbyes, TTL 0, when it is withdrawn
 // ([Agent.Unpublish], or Close; section 10.1). A question with the QU bit,
 // or from another port than 5353, is answered by unicast (a legacy one,
 // section 6.7, with its ID and question echoed and TTLs of at most 10 s).
