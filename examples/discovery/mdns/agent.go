@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"strings"
@@ -72,6 +73,10 @@ type Agent struct {
 
 	statsMu                                sync.Mutex
 	packets, malformed, queries, wrongPort uint64
+
+	pubMu   sync.Mutex
+	pub     *publisher   // the service published, if any
+	lastPub PublishStats // the counters of the last one withdrawn
 
 	closeOnce sync.Once
 	closeErr  error
@@ -184,13 +189,15 @@ func (a *Agent) open(ctx context.Context, network string, g netip.Addr, ifaces [
 	}
 	if s.v6 {
 		p := ipv6.NewPacketConn(conn.UDPConn())
-		err = errors.Join(p.SetMulticastHopLimit(255), p.SetMulticastLoopback(true))
+		err = errors.Join(p.SetMulticastHopLimit(255), p.SetHopLimit(255), p.SetMulticastLoopback(true))
 	} else {
 		p := ipv4.NewPacketConn(conn.UDPConn())
-		err = errors.Join(p.SetMulticastTTL(255), p.SetMulticastLoopback(true))
+		err = errors.Join(p.SetMulticastTTL(255), p.SetTTL(255), p.SetMulticastLoopback(true))
 	}
 	if err != nil {
-		// Only queries need these; receiving works without them.
+		// Only queries and answers need these; receiving works without
+		// them. TTL 255 on unicast too: receivers check it (RFC 6762
+		// section 11).
 		a.log.Warn().Err(err).Str("network", network).Msg("multicast send options")
 	}
 	return s, nil
@@ -233,8 +240,20 @@ func (a *Agent) serve(_ context.Context, d *dispatch.Datagram) {
 		a.slog.Warn().Stringer("source", d.Source).Int("len", len(d.Payload)).Err(err).Msg("malformed mDNS packet")
 		return
 	}
-	if !m.Response || m.Opcode != dns.OpcodeQuery || m.Rcode != dns.RcodeSuccess {
-		return // queries from others; RFC 6762 section 18 has receivers ignore the rest
+	if m.Opcode != dns.OpcodeQuery || m.Rcode != dns.RcodeSuccess {
+		return // RFC 6762 section 18 has receivers ignore the rest
+	}
+	a.pubMu.Lock()
+	pb := a.pub
+	a.pubMu.Unlock()
+	if !m.Response {
+		if pb != nil {
+			pb.handleQuery(&m, d)
+		}
+		return
+	}
+	if pb != nil {
+		pb.handleResponse(&m, d.IfIndex)
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -329,24 +348,9 @@ func (a *Agent) Stats() Stats {
 // that responders answer by multicast (RFC 6762 section 5.2) and every
 // listener, this Agent included, learns the answers.
 func (a *Agent) Query(typ string) error {
-	name := typ
-	if !strings.HasSuffix(name, ".") {
-		if _, _, ok := serviceType(name + ".local."); ok {
-			name += ".local."
-		} else {
-			name += "."
-		}
-	}
-	if _, ok := dns.IsDomainName(name); !ok {
-		return fmt.Errorf("mdns: query: bad name %q", typ)
-	}
-	m := new(dns.Msg)
-	m.SetQuestion(name, dns.TypePTR)
-	m.Id = 0
-	m.RecursionDesired = false
-	b, err := m.Pack()
+	b, err := queryMsg(typ, 0)
 	if err != nil {
-		return fmt.Errorf("mdns: query: %w", err)
+		return err
 	}
 	var errs []error
 	var sent int
@@ -372,17 +376,143 @@ func (a *Agent) Query(typ string) error {
 	return nil
 }
 
+// queryMsg packs a PTR query for the instances of typ, with ID id.
+func queryMsg(typ string, id uint16) ([]byte, error) {
+	name := typ
+	if !strings.HasSuffix(name, ".") {
+		if _, _, ok := serviceType(name + ".local."); ok {
+			name += ".local."
+		} else {
+			name += "."
+		}
+	}
+	if _, ok := dns.IsDomainName(name); !ok {
+		return nil, fmt.Errorf("mdns: query: bad name %q", typ)
+	}
+	m := new(dns.Msg)
+	m.SetQuestion(name, dns.TypePTR)
+	m.Id = id
+	m.RecursionDesired = false
+	b, err := m.Pack()
+	if err != nil {
+		return nil, fmt.Errorf("mdns: query: %w", err)
+	}
+	return b, nil
+}
+
+// QueryOneShot sends a one-shot query (RFC 6762 section 5.1) for the
+// instances of typ from a socket of its own, on a port the kernel
+// chooses, to the mDNS group of each family on each interface the Agent
+// is joined on. Responders answer such a query by unicast to that port
+// (section 6.7), so the answers reach this socket and no other program
+// on port 5353; they are fed into the table (and OnChange) until ctx
+// ends. It returns how many answers came.
+func (a *Agent) QueryOneShot(ctx context.Context, typ string) (int, error) {
+	id := uint16(rand.Uint32())
+	b, err := queryMsg(typ, id)
+	if err != nil {
+		return 0, err
+	}
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		answers int
+		errs    []error
+	)
+	for _, s := range a.socks {
+		network := "udp4"
+		if s.v6 {
+			network = "udp6"
+		}
+		uc, err := net.ListenUDP(network, nil)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("mdns: one-shot query: %w", err))
+			continue
+		}
+		sent := 0
+		for _, mem := range s.set.List() {
+			if mem.IfIndex == 0 {
+				continue
+			}
+			if err := s.sendFrom(uc, b, mem.IfIndex); err != nil {
+				errs = append(errs, fmt.Errorf("mdns: one-shot query on %s: %w", mem.IfName, err))
+				continue
+			}
+			sent++
+		}
+		if sent == 0 {
+			uc.Close()
+			continue
+		}
+		wg.Add(2)
+		stop := make(chan struct{})
+		go func() {
+			defer wg.Done()
+			select {
+			case <-ctx.Done():
+			case <-stop:
+			}
+			uc.Close()
+		}()
+		go func() {
+			defer wg.Done()
+			defer close(stop)
+			buf := make([]byte, 9000)
+			for {
+				n, src, err := uc.ReadFromUDPAddrPort(buf)
+				if err != nil {
+					return
+				}
+				var m dns.Msg
+				err = m.Unpack(buf[:n])
+				a.statsMu.Lock()
+				a.packets++
+				switch {
+				case src.Port() != Port:
+					a.wrongPort++
+				case err != nil:
+					a.malformed++
+				}
+				a.statsMu.Unlock()
+				if src.Port() != Port || err != nil || !m.Response || m.Id != id {
+					continue
+				}
+				mu.Lock()
+				answers++
+				mu.Unlock()
+				a.mu.Lock()
+				a.emit(a.table.Update(&m, time.Now()))
+				a.mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(errs) > 0 && answers == 0 {
+		return 0, errors.Join(errs...)
+	}
+	return answers, nil
+}
+
 // send sends b to the socket's group out of interface ifIndex.
 func (s *socket) send(b []byte, ifIndex int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sendFrom(s.conn.UDPConn(), b, ifIndex)
+}
+
+// sendFrom sends b from uc to the socket's group out of interface
+// ifIndex, with TTL (hop limit) 255.
+func (s *socket) sendFrom(uc *net.UDPConn, b []byte, ifIndex int) error {
 	ifi, err := net.InterfaceByIndex(ifIndex)
 	if err != nil {
 		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	dst := &net.UDPAddr{IP: s.group.AsSlice(), Port: Port}
 	if s.v6 {
-		p := ipv6.NewPacketConn(s.conn.UDPConn())
+		p := ipv6.NewPacketConn(uc)
+		if err := p.SetMulticastHopLimit(255); err != nil {
+			return err
+		}
 		if err := p.SetMulticastInterface(ifi); err != nil {
 			return err
 		}
@@ -390,7 +520,10 @@ func (s *socket) send(b []byte, ifIndex int) error {
 		_, err = p.WriteTo(b, nil, dst)
 		return err
 	}
-	p := ipv4.NewPacketConn(s.conn.UDPConn())
+	p := ipv4.NewPacketConn(uc)
+	if err := p.SetMulticastTTL(255); err != nil {
+		return err
+	}
 	if err := p.SetMulticastInterface(ifi); err != nil {
 		return err
 	}
@@ -402,11 +535,16 @@ func (s *socket) send(b []byte, ifIndex int) error {
 // packets to be handled.
 func (a *Agent) Shutdown(ctx context.Context) error { return a.srv.Shutdown(ctx) }
 
-// Close stops the Agent, leaves the groups and closes the sockets. It is
-// idempotent.
+// Close stops the Agent: it withdraws the service published, if any
+// (goodbyes), stops reading, leaves the groups and closes the sockets. It
+// is idempotent.
 func (a *Agent) Close() error {
 	a.closeOnce.Do(func() {
 		var errs []error
+		// The goodbyes go out before the sockets close.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		errs = append(errs, a.Unpublish(ctx))
+		cancel()
 		if a.srv != nil {
 			if err := a.srv.Close(); err != nil && !errors.Is(err, dispatch.ErrServerClosed) {
 				errs = append(errs, err)

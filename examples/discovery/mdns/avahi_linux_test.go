@@ -1,20 +1,19 @@
 package mdns_test
 
 import (
-	"bufio"
+	"context"
 	"fmt"
-	"io"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/sharecast/sharecast/examples/discovery/internal/proctest"
 	"github.com/sharecast/sharecast/examples/discovery/mdns"
 	"github.com/sharecast/sharecast/internal/extest"
 	"github.com/sharecast/sharecast/internal/testbed"
@@ -94,17 +93,15 @@ func startAvahi(t *testing.T, ifname string) *avahi {
 	avahiConf := write("avahi-daemon.conf", fmt.Sprintf(avahiConfig, ifname))
 
 	dbus := exec.Command(dbusDaemon, "--nofork", "--nopidfile", "--print-address", "--config-file="+busConf)
-	dbus.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	_, ready := startWatched(t, "dbus-daemon", dbus, "unix:")
-	waitLine(t, "dbus-daemon", ready, 10*time.Second)
+	_, ready := proctest.Start(t, "dbus-daemon", dbus, "unix:", nil)
+	proctest.WaitLine(t, "dbus-daemon", ready, 10*time.Second)
 
 	daemon := exec.Command(unshare, "--mount", "--propagation", "private", "sh", "-c",
 		`mount -t tmpfs tmpfs /run && exec "$0" --no-drop-root --no-chroot --no-rlimits --no-proc-title -f "$1"`,
 		avahiDaemon, avahiConf)
 	daemon.Env = av.env()
-	daemon.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	_, ready = startWatched(t, "avahi-daemon", daemon, "Server startup complete")
-	waitLine(t, "avahi-daemon", ready, 20*time.Second)
+	_, ready = proctest.Start(t, "avahi-daemon", daemon, "Server startup complete", nil)
+	proctest.WaitLine(t, "avahi-daemon", ready, 20*time.Second)
 	return av
 }
 
@@ -118,78 +115,9 @@ func (av *avahi) publish(t *testing.T, args ...string) (withdraw func()) {
 	t.Helper()
 	cmd := exec.Command("avahi-publish", append([]string{"-s"}, args...)...)
 	cmd.Env = av.env()
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	p, ready := startWatched(t, "avahi-publish", cmd, "Established under name")
-	waitLine(t, "avahi-publish", ready, 20*time.Second)
-	return func() { p.stop(t) }
-}
-
-// watched is a process whose output goes to the test's log.
-type watched struct {
-	name string
-	cmd  *exec.Cmd
-	done chan struct{} // closed when it has exited
-}
-
-// startWatched starts cmd, logs its output, and returns it and a channel
-// that gets the first line containing marker. The process is stopped when
-// the test ends.
-func startWatched(t *testing.T, name string, cmd *exec.Cmd, marker string) (*watched, <-chan string) {
-	t.Helper()
-	pr, pw := io.Pipe()
-	cmd.Stdout, cmd.Stderr = pw, pw
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	p := &watched{name: name, cmd: cmd, done: make(chan struct{})}
-	found := make(chan string, 1)
-	logged := make(chan struct{})
-	go func() {
-		defer close(logged)
-		sc := bufio.NewScanner(pr)
-		var once sync.Once
-		for sc.Scan() {
-			t.Logf("%s: %s", name, sc.Text())
-			if strings.Contains(sc.Text(), marker) {
-				once.Do(func() { found <- sc.Text() })
-			}
-		}
-	}()
-	go func() {
-		cmd.Wait()
-		pw.Close()
-		<-logged
-		close(p.done)
-	}()
-	t.Cleanup(func() { p.stop(t) })
-	return p, found
-}
-
-// stop ends the process: SIGTERM, and SIGKILL after five seconds. It may
-// be called more than once.
-func (p *watched) stop(t *testing.T) {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(5 * time.Second):
-		t.Logf("%s: no exit 5s after SIGTERM; killing it", p.name)
-		p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-func waitLine(t *testing.T, name string, c <-chan string, d time.Duration) {
-	t.Helper()
-	select {
-	case <-c:
-	case <-time.After(d):
-		t.Fatalf("%s not ready within %v", name, d)
-	}
+	p, ready := proctest.Start(t, "avahi-publish", cmd, "Established under name", nil)
+	proctest.WaitLine(t, "avahi-publish", ready, 20*time.Second)
+	return func() { p.Stop(t) }
 }
 
 // link makes the interface avahi and the agent share: a veth pair whose
@@ -260,4 +188,187 @@ func TestAvahi(t *testing.T) {
 
 func complete(s mdns.Service) bool {
 	return s.Port != 0 && len(s.TXT) > 0 && slices.ContainsFunc(s.Addrs, netip.Addr.Is4)
+}
+
+// browse runs avahi-browse with args (-p, parsable, is added) until it
+// exits or the test ends.
+func (av *avahi) browse(t *testing.T, marker string, args ...string) (*proctest.Process, <-chan string) {
+	t.Helper()
+	cmd := exec.Command("avahi-browse", append([]string{"-p"}, args...)...)
+	cmd.Env = av.env()
+	return proctest.Start(t, "avahi-browse", cmd, marker, nil)
+}
+
+// avahiEscape escapes name as avahi-browse -p prints it: dots and
+// backslashes with a backslash, other bytes but letters, digits, - and _
+// as \DDD.
+func avahiEscape(name string) string {
+	var b strings.Builder
+	for i := 0; i < len(name); i++ {
+		switch c := name[i]; {
+		case c == '.' || c == '\\':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case c == '-' || c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
+			b.WriteByte(c)
+		default:
+			fmt.Fprintf(&b, "\\%03d", c)
+		}
+	}
+	return b.String()
+}
+
+// resolved returns the resolved ("=") lines of avahi-browse -p for the
+// IPv4 instance name.
+func resolved(lines []string, name string) [][]string {
+	var out [][]string
+	for _, l := range lines {
+		f := strings.Split(l, ";")
+		if len(f) >= 10 && f[0] == "=" && f[2] == "IPv4" && f[3] == avahiEscape(name) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// TestAvahiPublish is issue 20's fourth acceptance criterion: the agent
+// publishes a service beside a real avahi-daemon, on the same port;
+// avahi-browse -rpt resolves it (name, port, TXT, address); a second
+// agent finds it; when the agent stops, avahi-browse sees it removed
+// (the goodbyes); and publishing a name that avahi already announces
+// ends in a renamed service, not two owners of one name.
+func TestAvahiPublish(t *testing.T) {
+	testbed.Require(t)
+	ifname := link(t)
+	av := startAvahi(t, ifname)
+	a, _ := startAgent(t, ifname)
+	ev := publish(t, a, mdns.Publication{Name: "Sharecast Pub", Type: "_sharecast-pub._tcp", Port: 5678, TXT: []string{"txt=1", "path=/p"}, Host: "sharecast-agent"})
+	waitEvent(t, ev, mdns.Established)
+
+	// A browser that stays, to see the removal later, and one that
+	// dumps what it resolved and ends.
+	watch, seen := av.browse(t, "=;"+ifname+";IPv4;"+avahiEscape("Sharecast Pub")+";", "-r", "_sharecast-pub._tcp")
+	proctest.WaitLine(t, "avahi-browse", seen, 20*time.Second)
+	p, _ := av.browse(t, "", "-rt", "_sharecast-pub._tcp")
+	select {
+	case <-p.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("avahi-browse -rpt did not end")
+	}
+	got := resolved(p.Lines(), "Sharecast Pub")
+	// The address avahi resolved: either of the interface's (avahi takes
+	// an A or an AAAA record, whichever comes first).
+	if len(got) != 1 || got[0][6] != "sharecast-agent.local" || !slices.Contains(ifaceAddrs(t, ifname), got[0][7]) || got[0][8] != "5678" ||
+		got[0][9] != `"path=/p" "txt=1"` && got[0][9] != `"txt=1" "path=/p"` {
+		t.Errorf("avahi-browse -rpt resolved %q", got)
+	}
+
+	// A second agent finds it by asking.
+	// It asks again while no answer comes, as queriers do (RFC 6762
+	// section 5.2): the responder multicasts a record at most once a
+	// second on an interface, and avahi-browse asked just before.
+	b, bchanges := startAgent(t, ifname)
+	var s mdns.Service
+	for i := 0; ; i++ {
+		if err := b.Query("_sharecast-pub._tcp"); err != nil {
+			t.Fatal(err)
+		}
+		if c, ok := nextChange(bchanges, mdns.Added, `Sharecast\ Pub._sharecast-pub._tcp.local.`, 2*time.Second); ok {
+			s = c
+			break
+		}
+		if i == 5 {
+			t.Fatal("the second agent did not find the service")
+		}
+	}
+	for !complete(s) {
+		s = waitChange(t, bchanges, mdns.Updated, `Sharecast\ Pub._sharecast-pub._tcp.local.`, 10*time.Second)
+	}
+	if s.Port != 5678 || s.Host != "sharecast-agent.local." || !slices.Contains(s.Addrs, netip.MustParseAddr("10.77.0.1")) {
+		t.Errorf("second agent: %+v", s)
+	}
+
+	// Stopping sends the goodbyes: avahi-browse sees the service go.
+	removed := make(chan struct{})
+	go func() {
+		defer close(removed)
+		for {
+			if slices.ContainsFunc(watch.Lines(), func(l string) bool {
+				return strings.HasPrefix(l, "-;"+ifname+";IPv4;"+avahiEscape("Sharecast Pub")+";")
+			}) {
+				return
+			}
+			select {
+			case <-watch.Done():
+				return
+			case <-time.After(10 * time.Millisecond): // polls the lines
+			}
+		}
+	}()
+	if err := a.Unpublish(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-removed:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("avahi-browse did not see the service removed:\n%s", strings.Join(watch.Lines(), "\n"))
+	}
+	if !slices.ContainsFunc(watch.Lines(), func(l string) bool {
+		return strings.HasPrefix(l, "-;"+ifname+";IPv4;"+avahiEscape("Sharecast Pub")+";")
+	}) {
+		t.Errorf("avahi-browse exited without the removal")
+	}
+
+	// A name that avahi announces: the agent renames its own.
+	av.publish(t, "Avahi Owned", "_sharecast-pub._tcp", "1111")
+	ev = publish(t, b, mdns.Publication{Name: "Avahi Owned", Type: "_sharecast-pub._tcp", Port: 2222, Host: "sharecast-agent2"})
+	waitEvent(t, ev, mdns.Conflict)
+	if e := waitEvent(t, ev, mdns.Established); e.Name != "Avahi Owned (2)" {
+		t.Errorf("established as %q", e.Name)
+	}
+	p, _ = av.browse(t, "", "-rt", "_sharecast-pub._tcp")
+	select {
+	case <-p.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("avahi-browse -rpt did not end")
+	}
+	owned, ours := resolved(p.Lines(), "Avahi Owned"), resolved(p.Lines(), "Avahi Owned (2)")
+	if len(owned) != 1 || owned[0][8] != "1111" || len(ours) != 1 || ours[0][8] != "2222" {
+		t.Errorf("avahi-browse: %q and %q", owned, ours)
+	}
+}
+
+// ifaceAddrs returns the addresses of interface name, as strings.
+func ifaceAddrs(t *testing.T, name string) []string {
+	t.Helper()
+	ifi, err := net.InterfaceByName(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	as, err := ifi.Addrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, a := range as {
+		if p, err := netip.ParsePrefix(a.String()); err == nil {
+			out = append(out, p.Addr().String())
+		}
+	}
+	return out
+}
+
+// nextChange waits at most d for a change of kind to instance.
+func nextChange(changes <-chan mdns.Change, kind mdns.ChangeKind, instance string, d time.Duration) (mdns.Service, bool) {
+	timeout := time.After(d)
+	for {
+		select {
+		case c := <-changes:
+			if c.Kind == kind && c.Service.Instance == instance {
+				return c.Service, true
+			}
+		case <-timeout:
+			return mdns.Service{}, false
+		}
+	}
 }

@@ -1,6 +1,7 @@
 // Package mdns is a multicast DNS (RFC 6762) service-discovery agent
-// (DNS-SD, RFC 6763) that shares port 5353 with any other mDNS stack on
-// the host, such as avahi-daemon or mDNSResponder.
+// (DNS-SD, RFC 6763), and a responder for one service of its own, that
+// shares port 5353 with any other mDNS stack on the host, such as
+// avahi-daemon or mDNSResponder.
 //
 // # Sharing 5353
 //
@@ -65,6 +66,33 @@
 // [Agent.Query] sends a PTR query for a service type from port 5353 to the
 // group of each family on each interface the agent joined, with TTL (hop
 // limit) 255 as RFC 6762 section 11 asks, so that responders answer by
-// multicast and the table fills in. The agent does not answer queries: it
-// is a listener, not a responder.
+// multicast and every listener, this agent included, learns the answers.
+//
+// [Agent.QueryOneShot] sends a one-shot query (section 5.1) from a socket
+// of its own, on a port the kernel chooses: responders answer it by
+// unicast to that port (section 6.7), so the answers reach this agent and
+// no other program on port 5353. A unicast answer to port 5353 would reach
+// one socket of the several there, whichever the kernel picks (on Linux,
+// the last one bound), seldom this one.
+//
+// # Publishing
+//
+// [Agent.Publish] publishes one service from the agent's sockets on port
+// 5353, beside avahi-daemon or mDNSResponder: it probes the instance and
+// host names (section 8.1: three queries 250 ms apart, without the QU bit,
+// for the reason above), settles simultaneous probes by the tie-break of
+// section 8.2, announces twice a second apart (8.3), answers queries for
+// its records (PTR, SRV, TXT, A, AAAA, with the additional records of RFC
+// 6763 section 12; known answers suppressed, section 7.1), renames the
+// service "Name (2)", "Name (3)" ... when another host owns the name, or
+// its host name "host-2" ... when that is taken (section 9; after 100
+// renames it gives up and logs it), and sends goodbyes, TTL 0, when it is withdrawn
+// ([Agent.Unpublish], or Close; section 10.1). A question with the QU bit,
+// or from another port than 5353, is answered by unicast (a legacy one,
+// section 6.7, with its ID and question echoed and TTLs of at most 10 s).
+//
+// The answers are bounded, since anyone on the link can ask, from any
+// source address: a record is multicast at most once a second on an
+// interface (section 6), and unicast answers at most 20 a second beyond a
+// burst of 40; what they hold back is counted ([PublishStats]).
 package mdns

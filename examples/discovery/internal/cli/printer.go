@@ -14,19 +14,19 @@ import (
 // five seconds' worth, and sums up the changes it suppressed in one line
 // before the next change it prints, or when flushed.
 type printer struct {
-	w    io.Writer
+	w    *errWriter
 	json bool
 	now  func() time.Time
 
 	rate, burst, tokens float64 // rate 0: no limit
 	last                time.Time
-	suppressed          map[mdns.ChangeKind]int
-	since               time.Time // the first suppressed change
+	suppressed          map[string]int // by kind: added, updated, removed
+	since               time.Time      // the first suppressed change
 }
 
 func newPrinter(w io.Writer, json bool, rate float64, now func() time.Time) *printer {
 	burst := max(5*rate, 1)
-	return &printer{w: w, json: json, now: now, rate: rate, burst: burst, tokens: burst, suppressed: map[mdns.ChangeKind]int{}}
+	return &printer{w: &errWriter{w: w}, json: json, now: now, rate: rate, burst: burst, tokens: burst, suppressed: map[string]int{}}
 }
 
 // allow takes a token if there is one.
@@ -46,22 +46,29 @@ func (p *printer) allow() bool {
 	return true
 }
 
+// change prints an mDNS change.
 func (p *printer) change(c mdns.Change) {
+	p.event(c.At, c.Kind.String(), c, func() string { return describe(&c.Service) })
+}
+
+// event prints a change of kind ("added", "updated", "removed") at at:
+// v as JSON, or a line with text's result.
+func (p *printer) event(at time.Time, kind string, v any, text func() string) {
 	if !p.allow() {
 		if len(p.suppressed) == 0 {
-			p.since = c.At
+			p.since = at
 		}
-		p.suppressed[c.Kind]++
+		p.suppressed[kind]++
 		return
 	}
 	p.flush()
 	if p.json {
-		b, _ := json.Marshal(c) // a Change always marshals
+		b, _ := json.Marshal(v) // a Change always marshals
 		fmt.Fprintf(p.w, "%s\n", b)
 		return
 	}
-	mark := map[mdns.ChangeKind]string{mdns.Added: "+", mdns.Updated: "~", mdns.Removed: "-"}[c.Kind]
-	fmt.Fprintf(p.w, "%s %s %-7s %s\n", c.At.Format("15:04:05.000"), mark, c.Kind, describe(&c.Service))
+	mark := map[string]string{"added": "+", "updated": "~", "removed": "-"}[kind]
+	fmt.Fprintf(p.w, "%s %s %-7s %s\n", at.Format("15:04:05.000"), mark, kind, text())
 }
 
 // flush prints the summary of the changes suppressed, if any.
@@ -72,7 +79,7 @@ func (p *printer) flush() {
 	n := map[string]int{}
 	total := 0
 	for k, c := range p.suppressed {
-		n[k.String()] = c
+		n[k] = c
 		total += c
 	}
 	if p.json {
@@ -133,4 +140,37 @@ func describe(s *mdns.Service) string {
 		fmt.Fprintf(&b, " (ttl %v)", ttl)
 	}
 	return b.String()
+}
+
+// errWriter keeps the first write error; later writes are not tried.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(b []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.w.Write(b)
+	if err != nil {
+		e.err = fmt.Errorf("output: %w", err)
+	}
+	return n, err
+}
+
+// err returns the first error writing the output: the program stops and
+// exits 1 on it.
+func (p *printer) err() error { return p.w.err }
+
+// publishEvent prints a step of publishing; they are few (a rename at
+// most a conflict), so they are not rate-limited.
+func (p *printer) publishEvent(e mdns.PublishEvent) {
+	p.flush()
+	if p.json {
+		b, _ := json.Marshal(map[string]any{"publish": e})
+		fmt.Fprintf(p.w, "%s\n", b)
+		return
+	}
+	fmt.Fprintf(p.w, "%s * %-11s %q as %s on host %s\n", e.At.Format("15:04:05.000"), e.Kind, e.Name, e.Instance, e.Host)
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sharecast/sharecast/examples/discovery/mdns"
+	"github.com/sharecast/sharecast/examples/discovery/ssdp"
 )
 
 // clock is a fake time for the printer.
@@ -85,5 +86,17 @@ func TestDescribeBounded(t *testing.T) {
 	d := describe(&s)
 	if len(d) > 2000 || !strings.Contains(d, "10.0.0.7] (+29992 more)") || !strings.Contains(d, `(+12 more)`) || strings.Count(d, "...") != 8 {
 		t.Errorf("%d bytes: %s", len(d), d)
+	}
+}
+
+// TestDescribeDeviceEscapes: what a device says of itself is quoted and
+// cut, so that a hostile name cannot write control sequences to the
+// terminal or a line without end.
+func TestDescribeDeviceEscapes(t *testing.T) {
+	d := &ssdp.Device{UUID: "uuid:x\x1b[2J", Location: "http://10.0.0.1/\r\nX", Source: netip.MustParseAddr("10.0.0.1"),
+		Description: &ssdp.Description{FriendlyName: "evil\x1b[31m" + strings.Repeat("a", 500), Services: make([]string, 20)}}
+	s := describeDevice(d)
+	if strings.ContainsAny(s, "\x1b\r\n") || len(s) > 1000 || !strings.Contains(s, `(+12 more)`) {
+		t.Errorf("%q", s)
 	}
 }
