@@ -1,0 +1,5 @@
+package hub
+
+import "runtime"
+
+func runtimeGosched() { runtime.Gosched() }
