@@ -110,6 +110,7 @@ func TestHubStalledConsumer(t *testing.T) {
 	// the ring then (P) is what it read into its batch.
 	send(t, s, 1, 0, 100)
 	slow.expect(t, "gated")
+	until(t, "100 written", func() bool { _, _, w, _, _ := consumerTotals(h.Stats(), slowSlot); return w == 100 })
 	_, p, _, _, _ := consumerTotals(h.Stats(), slowSlot)
 	if p < 100 {
 		t.Fatalf("the gated consumer stands at %d, before its 100th datagram", p)
@@ -121,7 +122,7 @@ func TestHubStalledConsumer(t *testing.T) {
 		send(t, s, 1, from, from+256)
 		until(t, "fast consumer caught up", func() bool {
 			_, next, w, _, _ := consumerTotals(h.Stats(), fastSlot)
-			return next == w
+			return w == from+256 && next == w
 		})
 	}
 	head := uint64(100 + stalled)
@@ -130,8 +131,8 @@ func TestHubStalledConsumer(t *testing.T) {
 	}
 	fmt.Fprintln(slow.stdin, "go")
 	until(t, "slow consumer caught up", func() bool {
-		_, next, w, _, _ := consumerTotals(h.Stats(), slowSlot)
-		return next == w
+		_, next, _, _, _ := consumerTotals(h.Stats(), slowSlot)
+		return next == head
 	})
 	send(t, s, 1, head, head+10)
 	total := head + 10
