@@ -194,4 +194,3 @@ func Addr(name string) string {
 	}
 	return "@sharecast-hub/" + name
 }
-

@@ -157,4 +157,3 @@ func (r *hubReceiver) writeSummary(w io.Writer, st dispatch.Stats) {
 			s.Name(), s.LocalAddr(), r.c.Slot(), r.c.HubPID(), n, s.Overrun(), k.Truncated, k.Filtered)
 	}
 }
-
