@@ -396,8 +396,7 @@ done:
 // it, or the deadline or the backstop passes.
 func (s *Source) sleep() {
 	w := atomic.LoadUint32(s.word)
-	atomic.AddUint32(s.waiter, 1)
-	defer atomic.AddUint32(s.waiter, ^uint32(0))
+	atomic.StoreUint32(s.waiter, 1)
 	if s.r.available() || s.c.closed.Load() || s.c.gone.Load() {
 		return
 	}

@@ -30,9 +30,13 @@ func TestHubMixed(t *testing.T) {
 		// socat writes each datagram's bytes to its stdout; it joins on
 		// lo (127.0.0.1), and says nothing when it has: wait until
 		// /proc/net/igmp counts its membership.
-		before := groupUsers(t, "239.1.6.6")
-		socat = startRaw(t, exec.Command("socat", "-u", "UDP4-RECV:6006,reuseaddr,ip-add-membership=239.1.6.6:127.0.0.1", "-"))
-		until(t, "socat joined", func() bool { return groupUsers(t, "239.1.6.6") > before })
+		// Its receive buffer as large as the others', since the
+		// sender's bursts are sized for those.
+		before, bound := groupUsers(t, "239.1.6.6"), boundSockets(t, 6006)
+		socat = startRaw(t, exec.Command("socat", "-u", "UDP4-RECV:6006,reuseaddr,rcvbuf=4194304,ip-add-membership=239.1.6.6:127.0.0.1", "-"))
+		until(t, "socat bound and joined", func() bool {
+			return groupUsers(t, "239.1.6.6") > before && boundSockets(t, 6006) > bound
+		})
 	} else {
 		if os.Getenv("CI") != "" {
 			t.Fatal("socat is not installed (.ci/apt-packages lists it)")
@@ -81,6 +85,16 @@ func TestHubMixed(t *testing.T) {
 			t.Errorf("socket receiver: %s, want n=%d in order", res, total)
 		}
 	}
+}
+
+// boundSockets returns how many sockets are bound to port.
+func boundSockets(t *testing.T, port uint16) int {
+	t.Helper()
+	socks, err := testbed.UDPSockets(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(socks)
 }
 
 // groupUsers returns how many sockets have joined group on lo.

@@ -68,7 +68,7 @@ const (
 	chMaxCons  = 16        // uint32
 	ctlWake    = cacheLine // wake line of ring r at ctlWake + r*cacheLine
 	wkWord     = 0         // uint32 futex word
-	wkWaiters  = 4         // uint32
+	wkWaiters  = 4         // uint32: 1 when a reader may sleep; the writer clears it as it wakes them
 	clNext     = 0         // uint64: next datagram number to read
 	clDeliv    = 8         // uint64
 	clOverrun  = 16        // uint64
@@ -187,10 +187,12 @@ func (w *writer) write(payload []byte, src netip.AddrPort, grp netip.Addr, ifInd
 	// A swap, not a store: on weakly ordered CPUs it keeps the stores
 	// below from being seen before the slot is marked busy.
 	atomic.SwapUint64(u64(s, slSeq), busy|(h+1))
-	atomic.StoreUint64(u64(s, slTime), uint64(t.UnixNano()))
-	atomic.StoreUint32(u32(s, slLen), uint32(len(payload)))
-	atomic.StoreUint32(u32(s, slIfIndex), uint32(ifIndex))
-	atomic.StoreUint32(u32(s, slTTL), uint32(int32(ttl)))
+	var hdr [slotHeader]byte
+	le := binary.LittleEndian
+	le.PutUint64(hdr[slTime:], uint64(t.UnixNano()))
+	le.PutUint32(hdr[slLen:], uint32(len(payload)))
+	le.PutUint32(hdr[slIfIndex:], uint32(ifIndex))
+	le.PutUint32(hdr[slTTL:], uint32(int32(ttl)))
 	port := uint32(src.Port())
 	if src.Addr().Is4() {
 		port |= 1 << 16
@@ -198,17 +200,19 @@ func (w *writer) write(payload []byte, src netip.AddrPort, grp netip.Addr, ifInd
 	if grp.Is4() {
 		port |= 1 << 17
 	}
-	atomic.StoreUint32(u32(s, slSrcPort), port)
+	le.PutUint32(hdr[slSrcPort:], port)
 	sa, ga := src.Addr().As16(), grp.As16()
-	atomic.StoreUint64(u64(s, slSrc), binary.LittleEndian.Uint64(sa[:8]))
-	atomic.StoreUint64(u64(s, slSrc+8), binary.LittleEndian.Uint64(sa[8:]))
-	atomic.StoreUint64(u64(s, slGroup), binary.LittleEndian.Uint64(ga[:8]))
-	atomic.StoreUint64(u64(s, slGroup+8), binary.LittleEndian.Uint64(ga[8:]))
+	copy(hdr[slSrc:], sa[:])
+	copy(hdr[slGroup:], ga[:])
+	storePayload(s[8:slotHeader], hdr[8:])
 	storePayload(s[slotHeader:], payload)
 	atomic.StoreUint64(u64(s, slSeq), h+1)
 	w.head = h + 1
 	atomic.StoreUint64(w.headp, h+1)
-	if w.waiters != nil && atomic.LoadUint32(w.waiters) != 0 {
+	// A reader that is about to sleep sets the flag; the first write after
+	// clears it and wakes every sleeper, once: the writes after it make no
+	// system call until a reader says again that it sleeps.
+	if w.waiters != nil && atomic.LoadUint32(w.waiters) != 0 && atomic.SwapUint32(w.waiters, 0) != 0 {
 		atomic.AddUint32(w.word, 1)
 		w.wakes.Add(1)
 		w.wake(w.word)
@@ -272,7 +276,10 @@ func (r *reader) read(buf []byte) (res slotResult, n int, src netip.AddrPort, gr
 		r.lapped()
 		return slotLapped, 0, src, grp, 0, 0, t
 	}
-	n = int(atomic.LoadUint32(u32(s, slLen)))
+	var hdr [slotHeader]byte
+	loadPayload(hdr[8:], s[8:slotHeader])
+	le := binary.LittleEndian
+	n = int(le.Uint32(hdr[slLen:]))
 	if n > len(buf) || n > r.slotSize-slotHeader {
 		if atomic.LoadUint64(u64(s, slSeq)) != want {
 			r.lapped()
@@ -282,20 +289,16 @@ func (r *reader) read(buf []byte) (res slotResult, n int, src netip.AddrPort, gr
 		r.truncated++
 		return slotSkipped, 0, src, grp, 0, 0, t
 	}
-	ns := int64(atomic.LoadUint64(u64(s, slTime)))
-	ifIndex = int(atomic.LoadUint32(u32(s, slIfIndex)))
-	ttl = int(int32(atomic.LoadUint32(u32(s, slTTL))))
-	port := atomic.LoadUint32(u32(s, slSrcPort))
-	var sa, ga [16]byte
-	binary.LittleEndian.PutUint64(sa[:8], atomic.LoadUint64(u64(s, slSrc)))
-	binary.LittleEndian.PutUint64(sa[8:], atomic.LoadUint64(u64(s, slSrc+8)))
-	binary.LittleEndian.PutUint64(ga[:8], atomic.LoadUint64(u64(s, slGroup)))
-	binary.LittleEndian.PutUint64(ga[8:], atomic.LoadUint64(u64(s, slGroup+8)))
 	loadPayload(buf[:n], s[slotHeader:])
 	if atomic.LoadUint64(u64(s, slSeq)) != want {
 		r.lapped() // torn: the writer came round while we copied
 		return slotLapped, 0, src, grp, 0, 0, t
 	}
+	ns := int64(le.Uint64(hdr[slTime:]))
+	ifIndex = int(le.Uint32(hdr[slIfIndex:]))
+	ttl = int(int32(le.Uint32(hdr[slTTL:])))
+	port := le.Uint32(hdr[slSrcPort:])
+	sa, ga := [16]byte(hdr[slSrc:slSrc+16]), [16]byte(hdr[slGroup:slGroup+16])
 	sAddr, gAddr := netip.AddrFrom16(sa), netip.AddrFrom16(ga)
 	if port&(1<<16) != 0 {
 		sAddr = sAddr.Unmap()
