@@ -335,6 +335,9 @@ func (s *Source) ReadBatch(ds []mcast.Datagram) (int, error) {
 	if s.unmapped || s.c.closed.Load() {
 		return 0, net.ErrClosed
 	}
+	if len(ds) == 0 {
+		return 0, nil
+	}
 	idle := 0
 	for {
 		if dl := s.deadline.Load(); dl != 0 && time.Now().UnixNano() >= dl {
