@@ -42,6 +42,7 @@ type Hub struct {
 	closed   bool
 	unmapped bool // the rings and control area are unmapped (after Close)
 	conns    sync.WaitGroup
+	wakers   sync.WaitGroup
 	serving  atomic.Bool
 
 	attached, detached, refused atomic.Uint64
@@ -53,13 +54,14 @@ type Hub struct {
 }
 
 type hubRing struct {
-	name  string
-	local netip.AddrPort
-	fd    int
-	mem   []byte
-	w     *writer
-	slots int
-	max   int
+	wakeCh chan struct{} // to the ring's waker goroutine
+	name   string
+	local  netip.AddrPort
+	fd     int
+	mem    []byte
+	w      *writer
+	slots  int
+	max    int
 }
 
 type peer struct {
@@ -145,7 +147,24 @@ func Listen(ctx context.Context, specs []string, cfg *Config) (_ *Hub, err error
 			fam = 6
 		}
 		initRing(r.mem, ringGeom{slots: c.Slots, slotSize: slotSize, port: local.Port(), family: fam})
-		r.w = newWriter(r.mem, h.ctl, i, futexWakeAll)
+		// The writer hands the wake-up system call (which costs it more,
+		// the more consumers sleep) to a goroutine of the ring's own, so
+		// that the socket's reader is not held up by it.
+		r.wakeCh = make(chan struct{}, 1)
+		word := u32(h.ctl, ctlWake+i*cacheLine+wkWord)
+		h.wakers.Add(1)
+		go func() {
+			defer h.wakers.Done()
+			for range r.wakeCh {
+				futexWakeAll(word)
+			}
+		}()
+		r.w = newWriter(r.mem, h.ctl, i, func(*uint32) {
+			select {
+			case r.wakeCh <- struct{}{}:
+			default: // a wake-up is pending already
+			}
+		})
 		h.byName[s.Name] = r
 	}
 	h.slots = make([]*peer, c.MaxConsumers)
@@ -474,7 +493,11 @@ func (h *Hub) Close() error {
 				r.w.close()
 				atomic.StoreUint32(u32(r.mem, rhClosed), 1)
 			}
+			if r.wakeCh != nil {
+				close(r.wakeCh)
+			}
 		}
+		h.wakers.Wait()
 		h.mu.Lock()
 		h.closed = true
 		for _, p := range h.slots {
