@@ -45,8 +45,8 @@ func setup(t *testing.T, cfg harness.Config) harness.Config {
 	return cfg
 }
 
-// allKinds is every receiver, sharecast-queued and c-meta too.
-var allKinds = append(slices.Clone(harness.AllKinds), harness.KindSharecastQueued, harness.KindCMeta)
+// allKinds is every receiver, sharecast-queued, c-meta and hub too.
+var allKinds = append(slices.Clone(harness.AllKinds), harness.KindSharecastQueued, harness.KindCMeta, harness.KindHub)
 
 // wantKinds returns the receivers of asked that the run must have
 // measured: the C ones only where a C compiler is found.

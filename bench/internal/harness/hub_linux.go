@@ -23,6 +23,7 @@ type hubWriter struct {
 	h      *hub.Hub
 	cancel context.CancelFunc
 	served chan error
+	final  hub.Stats
 }
 
 func newHubWriter(g netip.AddrPort, lo *net.Interface) (*hubWriter, error) {
@@ -47,10 +48,26 @@ func (w *hubWriter) start() error {
 func (w *hubWriter) stop() error {
 	w.cancel()
 	err := <-w.served
+	w.final = w.h.Stats()
 	return errors.Join(err, w.h.Close())
 }
 
-func (w *hubWriter) reports() []SocketReport { return nil }
+// reports returns the hub's socket: what it wrote into the ring
+// (Received), and what the kernel dropped before it read it.
+func (w *hubWriter) reports() []SocketReport {
+	var rep SocketReport
+	for _, r := range w.final.Rings {
+		rep.Received += r.Written
+	}
+	for _, s := range w.final.Server.Sockets {
+		if k := s.Kernel; k != nil {
+			rep.Drops += k.KernelDrops
+			rep.Truncated += k.Truncated
+			rep.Foreign += k.Filtered
+		}
+	}
+	return []SocketReport{rep}
+}
 
 func (w *hubWriter) close() { w.h.Close() }
 
