@@ -54,8 +54,9 @@
 // AttachConfig.TrustUIDs), since anyone could listen under a name. An
 // accepted consumer gets a slot and the memfds, passed with SCM_RIGHTS (so
 // the rings exist nowhere else: /proc/PID/fd of the hub needs ptrace rights
-// over it); it maps the rings read-only, and a small control area
-// read-write, where it publishes its position for the hub's stats and says
+// over it); it maps the rings read-only (they are sealed with
+// F_SEAL_FUTURE_WRITE, Linux 5.1, so that the descriptor it holds allows
+// nothing else), and a small control area read-write, where it publishes its position for the hub's stats and says
 // when it sleeps. A consumer of the named group can thus disturb the other
 // consumers' statistics and wake-ups, never the datagrams.
 //

@@ -134,12 +134,20 @@ func Listen(ctx context.Context, specs []string, cfg *Config) (_ *Hub, err error
 	atomic.StoreUint32(u32(h.ctl, chRings), uint32(len(socks)))
 	atomic.StoreUint32(u32(h.ctl, chMaxCons), uint32(c.MaxConsumers))
 	atomic.StoreUint64(u64(h.ctl, chMagic), ctlMagic)
+	// Consumers write their lines into the control area; that no one can
+	// seal it against the next consumer's mapping, seal the seals.
+	if _, err := unix.FcntlInt(uintptr(h.ctlFD), unix.F_ADD_SEALS, unix.F_SEAL_SEAL); err != nil {
+		return nil, fmt.Errorf("hub: memfd seals: %w", err)
+	}
 	slotSize := slotSizeFor(c.MaxDatagram)
 	for i, s := range socks {
 		local := s.Conn.LocalAddr()
 		r := &hubRing{name: s.Name, local: local, fd: -1, slots: c.Slots, max: slotSize - slotHeader}
 		h.rings = append(h.rings, r)
 		if r.fd, r.mem, err = newMemfd("sharecast-hub-ring", ringSize(c.Slots, slotSize), true); err != nil {
+			return nil, err
+		}
+		if err := sealWrites(r.fd); err != nil {
 			return nil, err
 		}
 		fam := 4
@@ -210,7 +218,7 @@ func newMemfd(name string, size int, write bool) (int, []byte, error) {
 	}
 	// The size is final: seal it, so that no consumer can shrink the
 	// file under the others' mappings (SIGBUS).
-	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_SEAL); err != nil {
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW); err != nil {
 		unix.Close(fd)
 		return -1, nil, fmt.Errorf("hub: memfd seals: %w", err)
 	}
@@ -224,6 +232,17 @@ func newMemfd(name string, size int, write bool) (int, []byte, error) {
 		return -1, nil, fmt.Errorf("hub: mmap %d bytes: %w", size, err)
 	}
 	return fd, mem, nil
+}
+
+// sealWrites forbids, from now on, every write to the memfd but through
+// the mappings made already (F_SEAL_FUTURE_WRITE, Linux 5.1): a consumer
+// that holds the descriptor can map it read-only only, and cannot write to
+// it, so that the ring is the hub's alone. No seal may be added after it.
+func sealWrites(fd int) error {
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_FUTURE_WRITE|unix.F_SEAL_SEAL); err != nil {
+		return fmt.Errorf("hub: memfd write seal (F_SEAL_FUTURE_WRITE, Linux 5.1 and later): %w", err)
+	}
+	return nil
 }
 
 // write is the hub's inline handler: it writes each datagram into the
