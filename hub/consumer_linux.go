@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -359,7 +360,7 @@ func (s *Source) ReadBatch(ds []mcast.Datagram) (int, error) {
 		if idle < spins {
 			idle++
 			if idle%16 == 0 {
-				runtimeGosched()
+				runtime.Gosched()
 			}
 			continue
 		}

@@ -19,7 +19,7 @@ func TestHubListenStat(t *testing.T) {
 	testbed.Require(t)
 	const n = 3000
 	g := groupAt("239.10.0.16", freePort(t))
-	h := start(t, "hub", g, "--name", "clitest", "--log-level", "info")
+	h := start(t, "hub", g, "--name", "clitest", "--log-level", "info", "--stats", "--interval", "100ms")
 	h.stderr.waitFor(t, "hub serving", 20*time.Second, func(s string) bool { return strings.Contains(s, "hub serving") })
 	a := start(t, "listen", "--hub", "clitest", "--count", strconv.Itoa(n), "--format", "json", "--duration", "60s")
 	st := start(t, "stat", g, "--hub", "clitest", "--count", strconv.Itoa(n), "--format", "json", "--duration", "60s")
@@ -28,6 +28,11 @@ func TestHubListenStat(t *testing.T) {
 		p.stderr.waitFor(t, "attached", 20*time.Second, func(s string) bool { return strings.Contains(s, `"message":"attached"`) })
 	}
 	plain.listening(t, 1)
+	// --stats lists both consumers, each on its own line.
+	h.stdout.waitFor(t, "--stats with 2 consumers", 20*time.Second, func(s string) bool {
+		i := strings.LastIndex(s, "consumers 2 (attached 2, left 0, refused 0)")
+		return i >= 0 && strings.Count(s[i:], " udp4:") >= 2
+	})
 	code, _, sendErr := run(t, 60*time.Second, "send", g, "--count", strconv.Itoa(n), "--rate", "5000", "--size", "200")
 	if code != 0 {
 		t.Fatalf("send: exit %d: %s", code, sendErr)
