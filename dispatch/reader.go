@@ -439,6 +439,9 @@ func (r *reader) entry(g netip.Addr) *groupEntry {
 	}
 	e := r.cache[g]
 	if e == nil {
+		if len(r.cache) >= r.s.maxGroups {
+			clear(r.cache) // a flood of destinations: rebuilt as they come
+		}
 		e = &groupEntry{stats: r.s.groupStats(g, r.local.Port())}
 		e.routes, e.bySource = r.v.groupRoutes(g, r.local.Port())
 		r.cache[g] = e
@@ -483,6 +486,9 @@ func (s *Server) groupStats(g netip.Addr, port uint16) *groupStats {
 	k := netip.AddrPortFrom(g, port)
 	gs := s.groups[k]
 	if gs == nil {
+		if len(s.groups) >= s.maxGroups {
+			return &s.overflow
+		}
 		gs = &groupStats{group: g, port: port}
 		s.groups[k] = gs
 	}

@@ -21,6 +21,10 @@ const DefaultBatchSize = 64
 // Config.BufferSize is 0: a jumbo frame's payload, 9,216 bytes.
 const DefaultBufferSize = 9216
 
+// DefaultMaxGroups is how many (group, port) pairs a Server keeps counters
+// for when Config.MaxGroups is 0.
+const DefaultMaxGroups = 4096
+
 // Source is what a Server reads datagrams from. *mcast.Conn satisfies it;
 // package dispatchtest has one in memory.
 //
@@ -59,6 +63,16 @@ type Config struct {
 	// of the handlers' queue lengths plus a batch per socket are in use
 	// at once.
 	BufferSize int
+
+	// MaxGroups caps how many (group, port) pairs the Server keeps
+	// counters for (Stats.Groups) and each reader caches routes for; 0
+	// means DefaultMaxGroups. A socket's destination check admits only the
+	// groups it joined, but a Source that reports any destination (one
+	// that accepts unicast, or reads from a relay whose publisher chooses
+	// the metadata) could otherwise grow them without bound. Datagrams of
+	// groups past the cap are served as usual and counted together in
+	// Stats.GroupsOverflow; a reader whose cache is full empties it.
+	MaxGroups int
 
 	// Logger receives the Server's log events: panics and read errors,
 	// through a sampler. The zero value logs nothing.
@@ -108,7 +122,9 @@ type Server struct {
 	hardInFlight                    int // set before hardDone is closed
 
 	groupsMu  sync.Mutex
-	groups    map[netip.AddrPort]*groupStats
+	groups    map[netip.AddrPort]*groupStats // at most maxGroups
+	overflow  groupStats                     // the groups past maxGroups
+	maxGroups int
 	unmatched atomic.Uint64
 }
 
@@ -131,8 +147,11 @@ func NewServer(m *Mux, cfg *Config) (*Server, error) {
 	if cfg != nil {
 		c = *cfg
 	}
-	if c.BatchSize < 0 || c.BufferSize < 0 {
-		return nil, fmt.Errorf("dispatch: batch size %d, buffer size %d: %w", c.BatchSize, c.BufferSize, ErrInvalidConfig)
+	if c.BatchSize < 0 || c.BufferSize < 0 || c.MaxGroups < 0 {
+		return nil, fmt.Errorf("dispatch: batch size %d, buffer size %d, max groups %d: %w", c.BatchSize, c.BufferSize, c.MaxGroups, ErrInvalidConfig)
+	}
+	if c.MaxGroups == 0 {
+		c.MaxGroups = DefaultMaxGroups
 	}
 	if c.BatchSize == 0 {
 		c.BatchSize = DefaultBatchSize
@@ -145,6 +164,7 @@ func NewServer(m *Mux, cfg *Config) (*Server, error) {
 		batch:       c.BatchSize,
 		log:         c.Logger.With().Str("component", "dispatch").Logger(),
 		pool:        newPool(c.BufferSize),
+		maxGroups:   c.MaxGroups,
 		readStop:    make(chan struct{}),
 		readersDone: make(chan struct{}),
 		workersDone: make(chan struct{}),

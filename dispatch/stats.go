@@ -26,6 +26,10 @@ type Stats struct {
 	// Unmatched counts datagrams that no pattern matched (they went to
 	// the fallback handler, if any).
 	Unmatched uint64 `json:"unmatched"`
+	// GroupsOverflow counts the datagrams of groups that had no row in
+	// Groups because Config.MaxGroups rows existed already (they were
+	// served as usual).
+	GroupsOverflow uint64 `json:"groups_overflow,omitempty"`
 	// Buffers is how many receive buffers exist, BuffersFree how many of
 	// them no socket, queue or handler holds.
 	Buffers     int `json:"buffers"`
@@ -150,6 +154,7 @@ func (s *Server) Stats() Stats {
 			Unmatched: g.unmatched.Load(),
 		})
 	}
+	st.GroupsOverflow = s.overflow.datagrams.Load()
 	s.groupsMu.Unlock()
 	slices.SortFunc(st.Groups, func(a, b GroupStats) int { return cmp.Or(a.Group.Compare(b.Group), cmp.Compare(a.Port, b.Port)) })
 
@@ -262,7 +267,11 @@ func (st *Stats) WriteText(w io.Writer) error {
 	if err := writeTable(w, rows); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(w, "unmatched %d, buffers %d (%d free)\n", st.Unmatched, st.Buffers, st.BuffersFree)
+	over := ""
+	if st.GroupsOverflow > 0 {
+		over = fmt.Sprintf(", %d datagrams of groups past the cap", st.GroupsOverflow)
+	}
+	_, err := fmt.Fprintf(w, "unmatched %d%s, buffers %d (%d free)\n", st.Unmatched, over, st.Buffers, st.BuffersFree)
 	return err
 }
 

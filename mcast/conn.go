@@ -113,7 +113,6 @@ type Conn struct {
 
 	datagrams, bytes, truncated, filtered, badControl atomic.Uint64
 	rxqDrops                                          atomic.Uint64
-	rxqLast                                           uint32 // last SO_RXQ_OVFL value seen; guarded by readMu
 
 	closeOnce sync.Once
 	closeErr  error
@@ -408,15 +407,6 @@ func (c *Conn) countTruncated(src netip.AddrPort, size int) {
 	c.truncated.Add(1)
 	if e := c.slog.Warn(); e.Enabled() {
 		e.Str("src", src.String()).Int("buffer", size).Msg("datagram larger than its buffer, dropped as truncated")
-	}
-}
-
-// countRxqOvfl folds one SO_RXQ_OVFL value (the socket's drop count, a
-// wrapping 32-bit counter, as of the datagram it came with) into the total.
-func (c *Conn) countRxqOvfl(v uint32) {
-	if d := v - c.rxqLast; d != 0 && d < 1<<31 {
-		c.rxqDrops.Add(uint64(d))
-		c.rxqLast = v
 	}
 }
 

@@ -37,9 +37,20 @@ type reader struct {
 	iovs  []unix.Iovec
 	oob   []byte
 
-	k, n  int // in: datagrams to read; out: datagrams read
-	errno syscall.Errno
-	fn    func(fd uintptr) bool
+	k, n    int // in: datagrams to read; out: datagrams read
+	errno   syscall.Errno
+	fn      func(fd uintptr) bool
+	rxqLast uint32 // the last SO_RXQ_OVFL value seen
+}
+
+// countRxqOvfl folds one SO_RXQ_OVFL value (the socket's drop count, a
+// wrapping 32-bit counter, as of the datagram it came with) into the
+// total. readMu is held.
+func (c *Conn) countRxqOvfl(v uint32) {
+	if d := v - c.rd.rxqLast; d != 0 && d < 1<<31 {
+		c.rxqDrops.Add(uint64(d))
+		c.rd.rxqLast = v
+	}
 }
 
 func (c *Conn) initReader() error {

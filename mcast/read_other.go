@@ -14,8 +14,10 @@ const DefaultBatchSize = 1
 // MaxBatchSize caps Config.BatchSize.
 const MaxBatchSize = 1
 
-// reader is empty outside Linux: x/net reads one datagram a call.
-type reader struct{}
+// reader is the read state of a Conn outside Linux and Windows, where
+// x/net reads one datagram a call: whether the socket has said that the OS
+// reports no destination address.
+type reader struct{ noDstLogged bool }
 
 // initReader asks x/net for the destination address and interface of each
 // datagram. Where the OS cannot say, the destination check is skipped.
@@ -47,5 +49,14 @@ func (c *Conn) initReader() error {
 // shorter than its capacity. NewBatch adds the byte.
 const readSlack = 1
 
-// readOS reads one datagram, through x/net.
-func (c *Conn) readOS(ds []Datagram) (int, error) { return c.readXNet(ds) }
+// readOS reads one datagram, through x/net. The first datagram that comes
+// without a destination address is logged once: the destination check is
+// then off for this socket (see the package doc's per-OS notes).
+func (c *Conn) readOS(ds []Datagram) (int, error) {
+	n, err := c.readXNet(ds)
+	if n == 1 && !ds[0].Group.IsValid() && !c.rd.noDstLogged {
+		c.rd.noDstLogged = true
+		c.log.Warn().Msg("the OS reports no destination address: the destination check is off for this socket")
+	}
+	return n, err
+}

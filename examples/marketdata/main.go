@@ -1,6 +1,8 @@
 // Command marketdata is a MoldUDP64 feed handler with A/B line
-// arbitration, and a generator of such feeds. See examples/marketdata in
-// the README, or run it with -h.
+// arbitration and re-requests, a generator of such feeds, a re-request
+// server ("marketdata rewind") and a SoupBinTCP server ("marketdata
+// soup") of the feed it receives. See examples/marketdata in the README,
+// or run it with -h.
 package main
 
 import (

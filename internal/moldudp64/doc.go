@@ -47,10 +47,13 @@
 // generator or a retransmission server reuses one buffer for every packet.
 // [Packet.AppendTo] re-encodes a decoded packet byte for byte.
 //
-// # Not covered
+// # Requests
 //
-// The request packets that a receiver sends to a re-request server (the
-// same 20-byte header, with the count of messages wanted) and the server's
-// retransmissions (ordinary downstream packets, unicast) are not handled
-// here; package arbiter reports the gaps that would be requested.
+// A receiver that missed messages asks a re-request server for them with a
+// request packet: the same 20 bytes as a header, the count being the number
+// of messages wanted ([Request], [DecodeRequest], [AppendRequest]). The
+// server answers with an ordinary downstream packet, unicast to the address
+// and port that asked, holding at most that many messages. DecodeRequest
+// accepts exactly 20 bytes, and [Request.End] never wraps around, however
+// hostile the sequence number.
 package moldudp64

@@ -4,6 +4,7 @@ import (
 	"context"
 	_ "embed"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -102,6 +103,14 @@ func New(t testing.TB) *Wine {
 		cmd.Env = append(os.Environ(), w.env...)
 		_ = cmd.Run() // the server may have gone already
 	})
+	// A persistent wineserver of the prefix's own, started with no output
+	// to hold: otherwise the first wine process starts one that inherits
+	// its output and lingers after it, and a command whose output is a
+	// pipe waits for it.
+	if err := os.Mkdir(prefix, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	run(t, w.env, filepath.Join(filepath.Dir(wine), "wineserver"), "-p")
 	w.Run(t, nil, "wineboot", "-i")
 	b, err := os.ReadFile(dll)
 	if err != nil {
@@ -149,10 +158,20 @@ func run(t testing.TB, env []string, name string, args ...string) string {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Env = append(os.Environ(), env...)
-	cmd.WaitDelay = 10 * time.Second // wineserver may hold the output open
-	out, err := cmd.CombinedOutput()
+	// The output goes to a file, not a pipe: a wineserver that the program
+	// started inherits it and may run on for seconds after the program
+	// exits (longer on a loaded machine), and a pipe would keep Wait
+	// waiting for it. With a file, Wait returns when the program exits.
+	f, err := os.CreateTemp(t.TempDir(), "out")
 	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cmd.Stdout, cmd.Stderr = f, f
+	err = cmd.Run()
+	out, rerr := os.ReadFile(f.Name())
+	if err != nil || rerr != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), errors.Join(err, rerr), out)
 	}
 	return string(out)
 }

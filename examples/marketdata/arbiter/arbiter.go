@@ -15,6 +15,9 @@ const (
 	DefaultLineTimeout = 3 * time.Second
 	DefaultBufferBytes = 64 << 20
 
+	// DefaultSessionTimeout is the Config.SessionTimeout default.
+	DefaultSessionTimeout = 5 * time.Second
+
 	// MaxWindow is the largest Config.Window allowed.
 	MaxWindow = 1 << 22
 )
@@ -71,6 +74,35 @@ type Config struct {
 	// message reported.
 	StartSeq uint64
 
+	// SessionTimeout is how long the current session must have sent
+	// nothing (no packet of it on either line) before a packet of another
+	// session may replace it, unless it has ended (its end of session
+	// arrived) or FollowSessions is set. Until then packets of other
+	// sessions are dropped and counted (LineStats.Foreign), and Feed
+	// returns [ErrForeignSession]: one forged packet cannot end the live
+	// session. 0 means DefaultSessionTimeout (5s).
+	SessionTimeout time.Duration
+
+	// FollowSessions makes every packet of a new session replace the
+	// current one at once, as soon as it arrives (what a receiver that
+	// trusts its network and must follow a restarted server without
+	// delay wants). The default switches only by the rule SessionTimeout
+	// states.
+	FollowSessions bool
+
+	// RecoveryTimeout, if positive, turns on re-requests: a missing run
+	// that the other line has not filled within GapTimeout is handed to
+	// OnRequest, once, and waited for RecoveryTimeout longer, for
+	// [Arbiter.Recover] to fill; only then is what is still missing given
+	// up in a gap (reason GapTimeout). 0, the default, declares gaps at
+	// GapTimeout, with no requests.
+	RecoveryTimeout time.Duration
+
+	// OnRequest is called, when RecoveryTimeout is set, with each run of
+	// missing sequence numbers to ask a re-request server for. It is
+	// called once per run, in order; retrying is the caller's business.
+	OnRequest func(Request)
+
 	// OnMessage is called with every message delivered, in sequence order.
 	// nil discards them (the counters still count).
 	OnMessage func(Message)
@@ -101,6 +133,8 @@ type Arbiter struct {
 	ring   []slot // indexed by seq & mask
 	gen    uint32 // the current session's generation (see slot.gen)
 	ev     fifo   // when each not yet delivered sequence number was first known missing
+	rq     fifo   // the same evidence, consumed as the runs are requested
+	asked  uint64 // one past the last sequence number requested
 
 	keep     int // the most bytes a slot keeps between messages
 	budget   int // the most bytes the waiting messages' buffers may hold
@@ -123,12 +157,17 @@ type Arbiter struct {
 	known     uint64 // one past the highest sequence number known to exist
 	ended     bool   // an end of session has arrived
 	endSeq    uint64
-	endReport bool // SessionEnded or SessionReplaced has been reported
+	endReport bool          // SessionEnded or SessionReplaced has been reported
+	sessLast  time.Duration // the last packet of the current session
+
+	anyPacket   bool          // a packet has arrived (the silence clock runs)
+	firstPacket time.Duration // when the first one did
 
 	recent  [16]span // the last gaps, to tell late copies from duplicates
 	nrecent int
+	pend    pendingGap // given up, not yet reported: the run may go on
 
-	lines [2]lineState
+	lines [3]lineState // A, B and recovered
 	stats Stats
 }
 
@@ -153,6 +192,15 @@ const (
 )
 
 type span struct{ first, last uint64 }
+
+// pendingGap is a run given up and counted but not yet reported, because
+// the sequence number after it is missing too and may be given up next:
+// the run is reported once, whole, when it ends (see flushGap).
+type pendingGap struct {
+	ok     bool
+	span   span
+	reason GapReason
+}
 
 // heldJump is a packet beyond the window awaiting confirmation.
 type heldJump struct {
@@ -190,6 +238,12 @@ func New(cfg *Config) (*Arbiter, error) {
 		return nil, fmt.Errorf("config: LineTimeout %v is negative: %w", c.LineTimeout, ErrInvalidConfig)
 	case c.BufferBytes < 0:
 		return nil, fmt.Errorf("config: BufferBytes %d is negative: %w", c.BufferBytes, ErrInvalidConfig)
+	case c.SessionTimeout < 0 || c.RecoveryTimeout < 0:
+		return nil, fmt.Errorf("config: SessionTimeout %v or RecoveryTimeout %v is negative: %w",
+			c.SessionTimeout, c.RecoveryTimeout, ErrInvalidConfig)
+	}
+	if c.SessionTimeout == 0 {
+		c.SessionTimeout = DefaultSessionTimeout
 	}
 	if c.Window == 0 {
 		c.Window = DefaultWindow
@@ -213,6 +267,7 @@ func New(cfg *Config) (*Arbiter, error) {
 	}
 	a.budget = c.BufferBytes - a.keep*int(size)
 	a.ev.limit = 2*c.Window + 64
+	a.rq.limit = a.ev.limit
 	return a, nil
 }
 
@@ -225,9 +280,12 @@ func New(cfg *Config) (*Arbiter, error) {
 //
 // now should not go backwards; a time before one already seen is taken as
 // that time. Feed returns an error only for an invalid line (wrapping
-// [ErrInvalidLine], the packet is ignored) or a packet whose sequence
+// [ErrInvalidLine], the packet is ignored), a packet whose sequence
 // numbers overflow (wrapping [ErrSequenceOverflow], counted in
-// LineStats.Invalid and dropped). It allocates nothing in steady state.
+// LineStats.Invalid and dropped) or a packet of a foreign session that may
+// not replace the current one ([ErrForeignSession] itself, so that a flood
+// of them allocates nothing; counted in LineStats.Foreign and dropped). It
+// allocates nothing in steady state.
 func (a *Arbiter) Feed(line Line, p moldudp64.Packet, now time.Time) error {
 	if line > LineB {
 		return fmt.Errorf("line %d: %w", line, ErrInvalidLine)
@@ -248,16 +306,12 @@ func (a *Arbiter) Feed(line Line, p moldudp64.Packet, now time.Time) error {
 		}
 	}
 	ls.last, ls.seen = t, true
+	if !a.anyPacket {
+		a.anyPacket, a.firstPacket = true, t
+	}
 	if !p.Valid() {
 		ls.stats.Invalid++
 		return fmt.Errorf("line %s: packet at %d with %d messages: %w", line, p.Seq, p.Len(), ErrSequenceOverflow)
-	}
-
-	switch {
-	case p.IsHeartbeat():
-		ls.stats.Heartbeats++
-	case p.IsEndOfSession():
-		ls.stats.Ends++
 	}
 
 	switch {
@@ -269,7 +323,18 @@ func (a *Arbiter) Feed(line Line, p moldudp64.Packet, now time.Time) error {
 			ls.stats.Late += uint64(p.Len())
 			return nil
 		}
+		if !a.cfg.FollowSessions && !a.ended && t-a.sessLast < a.cfg.SessionTimeout {
+			ls.stats.Foreign++
+			return ErrForeignSession
+		}
 		a.replaceSession(p.Session, p.Seq, t)
+	}
+	a.sessLast = t
+	switch {
+	case p.IsHeartbeat():
+		ls.stats.Heartbeats++
+	case p.IsEndOfSession():
+		ls.stats.Ends++
 	}
 	if !a.jump(line, p) {
 		a.accept(line, p, t)
@@ -303,8 +368,8 @@ func (a *Arbiter) accept(line Line, p moldudp64.Packet, t time.Duration) {
 // jump holds a packet that would take the sequence beyond the window, to
 // sequence numbers not yet known to exist, until another packet confirms
 // it: one beyond the window too, within Window of it, from either line.
-// A packet within the window from the held one's line refutes it, as does
-// a jump elsewhere or a new session; the refused packet's messages are
+// A packet within the window from the held one's line, and more than
+// Window from it, refutes it, as does a jump elsewhere or a new session; the refused packet's messages are
 // dropped and counted. jump reports whether it took p; if not, p is to be
 // accepted, after the held packet that it confirmed, if any. A held
 // packet that the feed catches up with is accepted by settle.
@@ -316,8 +381,11 @@ func (a *Arbiter) jump(line Line, p moldudp64.Packet) bool {
 		end = min(end, a.endSeq)
 	}
 	if !a.beyond(p.Seq, end) {
-		if a.held.ok && a.held.line == line {
-			a.refuse() // its line went on without it
+		if a.held.ok && a.held.line == line && !a.held.near(p.Seq, end, a.window) {
+			// Its line went on without it. (A packet of its line within
+			// Window of it came out of order, behind it: the line's
+			// packets are reordered, which refutes nothing.)
+			a.refuse()
 		}
 		return false
 	}
@@ -427,18 +495,21 @@ func (a *Arbiter) Flush(now time.Time) {
 			break
 		}
 	}
+	a.flushGap(t)
 	a.checkEnd(t)
 }
 
 // Stats returns a snapshot of the counters.
 func (a *Arbiter) Stats() Stats {
 	s := a.stats
-	for i := range a.lines {
+	for i := range s.Lines {
 		s.Lines[i] = a.lines[i].stats
 		if a.lines[i].seen {
 			s.Lines[i].LastPacket = a.at(a.lines[i].last)
 		}
 	}
+	s.Recovery = a.lines[LineRecovered].stats
+	s.Recovered = s.Recovery.First
 	s.Session = a.session
 	s.Next = a.next
 	s.Retained = a.retained
@@ -469,6 +540,9 @@ func (a *Arbiter) at(t time.Duration) time.Time {
 func (a *Arbiter) data(line Line, p moldudp64.Packet, t time.Duration) {
 	ls := &a.lines[line].stats
 	ls.Messages += uint64(p.Len())
+	// Known before the messages are handled, so that a window give-up
+	// knows that the run it gives up may go on.
+	a.announce(p.NextSeq(), t)
 	pastEnd := false
 	it := p.Iter()
 	for s, msg, ok := it.Next(); ok; s, msg, ok = it.Next() {
@@ -494,7 +568,6 @@ func (a *Arbiter) data(line Line, p moldudp64.Packet, t time.Duration) {
 	if pastEnd {
 		ls.Invalid++
 	}
-	a.announce(p.NextSeq(), t)
 }
 
 // announce records that the sequence numbers before end exist, as of t.
@@ -506,6 +579,9 @@ func (a *Arbiter) announce(end uint64, t time.Duration) {
 		a.known = end
 		if end > a.next {
 			a.ev.push(evidence{end: end, at: t})
+			if a.cfg.RecoveryTimeout > 0 {
+				a.rq.push(evidence{end: end, at: t})
+			}
 		}
 	}
 }
@@ -572,6 +648,7 @@ func (a *Arbiter) deliver(line Line, s uint64, msg []byte, arrived, t time.Durat
 	if !wasBuffered {
 		sl.seq, sl.gen, sl.at, sl.line, sl.paired = s, a.gen, arrived, line, false
 	}
+	a.flushGap(t)
 	sl.state = delivered
 	a.next = s + 1
 	a.stats.Delivered++
@@ -606,6 +683,9 @@ func (a *Arbiter) drain(t time.Duration) {
 // delivered, or a late copy of one given up.
 func (a *Arbiter) stale(line Line, s uint64, t time.Duration) {
 	ls := &a.lines[line].stats
+	if p := a.pend.span; a.pend.ok && p.first <= s && s <= p.last {
+		a.flushGap(t) // the gap is reported before a late copy is counted
+	}
 	if sl := &a.ring[s&a.mask]; a.holds(sl, s) {
 		if sl.state == gapped {
 			ls.Late++
@@ -626,21 +706,28 @@ func (a *Arbiter) stale(line Line, s uint64, t time.Duration) {
 // measures the lag between the lines.
 func (a *Arbiter) duplicate(sl *slot, line Line, t time.Duration) {
 	a.lines[line].stats.Duplicates++
-	if sl.line != line && !sl.paired {
+	if sl.line != line && !sl.paired && line != LineRecovered && sl.line != LineRecovered {
 		sl.paired = true
 		a.stats.Skew.Record(t - sl.at)
 	}
 }
 
-// expire gives up the missing messages whose GapTimeout has passed.
+// expire requests the missing messages whose GapTimeout has passed, if
+// recovery is on, and gives up those whose GapTimeout (and
+// RecoveryTimeout) has passed.
 func (a *Arbiter) expire(t time.Duration) {
 	if a.next >= a.known {
 		a.ev.clear() // nothing is missing: all evidence is spent
+		a.rq.clear()
 		return
 	}
+	if a.cfg.RecoveryTimeout > 0 {
+		a.request(t)
+	}
+	wait := a.cfg.GapTimeout + a.cfg.RecoveryTimeout
 	for a.active && a.next < a.known {
 		e, ok := a.ev.oldest(a.next)
-		if !ok || t-e.at < a.cfg.GapTimeout {
+		if !ok || t-e.at < wait {
 			return
 		}
 		// Give up only what this evidence revealed: a later heartbeat may
@@ -648,6 +735,54 @@ func (a *Arbiter) expire(t time.Duration) {
 		if !a.giveUpBefore(e.end, GapTimeout, t) {
 			return
 		}
+	}
+}
+
+// request hands to OnRequest the missing runs whose GapTimeout has passed
+// and that were not requested yet.
+func (a *Arbiter) request(t time.Duration) {
+	for a.active {
+		from := max(a.next, a.asked)
+		e, ok := a.rq.oldest(from)
+		if !ok || t-e.at < a.cfg.GapTimeout {
+			return
+		}
+		a.rq.pop()
+		a.askMissing(from, e.end, t)
+		a.asked = e.end
+	}
+}
+
+// askMissing calls OnRequest with each run of sequence numbers from from
+// to end (exclusive) that is not buffered. Buffered messages lie within
+// the window, so it looks at no more than Window slots; beyond them the
+// rest is one run.
+func (a *Arbiter) askMissing(from, end uint64, t time.Duration) {
+	if a.held.ok && a.held.p.Seq > from {
+		end = min(end, a.held.p.Seq) // the held packet has them, or refutes them
+	}
+	run := from
+	for s := from; s < end; s++ {
+		if s-a.next > a.mask {
+			break
+		}
+		if sl := &a.ring[s&a.mask]; a.holds(sl, s) && sl.state == buffered {
+			if run < s {
+				a.ask(run, s-1, t)
+			}
+			run = s + 1
+		}
+	}
+	if run < end {
+		a.ask(run, end-1, t)
+	}
+}
+
+func (a *Arbiter) ask(first, last uint64, t time.Duration) {
+	a.stats.Requests++
+	a.stats.Requested += last - first + 1
+	if a.cfg.OnRequest != nil {
+		a.cfg.OnRequest(Request{Session: a.session, First: first, Last: last, At: a.at(t)})
 	}
 }
 
@@ -674,13 +809,41 @@ func (a *Arbiter) giveUp(limit uint64, reason GapReason, t time.Duration) bool {
 	a.recent[a.nrecent%len(a.recent)] = g
 	a.nrecent++
 	a.next = end
-	a.stats.Gaps++
-	a.stats.Missing += end - g.first
-	if a.cfg.OnGap != nil {
-		a.cfg.OnGap(Gap{Session: a.session, First: g.first, Last: g.last, At: a.at(t), Reason: reason})
+	if a.pend.ok && a.pend.span.last+1 == g.first {
+		a.pend.span.last = g.last
+	} else {
+		a.flushGap(t)
+		a.pend = pendingGap{ok: true, span: g, reason: reason}
+		a.stats.Gaps++
 	}
-	a.drain(t)
+	a.stats.Missing += end - g.first
+	a.drain(t) // delivers, and so reports the gap, if the run ended at a message held
+	if reason != GapWindow || a.next >= a.known {
+		// A timeout (or flush, or session change) reports at once what
+		// it gave up, with the window's pieces before it; so does a
+		// window give-up after which nothing more is known to be missing.
+		a.flushGap(t)
+	}
 	return true
+}
+
+// flushGap reports the pending gap, if any: a run that the window gave
+// up. It is called before anything that follows the run: a message
+// delivered, a late copy of one of its messages, a session event, a give-up
+// for another reason than the window (which it extends first, if
+// adjacent), the end of Flush; and when nothing more is known to be
+// missing. Until then the window's next give-up extends it, so that a run
+// is reported once, not a piece for each message that pushes the window
+// on.
+func (a *Arbiter) flushGap(t time.Duration) {
+	if !a.pend.ok {
+		return
+	}
+	a.pend.ok = false
+	if a.cfg.OnGap != nil {
+		g := a.pend.span
+		a.cfg.OnGap(Gap{Session: a.session, First: g.first, Last: g.last, At: a.at(t), Reason: a.pend.reason})
+	}
 }
 
 // firstBuffered returns the lowest buffered sequence number below limit, or
@@ -707,11 +870,21 @@ func (a *Arbiter) inRecentGap(s uint64) bool {
 	return false
 }
 
-// checkLines reports the lines that have been silent for LineTimeout.
+// checkLines reports the lines that have been silent for LineTimeout. The
+// silence clock starts at the first packet: before it there is no data
+// yet, and no line is silent; a line that never sent is silent
+// LineTimeout after the other line's first packet.
 func (a *Arbiter) checkLines(t time.Duration) {
-	for i := range a.lines {
+	if !a.anyPacket {
+		return
+	}
+	for i := range a.lines[:2] {
 		l := &a.lines[i]
-		if l.stats.Silent || t-l.last < a.cfg.LineTimeout {
+		since := a.firstPacket
+		if l.seen {
+			since = l.last
+		}
+		if l.stats.Silent || t-since < a.cfg.LineTimeout {
 			continue
 		}
 		l.stats.Silent = true
@@ -735,6 +908,7 @@ func (a *Arbiter) checkEnd(t time.Duration) {
 }
 
 func (a *Arbiter) sessionEvent(k SessionEventKind, seq uint64, t time.Duration) {
+	a.flushGap(t)
 	if a.cfg.OnSession != nil {
 		a.cfg.OnSession(SessionEvent{Kind: k, Session: a.session, Seq: seq, At: a.at(t)})
 	}
@@ -755,10 +929,12 @@ func (a *Arbiter) startSession(s moldudp64.Session, first uint64, t time.Duratio
 		}
 		a.gen = 1
 	}
-	a.start, a.next, a.known = first, first, first
+	a.start, a.next, a.known, a.asked = first, first, first, first
+	a.sessLast = t
 	a.ended, a.endSeq, a.endReport = false, 0, false
 	a.nrecent = 0
 	a.ev.clear()
+	a.rq.clear()
 	a.stats.Sessions++
 	a.sessionEvent(SessionStarted, first, t)
 }
@@ -837,4 +1013,75 @@ func (f *fifo) oldest(next uint64) (evidence, bool) {
 	return evidence{}, false
 }
 
+// pop drops the oldest entry.
+func (f *fifo) pop() {
+	if f.n > 0 {
+		f.head = (f.head + 1) & (len(f.buf) - 1)
+		f.n--
+	}
+}
+
 func (f *fifo) clear() { f.head, f.n = 0, 0 }
+
+// Next returns the sequence number of the next message to deliver (the
+// same as Stats().Next, without the copy).
+func (a *Arbiter) Next() uint64 { return a.next }
+
+// Session returns the current session (the zero Session before the first
+// packet).
+func (a *Arbiter) Session() moldudp64.Session { return a.session }
+
+// Recover hands the arbiter a packet that a re-request server sent in
+// answer to a request (see Config.RecoveryTimeout), at time now. Its
+// messages that are still missing (from Next on, known to exist, within
+// the window) are delivered in order like any other, or buffered until
+// the ones before them come, with Message.Line LineRecovered; the others
+// are counted in Stats.Recovery and dropped: copies of messages delivered,
+// buffered or given up (Duplicates, Late), and messages not known to be
+// missing (Invalid, per message). Recover never moves the sequence on by
+// itself: a forged answer can fill only what was missing, and what the
+// feed's own lines then deliver is checked against it as duplicates.
+//
+// A packet of another session returns [ErrForeignSession], and one whose
+// sequence numbers overflow an error wrapping [ErrSequenceOverflow]; both
+// are counted (Recovery.Foreign, Recovery.Invalid) and dropped.
+// Heartbeats and ends of session are ignored. It allocates nothing in
+// steady state.
+func (a *Arbiter) Recover(p moldudp64.Packet, now time.Time) error {
+	t := a.clock(now)
+	ls := &a.lines[LineRecovered].stats
+	ls.Packets++
+	switch {
+	case !a.active || p.Session != a.session:
+		ls.Foreign++
+		return ErrForeignSession
+	case !p.Valid():
+		ls.Invalid++
+		return fmt.Errorf("recovered packet at %d with %d messages: %w", p.Seq, p.Len(), ErrSequenceOverflow)
+	case p.IsHeartbeat():
+		ls.Heartbeats++
+		return nil
+	case p.IsEndOfSession():
+		ls.Ends++
+		return nil
+	}
+	ls.Messages += uint64(p.Len())
+	it := p.Iter()
+	for s, msg, ok := it.Next(); ok; s, msg, ok = it.Next() {
+		switch {
+		case s < a.next:
+			a.stale(LineRecovered, s, t)
+		case s >= a.known || (a.ended && s >= a.endSeq) || s-a.next >= a.window ||
+			(a.held.ok && s >= a.held.p.Seq):
+			ls.Invalid++
+		case s == a.next:
+			a.deliver(LineRecovered, s, msg, t, t, false)
+			a.drain(t)
+		default:
+			a.buffer(LineRecovered, s, msg, t)
+		}
+	}
+	a.settle()
+	a.checkEnd(t)
+	return nil
+}

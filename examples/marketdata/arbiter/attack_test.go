@@ -203,7 +203,7 @@ func TestForgedEndBehind(t *testing.T) {
 // old session left in the ring never passes for the new one's.
 func TestSessionGenerations(t *testing.T) {
 	other := moldudp64.MustParseSession("20240103A")
-	r := newRec(t, &arbiter.Config{StartSeq: 1, Window: 8})
+	r := newRec(t, &arbiter.Config{StartSeq: 1, Window: 8, FollowSessions: true})
 	r.data(A, 0, 1, 6)
 	for i := range 3 {
 		r.feedSession(B, 1+i, moldudp64.MustParseSession("FORGED"+string(rune('1'+i))), 1, 2)

@@ -20,7 +20,10 @@
 //   - Config.OnGap with each run of sequence numbers that neither line
 //     delivered in time (what to ask a re-request server for);
 //   - Config.OnLine when a line goes silent or comes back;
-//   - Config.OnSession when a session starts, ends or is replaced.
+//   - Config.OnSession when a session starts, ends or is replaced;
+//   - Config.OnRequest, if Config.RecoveryTimeout is set, with each run
+//     that the other line did not fill in time (what to ask a re-request
+//     server for; its answers go to [Arbiter.Recover]).
 //
 // Time comes only from the caller (Feed's and Tick's now): the arbiter has
 // no timers or goroutines, and tests drive it with made-up times, without
@@ -51,8 +54,25 @@
 // its absence is never lost. GapTimeout should exceed the skew between the
 // lines plus their reordering. Config.Window bounds the buffer: a message
 // Window or more ahead of next gives up the oldest missing ones at once
-// (reason GapWindow). The gaps and the delivered messages together cover
-// every sequence number exactly once, in order.
+// (reason GapWindow). A run given up so is reported once, whole: while
+// the message after it is missing too, the window's next give-up extends
+// it, and it is reported when the run ends (a message is delivered, a late
+// copy of it comes, or anything else is given up), not a piece for each
+// message that pushes the window on. The gaps and the delivered messages
+// together cover every sequence number exactly once, in order.
+//
+// # Re-requests
+//
+// With Config.RecoveryTimeout set, a run still missing GapTimeout after
+// the first sign of it is handed to Config.OnRequest (once; runs split
+// around the messages already buffered), and waited for RecoveryTimeout
+// longer. The caller asks a re-request server (MoldUDP64's request
+// packet; see package rerequest) and passes the answers to
+// [Arbiter.Recover], which delivers what they fill, in order, once
+// (Message.Line is LineRecovered). An answer fills only what is missing:
+// what it holds beyond that is counted and dropped (Stats.Recovery), so a
+// forged answer cannot move the sequence on. What is still missing at the
+// end is given up in a gap as without re-requests.
 //
 // # Sessions
 //
@@ -60,8 +80,16 @@
 // by default, the packet's own sequence number). An end-of-session packet
 // (count 0xFFFF) announces the session's last sequence number; once every
 // message before it is delivered or reported missing, OnSession reports
-// SessionEnded. A packet of another session replaces the current one: what
-// is still missing of it is reported (reason GapSessionChange), the
+// SessionEnded.
+//
+// A packet of another session replaces the current one only by this
+// rule: the current session has ended (its end of session arrived), or
+// none of its packets has arrived on either line for
+// Config.SessionTimeout, or Config.FollowSessions is set. Otherwise the
+// packet is dropped, counted (LineStats.Foreign) and Feed returns
+// [ErrForeignSession]: one well-formed packet with a foreign session (ten
+// 0xFF bytes, say) cannot end the live session, whose end is still
+// honoured. When a session is replaced, what is still missing of it is reported (reason GapSessionChange), the
 // buffered messages are delivered, OnSession reports SessionReplaced, and
 // the new session starts. Packets of the replaced session that arrive
 // later are dropped as late. Heartbeats (count 0) carry no messages but,
@@ -87,7 +115,8 @@
 // numbers are announced), for then it is a jump no more: so a real packet
 // that was merely early is delivered, and never left to time out into a
 // gap while it waits (a timeout stops short of its messages). A packet
-// within the window from the held one's line refutes it (that line went
+// within the window from the held one's line, and not within Window of
+// it, refutes it (that line went
 // on without it), as does a jump elsewhere or a new session: the held
 // packet is dropped and its messages counted in LineStats.Unconfirmed.
 // Meanwhile the real feed goes on untouched. Jumps are counted per line
@@ -102,7 +131,10 @@
 //
 // A line that has sent nothing, heartbeats included, for Config.LineTimeout
 // is reported once through OnLine (and counted in LineStats.Silences);
-// its next packet reports it back. The check runs in Feed and Tick, so a
+// its next packet reports it back. The silence clock starts at the first
+// packet, of either line: before it there is no data yet and no line is
+// silent; a line that never sent is silent LineTimeout after the other
+// line's first packet. The check runs in Feed and Tick, so a
 // silence is noticed even when only Feed is called, at the latest when the
 // line comes back.
 //

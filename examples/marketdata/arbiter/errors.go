@@ -16,4 +16,9 @@ var (
 	// around past 2^64-1; the arbiter drops it and counts it in
 	// LineStats.Invalid.
 	ErrSequenceOverflow = errors.New("arbiter: sequence number overflows")
+
+	// ErrForeignSession reports a packet of a session other than the
+	// current one that may not replace it (see Config.SessionTimeout);
+	// the arbiter drops it and counts it in LineStats.Foreign.
+	ErrForeignSession = errors.New("arbiter: packet of a foreign session")
 )

@@ -15,15 +15,23 @@ type Line uint8
 const (
 	LineA Line = iota
 	LineB
+
+	// LineRecovered is not a line but marks, in Message.Line, a message
+	// that came from a re-request server through [Arbiter.Recover]. Feed
+	// refuses it.
+	LineRecovered
 )
 
-// String returns "A" or "B" (or "Line(n)" for an invalid line).
+// String returns "A", "B" or "R" for LineRecovered (or "Line(n)" for an
+// invalid line).
 func (l Line) String() string {
 	switch l {
 	case LineA:
 		return "A"
 	case LineB:
 		return "B"
+	case LineRecovered:
+		return "R"
 	}
 	return "Line(" + strconv.Itoa(int(l)) + ")"
 }
@@ -56,6 +64,29 @@ type Message struct {
 	// arrival.
 	Buffered bool
 }
+
+// Recovered reports whether the message came from a re-request server
+// (Line is LineRecovered) rather than from line A or B.
+func (m Message) Recovered() bool { return m.Line == LineRecovered }
+
+// Request is a run of missing sequence numbers, First to Last inclusive,
+// that the other line did not fill within Config.GapTimeout: what to ask a
+// re-request server for (see Config.RecoveryTimeout). Unlike a Gap it is
+// not given up: the arbiter waits RecoveryTimeout more for
+// [Arbiter.Recover] to fill it.
+type Request struct {
+	// Session is the session of the missing messages.
+	Session moldudp64.Session
+
+	// First and Last are the first and last missing sequence numbers.
+	First, Last uint64
+
+	// At is when the request was made.
+	At time.Time
+}
+
+// Len returns the number of messages requested, Last-First+1.
+func (r Request) Len() uint64 { return r.Last - r.First + 1 }
 
 // GapReason says why a gap was declared.
 type GapReason uint8
@@ -101,10 +132,11 @@ func (r GapReason) String() string {
 // is what a receiver asks a re-request server for.
 //
 // Every missing sequence number is reported in exactly one Gap, in order
-// with the delivered messages. A run of missing messages is usually one
-// Gap, but can come in two or more adjacent ones when news of its later
-// part (a later message, or a heartbeat) arrives only after its earlier
-// part was declared.
+// with the delivered messages. A run of missing messages is one Gap when
+// the window gives it up (the whole run at once) or the timeout does
+// (what the same sign revealed); it can come in two or more adjacent ones
+// only when news of its later part (a later message, or a heartbeat)
+// arrives after its earlier part timed out.
 type Gap struct {
 	// Session is the session of the missing messages.
 	Session moldudp64.Session
@@ -240,6 +272,11 @@ type LineStats struct {
 	// Config.BufferBytes was reached.
 	Overflow uint64
 
+	// Foreign counts the packets dropped because they belong to another
+	// session than the current one, which they may not replace (see
+	// Config.SessionTimeout); their messages are not counted in Messages.
+	Foreign uint64
+
 	// Silences counts the times the line was declared silent.
 	Silences uint64
 
@@ -255,6 +292,21 @@ type Stats struct {
 	// Lines holds the per-line counters, indexed by Line.
 	Lines [2]LineStats
 
+	// Recovery counts, like a line's, the packets handed to
+	// [Arbiter.Recover] and their messages: First those delivered
+	// (Recovered), Duplicates and Late the copies of messages already
+	// there or given up, Invalid the messages not known to be missing,
+	// Foreign the packets of another session. Silences and Jumps stay 0.
+	Recovery LineStats
+
+	// Recovered counts the messages delivered from a re-request server
+	// (Recovery.First).
+	Recovered uint64
+
+	// Requests counts the runs handed to Config.OnRequest, and Requested
+	// the messages in them.
+	Requests, Requested uint64
+
 	// Session is the current session (zero before the first packet).
 	Session moldudp64.Session
 
@@ -267,7 +319,9 @@ type Stats struct {
 	// Delivered counts the messages delivered, in all sessions.
 	Delivered uint64
 
-	// Gaps counts the gaps reported, and Missing the messages in them.
+	// Gaps counts the gaps reported, and Missing the messages in them. A
+	// run that the window is giving up (see Gap) is counted as it goes,
+	// before OnGap reports it whole.
 	// Delivered + Missing covers every sequence number from each session's
 	// first to its last delivered or reported one, exactly once.
 	Gaps, Missing uint64

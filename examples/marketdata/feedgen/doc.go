@@ -32,6 +32,11 @@
 // lost, with no later heartbeat or end of session to announce it) are
 // beyond any receiver's knowledge.
 //
+// Config.LoseBoth makes both lines lose the packets that hold chosen runs
+// of messages (as when the server's own uplink fails), on top of each
+// line's random losses; Config.OnSend sees every packet the server sends,
+// lost or not, which is what a re-request server (package rewind) holds.
+//
 // The packets Next returns reuse the generator's buffers, so a long feed
 // runs in constant memory apart from the carried bitmaps (two bits per
 // message).

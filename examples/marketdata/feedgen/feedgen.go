@@ -90,6 +90,17 @@ type Config struct {
 
 	// A and B configure the two lines.
 	A, B LineConfig
+
+	// LoseBoth lists runs of sequence numbers that both lines lose: every
+	// data packet holding a message in one of them is lost on both (as
+	// when the server's own uplink fails), on top of each line's Loss.
+	LoseBoth []Range
+
+	// OnSend, if set, is called with every packet the server sends, in
+	// order, before the lines lose, duplicate or delay it (so also with
+	// those both lines lose): what a re-request server holds. data is
+	// valid only during the call.
+	OnSend func(data []byte)
 }
 
 // Packet is one packet arriving on a line.
@@ -353,20 +364,38 @@ func (g *Generator) produce() {
 	}
 	send := time.Duration(g.slot) * c.Interval
 	g.slot++
+	if c.OnSend != nil {
+		c.OnSend(buf.b)
+	}
+	both := n > 0 && g.losesBoth(first, first+uint64(n)-1)
 	for i := range g.lines {
-		g.schedule(i, buf, send, first, n)
+		g.schedule(i, buf, send, first, n, both)
 	}
 	if buf.refs == 0 {
 		g.free = append(g.free, buf)
 	}
 }
 
+// losesBoth reports whether the messages first to last meet a run of
+// Config.LoseBoth.
+func (g *Generator) losesBoth(first, last uint64) bool {
+	for _, r := range g.cfg.LoseBoth {
+		if r.First <= last && first <= r.Last {
+			return true
+		}
+	}
+	return false
+}
+
 // schedule decides what line i does with a packet sent at send that holds
-// n messages from first (or, with n == 0, announces first).
-func (g *Generator) schedule(i int, buf *buffer, send time.Duration, first uint64, n int) {
+// n messages from first (or, with n == 0, announces first); lost says it
+// is lost on both lines.
+func (g *Generator) schedule(i int, buf *buffer, send time.Duration, first uint64, n int, lost bool) {
 	l := &g.lines[i]
 	r, lc := l.rng, &l.cfg
-	if r.Float64() < lc.Loss {
+	// The line's draw is made whether or not the packet is lost on both,
+	// so that LoseBoth leaves the line's other losses where they were.
+	if r.Float64() < lc.Loss || lost {
 		l.counts.Lost++
 		return
 	}

@@ -39,9 +39,29 @@
 // A datagram that is not a MoldUDP64 packet (moldudp64.Decode fails) is
 // counted for its line in [Stats].Malformed and logged through a sampler
 // (a burst of 5 a second); one whose sequence numbers overflow is counted
-// by the arbiter (arbiter.LineStats.Invalid). Neither stops the feed or
+// by the arbiter (arbiter.LineStats.Invalid), as is one of a foreign
+// session that may not replace the live one (arbiter.LineStats.Foreign,
+// logged through the same sampler). None of them stops the feed or
 // panics. A datagram of neither line (another group on a shared socket)
 // is counted in Stats.Foreign.
+//
+// # Re-requests
+//
+// With [Config].Rewinder set, the runs that neither line filled within the
+// arbiter's GapTimeout are asked for from that MoldUDP64 re-request
+// server (package rerequest: request packets of at most
+// Rerequest.MaxCount messages, paced, retried, from a socket of the
+// Handler's own on an ephemeral port, never the shared feed port, where a
+// unicast answer could land on another receiver's socket). The answers
+// go to the arbiter's Recover, which delivers what they fill in order,
+// once, and refuses anything else. What is still missing after
+// Arbiter.RecoveryTimeout (DefaultRecoveryTimeout) is reported in a gap,
+// exactly as without a rewinder; a rewinder that is down only delays the
+// gaps by that time. While a run is being asked for, the messages behind
+// it wait in the arbiter's buffer: its Window (and BufferBytes) must hold
+// what arrives in GapTimeout plus the rewinder's round trip, or the window
+// gives the run up first. [Stats].Rerequest counts the requests, retries,
+// unanswered ones, refused answers and the fill latency.
 //
 // # Events
 //

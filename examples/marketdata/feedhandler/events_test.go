@@ -24,10 +24,12 @@ func TestEvents(t *testing.T) {
 		A: specA, B: specB,
 		Arbiter: arbiter.Config{
 			GapTimeout: 50 * time.Millisecond, LineTimeout: 200 * time.Millisecond, StartSeq: 1,
-			OnMessage: func(m arbiter.Message) { events <- m.Seq },
-			OnGap:     func(g arbiter.Gap) { events <- g },
-			OnLine:    func(e arbiter.LineEvent) { events <- e },
-			OnSession: func(e arbiter.SessionEvent) { events <- e },
+			// S1 has been silent for a LineTimeout when S2 comes: it may replace it.
+			SessionTimeout: 100 * time.Millisecond,
+			OnMessage:      func(m arbiter.Message) { events <- m.Seq },
+			OnGap:          func(g arbiter.Gap) { events <- g },
+			OnLine:         func(e arbiter.LineEvent) { events <- e },
+			OnSession:      func(e arbiter.SessionEvent) { events <- e },
 		},
 		OnMalformed: func(line arbiter.Line, payload []byte, err error) { events <- line },
 	}

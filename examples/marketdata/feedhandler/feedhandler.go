@@ -15,6 +15,7 @@ import (
 
 	"github.com/sharecast/sharecast/dispatch"
 	"github.com/sharecast/sharecast/examples/marketdata/arbiter"
+	"github.com/sharecast/sharecast/examples/marketdata/rerequest"
 	"github.com/sharecast/sharecast/group"
 	"github.com/sharecast/sharecast/internal/moldudp64"
 	"github.com/sharecast/sharecast/mcast"
@@ -24,6 +25,11 @@ import (
 const (
 	DefaultTickInterval = 5 * time.Millisecond
 	DefaultQueueLen     = 8192
+
+	// DefaultRecoveryTimeout is arbiter.Config.RecoveryTimeout's default
+	// when a Rewinder is set: how long a missing run is waited for from
+	// the rewinder before it is given up in a gap.
+	DefaultRecoveryTimeout = 500 * time.Millisecond
 )
 
 // ErrInvalidConfig reports a bad Config; the wrapping error says what.
@@ -40,6 +46,19 @@ type Config struct {
 	// StartSeq) and the callbacks that report messages, gaps, lines and
 	// sessions; see the package doc for how they are called.
 	Arbiter arbiter.Config
+
+	// Rewinder, if set, is the unicast address of a MoldUDP64 re-request
+	// server: the runs that neither line filled within the arbiter's
+	// GapTimeout are asked for there (package rerequest), from a socket
+	// of the Handler's own on an ephemeral port, and what it sends back is
+	// delivered in order; what it has not sent within
+	// Arbiter.RecoveryTimeout (DefaultRecoveryTimeout if 0) is reported
+	// in a gap as without it.
+	Rewinder netip.AddrPort
+
+	// Rerequest configures the re-request client (request size, rate,
+	// retries); its Server and Deliver are set by New.
+	Rerequest rerequest.Config
 
 	// OnMalformed, if set, is called (with the lock held, like the
 	// arbiter's callbacks) for every datagram that is not a valid
@@ -81,6 +100,7 @@ type Handler struct {
 
 	mu  sync.Mutex // guards arb, and serialises the callbacks
 	arb *arbiter.Arbiter
+	rc  *rerequest.Client // nil without a Rewinder
 
 	handled   atomic.Uint64 // datagrams the handler was called with
 	malformed [2]atomic.Uint64
@@ -116,16 +136,36 @@ func New(ctx context.Context, cfg *Config) (h *Handler, err error) {
 	if h.cfg.QueueLen == 0 {
 		h.cfg.QueueLen = DefaultQueueLen
 	}
-	h.arb, err = arbiter.New(&h.cfg.Arbiter)
-	if err != nil {
-		return nil, fmt.Errorf("feedhandler: %w", err)
-	}
 	handler := h // h is nil once an error is returned
 	defer func() {
 		if err != nil {
 			handler.Close()
 		}
 	}()
+	if cfg.Rewinder.IsValid() {
+		rcfg := cfg.Rerequest
+		rcfg.Server = cfg.Rewinder
+		rcfg.Logger = h.log
+		rcfg.Deliver = h.fill
+		if h.rc, err = rerequest.New(&rcfg); err != nil {
+			return nil, fmt.Errorf("feedhandler: %w", err)
+		}
+		if h.cfg.Arbiter.RecoveryTimeout == 0 {
+			h.cfg.Arbiter.RecoveryTimeout = DefaultRecoveryTimeout
+		}
+		onRequest := h.cfg.Arbiter.OnRequest
+		h.cfg.Arbiter.OnRequest = func(r arbiter.Request) {
+			if onRequest != nil {
+				onRequest(r)
+			}
+			h.rc.Want(r)
+		}
+		h.log.Info().Stringer("rewinder", cfg.Rewinder).Stringer("local", h.rc.LocalAddr()).Msg("re-requests")
+	}
+	h.arb, err = arbiter.New(&h.cfg.Arbiter)
+	if err != nil {
+		return nil, fmt.Errorf("feedhandler: %w", err)
+	}
 
 	var mux dispatch.Mux
 	if err := mux.HandleFunc(dispatch.Pattern{}, h.serve, &dispatch.HandlerConfig{
@@ -182,10 +222,40 @@ func (h *Handler) serve(_ context.Context, d *dispatch.Datagram) {
 	}
 	h.mu.Lock()
 	err = h.arb.Feed(line, p, d.Time)
+	next := h.arb.Next()
 	h.mu.Unlock()
-	if err != nil {
+	if h.rc != nil {
+		h.rc.Advance(next)
+	}
+	switch {
+	case errors.Is(err, arbiter.ErrForeignSession):
+		h.slog.Warn().Str("line", line.String()).Stringer("source", d.Source).Stringer("session", p.Session).
+			Msg("packet of a foreign session dropped")
+	case err != nil:
 		h.slog.Warn().Str("line", line.String()).Stringer("source", d.Source).Err(err).Msg("packet dropped")
 	}
+}
+
+// fill hands the arbiter an answer from the rewinder (the re-request
+// client's Deliver).
+func (h *Handler) fill(p moldudp64.Packet, now time.Time) {
+	h.mu.Lock()
+	err := h.arb.Recover(p, now)
+	next := h.arb.Next()
+	h.mu.Unlock()
+	h.rc.Advance(next)
+	if err != nil {
+		h.slog.Warn().Err(err).Stringer("session", p.Session).Msg("answer dropped")
+	}
+}
+
+// RequestAddr returns the address of the re-request socket, or the zero
+// AddrPort without a Rewinder.
+func (h *Handler) RequestAddr() netip.AddrPort {
+	if h.rc == nil {
+		return netip.AddrPort{}
+	}
+	return h.rc.LocalAddr()
 }
 
 // Run reads both lines and feeds the arbiter until ctx ends or
@@ -199,9 +269,24 @@ func (h *Handler) Run(ctx context.Context) error {
 		defer close(ticked)
 		h.ticker(done)
 	}()
+	rcDone := make(chan struct{})
+	if h.rc != nil {
+		rctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			defer close(rcDone)
+			h.rc.Run(rctx)
+		}()
+	} else {
+		close(rcDone)
+	}
 	err := h.srv.Serve(ctx)
 	close(done)
 	<-ticked
+	if h.rc != nil {
+		h.rc.Close()
+	}
+	<-rcDone
 	return err
 }
 
@@ -233,7 +318,11 @@ func (h *Handler) ticker(done <-chan struct{}) {
 		}
 		h.mu.Lock()
 		h.arb.Tick(time.Now())
+		next := h.arb.Next()
 		h.mu.Unlock()
+		if h.rc != nil {
+			h.rc.Advance(next)
+		}
 	}
 }
 
@@ -259,6 +348,9 @@ func (h *Handler) Close() error {
 		var errs []error
 		if h.r != nil {
 			errs = append(errs, h.r.Close())
+		}
+		if h.rc != nil {
+			errs = append(errs, h.rc.Close())
 		}
 		h.closeErr = errors.Join(errs...)
 	})
@@ -291,6 +383,11 @@ type Stats struct {
 	// dropped from the handler's queue (only at a hard stop: the queue
 	// blocks when full).
 	KernelDrops, QueueDrops uint64
+
+	// Rerequest is the re-request client's (nil without a Rewinder), and
+	// Rewinder its server.
+	Rerequest *rerequest.Stats
+	Rewinder  netip.AddrPort
 }
 
 // Stats returns a snapshot of the counters.
@@ -312,6 +409,10 @@ func (h *Handler) Stats() Stats {
 	h.mu.Lock()
 	st.Feed = h.arb.Stats()
 	h.mu.Unlock()
+	if h.rc != nil {
+		rs := h.rc.Stats()
+		st.Rerequest, st.Rewinder = &rs, h.cfg.Rewinder
+	}
 	return st
 }
 
@@ -328,6 +429,11 @@ func (st *Stats) WriteText(w io.Writer) error {
 		return err
 	}
 	f := &st.Feed
+	if f.Lines[0].Packets+f.Lines[1].Packets == 0 {
+		if _, err := fmt.Fprintln(w, "feed: no data yet"); err != nil {
+			return err
+		}
+	}
 	_, err := fmt.Fprintf(w, "feed: session %q, next %d; delivered %d, gaps %d (missing %d); delay mean %v p99<=%v max %v; skew mean %v p99<=%v max %v; buffered max %d\n",
 		f.Session, f.Next, f.Delivered, f.Gaps, f.Missing,
 		f.Delay.Mean(), f.Delay.Quantile(0.99), f.Delay.Max,
@@ -351,7 +457,16 @@ func (st *Stats) WriteText(w io.Writer) error {
 			truncated += s.Kernel.Truncated
 		}
 	}
-	_, err = fmt.Fprintf(w, "sockets: %d, datagrams %d, kernel drops %d, truncated %d, queue drops %d, foreign %d\n",
-		len(st.Sockets), read, st.KernelDrops, truncated, st.QueueDrops, st.Foreign)
+	_, err = fmt.Fprintf(w, "sockets: %d, datagrams %d, kernel drops %d, truncated %d, queue drops %d, foreign %d; foreign sessions %d\n",
+		len(st.Sockets), read, st.KernelDrops, truncated, st.QueueDrops, st.Foreign, f.Lines[0].Foreign+f.Lines[1].Foreign)
+	if err != nil || st.Rerequest == nil {
+		return err
+	}
+	r := st.Rerequest
+	rc := &f.Recovery
+	_, err = fmt.Fprintf(w, "recovery from %s: recovered %d messages (runs asked %d, %d messages); requests %d, retries %d, unanswered %d, unavailable %d, partial %d; answers %d (duplicate %d, stale %d; refused: foreign %d, unasked %d, wrong session %d, malformed %d; arbiter: late %d, duplicate %d, not missing %d); fill latency p50<=%v p99<=%v max %v\n",
+		st.Rewinder, f.Recovered, f.Requests, f.Requested, r.Requests, r.Retries, r.Unanswered, r.Unavailable, r.Partial,
+		r.Answers, r.Duplicates, r.Stale, r.Foreign, r.Unasked, r.WrongSession, r.Malformed, rc.Late, rc.Duplicates, rc.Invalid,
+		r.Latency.Quantile(0.5), r.Latency.Quantile(0.99), r.Latency.Max)
 	return err
 }

@@ -22,6 +22,7 @@ type checker struct {
 	delivered uint64
 	missing   uint64
 	gaps      []feedgen.Range // adjacent gaps merged
+	reported  []feedgen.Range // the gaps as reported
 	errs      []string
 	lines     []arbiter.LineEvent
 	sessions  []arbiter.SessionEvent
@@ -59,6 +60,7 @@ func (c *checker) hook(cfg *feedhandler.Config) {
 		if g.First != c.next || g.Last < g.First {
 			c.errorf("gap %d-%d reported, want one from %d", g.First, g.Last, c.next)
 		}
+		c.reported = append(c.reported, feedgen.Range{First: g.First, Last: g.Last})
 		if n := len(c.gaps); n > 0 && c.gaps[n-1].Last+1 == g.First {
 			c.gaps[n-1].Last = g.Last
 		} else {

@@ -55,17 +55,6 @@ type DoctorReport struct {
 	Warnings int `json:"warnings"`
 }
 
-// add appends a check.
-func (r *DoctorReport) add(check, status, subject, seen, fix string) {
-	r.Checks = append(r.Checks, DoctorCheck{Check: check, Status: status, Subject: subject, Seen: seen, Fix: fix})
-	switch status {
-	case statusProblem:
-		r.Problems++
-	case statusWarning:
-		r.Warnings++
-	}
-}
-
 // doctorOptions are doctor's command line.
 type doctorOptions struct {
 	specs  []group.Spec

@@ -640,3 +640,14 @@ func checkNftables(r *DoctorReport, specs []group.Spec) {
 		r.add("firewall", statusOK, "host", "no nftables rule drops or rejects UDP to the ports or groups asked", "")
 	}
 }
+
+// add appends a check.
+func (r *DoctorReport) add(check, status, subject, seen, fix string) {
+	r.Checks = append(r.Checks, DoctorCheck{Check: check, Status: status, Subject: subject, Seen: seen, Fix: fix})
+	switch status {
+	case statusProblem:
+		r.Problems++
+	case statusWarning:
+		r.Warnings++
+	}
+}

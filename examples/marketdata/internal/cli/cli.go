@@ -1,7 +1,11 @@
 // Package cli is the market-data example program (examples/marketdata):
-// a MoldUDP64 feed handler that arbitrates lines A and B, and, with
+// a MoldUDP64 feed handler that arbitrates lines A and B (and, with
+// -rewinder, fills what both lost from a re-request server); with
 // -generate, a generator that sends such a feed with chosen faults on each
-// line. main.go only sets up signals and calls [Run].
+// line (and, with -rewind-listen, answers re-requests for it); as
+// "marketdata rewind", a re-request server that keeps the feed it
+// receives; and as "marketdata soup", a SoupBinTCP 3.0 server of that
+// feed. main.go only sets up signals and calls [Run].
 package cli
 
 import (
@@ -10,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -20,6 +25,9 @@ import (
 	"github.com/sharecast/sharecast/examples/marketdata/feedgen"
 	"github.com/sharecast/sharecast/examples/marketdata/feedhandler"
 	"github.com/sharecast/sharecast/examples/marketdata/feedsend"
+	"github.com/sharecast/sharecast/examples/marketdata/rerequest"
+	"github.com/sharecast/sharecast/examples/marketdata/rewind"
+	"github.com/sharecast/sharecast/examples/marketdata/soup"
 	"github.com/sharecast/sharecast/group"
 	"github.com/sharecast/sharecast/internal/moldudp64"
 	"github.com/sharecast/sharecast/mcast"
@@ -28,6 +36,8 @@ import (
 const usage = `usage:
   marketdata [flags]             receive lines A and B, arbitrate, report
   marketdata -generate [flags]   send a generated A/B feed
+  marketdata rewind [flags]      receive lines A and B, keep the last messages, answer re-requests
+  marketdata soup [flags]        receive lines A and B, re-serve the session over TCP (SoupBinTCP 3.0)
 
 Receiving joins line A and line B (group specs as package group reads them:
 239.1.2.3:5000, 239.1.2.3:5000%eth1, 232.1.1.1:5000@10.0.0.1), keeps the
@@ -42,10 +52,32 @@ probability of losing a packet, of sending it twice, of holding it back
 behind later ones, and a fixed delay and random jitter. At the end it says
 which messages both lines lost: the gaps a receiver must report.
 
+Re-requests (MoldUDP64 request packets): with -rewinder HOST:PORT the
+receiver asks that server for the runs that neither line filled within
+-gap-timeout, from a socket of its own on an ephemeral port (never the
+shared feed port, where a unicast answer may reach another receiver's
+socket), paced by -request-rate, retried after -retry-timeout, and gives
+them up after -recovery-timeout, reporting the gap then. With
+-rewind-listen HOST:PORT the generator answers requests for what it sent
+(for -linger after the feed). "marketdata rewind -listen HOST:PORT" joins
+the lines itself, keeps the last -max-messages messages (-max-bytes at
+most) of the arbitrated session and answers requests for them, at most
+-answer-rate a second. "marketdata soup -listen HOST:PORT" does the same
+but serves the arbitrated (and, with -rewinder, recovered) session over
+TCP, SoupBinTCP 3.0, from the sequence number each client logs in with,
+then live, for consumers with no multicast.
+
+A packet of another session than the live one replaces it only once the
+live one has ended, or has been silent for -session-timeout, or with
+-follow-sessions; otherwise it is dropped and counted ("foreign sessions").
+
 Examples:
   marketdata -a 239.192.1.1:26400 -b 239.192.1.2:26400 -exit-on-end
   marketdata -generate -messages 100000 -a-loss 0.01 -b-loss 0.01 -b-delay 50us
   marketdata -a 239.192.1.1:26400%eth1 -b 239.192.1.2:26401%eth2 -stats 1s
+  marketdata rewind -listen 127.0.0.1:26500 &
+  marketdata -rewinder 127.0.0.1:26500 -exit-on-end
+  marketdata soup -listen 127.0.0.1:26600 -rewinder 127.0.0.1:26500
 
 Flags:
 `
@@ -55,6 +87,10 @@ Flags:
 // work is done, -duration has passed or ctx ends; an interrupted run
 // (ctx cancelled) returns nil after printing its report.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var mode string // "", "rewind" or "soup"
+	if len(args) > 0 && (args[0] == "rewind" || args[0] == "soup") {
+		mode, args = args[0], args[1:]
+	}
 	fs := flag.NewFlagSet("marketdata", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -76,6 +112,24 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		quiet      = fs.Bool("quiet", false, "do not print each gap and event, only statistics")
 		eventLimit = fs.Int("event-limit", DefaultEventLimit, "print at most this many gap, line and session events a second, and sum up the rest (0: no limit)")
 		bufBytes   = fs.Int("buffer-bytes", arbiter.DefaultBufferBytes, "bytes of messages buffered ahead of a missing one, at most")
+		sessTO     = fs.Duration("session-timeout", arbiter.DefaultSessionTimeout, "how long the live session must be silent before another may replace it")
+		follow     = fs.Bool("follow-sessions", false, "let every new session replace the live one at once")
+
+		rewinder     = fs.String("rewinder", "", "ask this re-request server (HOST:PORT) for what both lines lost")
+		recoveryTO   = fs.Duration("recovery-timeout", feedhandler.DefaultRecoveryTimeout, "with -rewinder: how long the rewinder's answer is waited for before the gap is reported")
+		retryTO      = fs.Duration("retry-timeout", rerequest.DefaultRetryTimeout, "with -rewinder: how long before an unanswered request is sent again")
+		requestRate  = fs.Float64("request-rate", rerequest.DefaultRate, "with -rewinder: requests a second, at most")
+		requestCount = fs.Int("request-count", rerequest.DefaultMaxCount, "with -rewinder: messages asked for in one request, at most")
+
+		listen      = fs.String("listen", "127.0.0.1:26500", "rewind: answer re-requests on this HOST:PORT (UDP); soup: serve on it (TCP)")
+		soupUser    = fs.String("soup-user", "", "soup: the username (up to 6 bytes) and -soup-password a login must give (none: any)")
+		soupPass    = fs.String("soup-password", "", "soup: the password (up to 10 bytes)")
+		soupClients = fs.Int("soup-clients", soup.DefaultMaxClients, "soup: connections at once, at most")
+		maxMessages = fs.Int("max-messages", rewind.DefaultMaxMessages, "rewind: messages kept, at most")
+		maxBytes    = fs.Int("max-bytes", rewind.DefaultMaxBytes, "rewind: bytes of messages kept, at most")
+		answerRate  = fs.Float64("answer-rate", rewind.DefaultRate, "rewind, -rewind-listen: answers a second, at most")
+		rewindAt    = fs.String("rewind-listen", "", "generate: answer re-requests for the feed on this HOST:PORT")
+		linger      = fs.Duration("linger", 2*time.Second, "generate: with -rewind-listen, how long to go on answering after the feed")
 
 		seed     = fs.Uint64("seed", 1, "generate: random seed; one seed, one feed")
 		session  = fs.String("session", "FEEDGEN", "generate: session name (up to 10 characters)")
@@ -135,18 +189,53 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("-session: %w", err)
 		}
-		return runGenerate(ctx, stdout, specA, specB, *ttl, feedgen.Config{
+		gc := &generateConfig{a: specA, b: specB, ttl: *ttl, linger: *linger, log: log, feed: feedgen.Config{
 			Seed: *seed, Session: sess, Messages: *messages, Interval: *interval,
 			MinBatch: *minBatch, MaxBatch: *maxBatch, HeartbeatEvery: *hbEvery, EndOfSession: *eos,
 			A: lines[0], B: lines[1],
-		})
+		}}
+		if *rewindAt != "" {
+			gc.rewind = &rewind.ServerConfig{Rate: *answerRate, Logger: log}
+			gc.listen = *rewindAt
+		}
+		return runGenerate(ctx, stdout, gc)
 	}
-	return runReceive(ctx, stdout, log, &receiveConfig{
+	rc := &receiveConfig{
 		a: specA, b: specB, every: *every, exitOnEnd: *exitOnEnd, quiet: *quiet, eventLimit: *eventLimit,
 		arb: arbiter.Config{
 			GapTimeout: *gapTimeout, LineTimeout: *lineTO, Window: *window, StartSeq: *startSeq, BufferBytes: *bufBytes,
+			SessionTimeout: *sessTO, FollowSessions: *follow,
 		},
-	})
+	}
+	if *rewinder != "" {
+		ap, err := netip.ParseAddrPort(*rewinder)
+		if err != nil {
+			return fmt.Errorf("-rewinder: %w", err)
+		}
+		rc.rewinder = ap
+		rc.arb.RecoveryTimeout = *recoveryTO
+		rc.rerequest = rerequest.Config{MaxCount: *requestCount, Rate: *requestRate, RetryTimeout: *retryTO}
+	}
+	switch mode {
+	case "rewind":
+		rc.store = rewind.NewStore(&rewind.StoreConfig{MaxMessages: *maxMessages, MaxBytes: *maxBytes})
+		srv, err := rewind.Listen(*listen, &rewind.ServerConfig{Store: rc.store, Rate: *answerRate, Logger: log})
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+		rc.server = srv
+	case "soup":
+		rc.store = rewind.NewStore(&rewind.StoreConfig{MaxMessages: *maxMessages, MaxBytes: *maxBytes})
+		srv, err := soup.Listen(*listen, &soup.Config{Store: rc.store, Username: *soupUser, Password: *soupPass,
+			MaxClients: *soupClients, Logger: log})
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+		rc.soup = srv
+	}
+	return runReceive(ctx, stdout, log, rc)
 }
 
 type receiveConfig struct {
@@ -157,11 +246,18 @@ type receiveConfig struct {
 	quiet     bool
 
 	eventLimit int
+
+	rewinder  netip.AddrPort // -rewinder
+	rerequest rerequest.Config
+
+	store  *rewind.Store  // marketdata rewind and soup: the store, fed by the arbiter
+	server *rewind.Server // rewind: the server answering from it
+	soup   *soup.Server   // soup: the SoupBinTCP server
 }
 
 func runReceive(ctx context.Context, w io.Writer, log zerolog.Logger, rc *receiveConfig) error {
 	ended := make(chan struct{}, 1)
-	cfg := &feedhandler.Config{A: rc.a, B: rc.b, Arbiter: rc.arb, Logger: log}
+	cfg := &feedhandler.Config{A: rc.a, B: rc.b, Arbiter: rc.arb, Logger: log, Rewinder: rc.rewinder, Rerequest: rc.rerequest}
 	// The events are printed by the handler's goroutine, the statistics
 	// by this one: both hold mu while they write.
 	var mu sync.Mutex
@@ -193,6 +289,9 @@ func runReceive(ctx context.Context, w io.Writer, log zerolog.Logger, rc *receiv
 			}
 		}
 	}
+	if rc.store != nil {
+		rc.store.Hook(&cfg.Arbiter)
+	}
 	h, err := feedhandler.New(ctx, cfg)
 	if err != nil {
 		return err
@@ -202,6 +301,23 @@ func runReceive(ctx context.Context, w io.Writer, log zerolog.Logger, rc *receiv
 	raw := w
 	w = &lockedWriter{mu: &mu, w: raw}
 	fmt.Fprintf(w, "receiving line A %s, line B %s\n", l[0], l[1])
+	if rc.rewinder.IsValid() {
+		fmt.Fprintf(w, "re-requests to %s from %s\n", rc.rewinder, h.RequestAddr())
+	}
+	if rc.soup != nil {
+		fmt.Fprintf(w, "serving SoupBinTCP on %s\n", rc.soup.Addr())
+		sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		served := make(chan error, 1)
+		go func() { served <- rc.soup.Serve(sctx) }()
+		defer func() { cancel(); <-served }()
+	}
+	if rc.server != nil {
+		fmt.Fprintf(w, "answering re-requests on %s\n", rc.server.Addr())
+		sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		served := make(chan error, 1)
+		go func() { served <- rc.server.Serve(sctx) }()
+		defer func() { cancel(); <-served }()
+	}
 
 	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRun()
@@ -222,7 +338,18 @@ func runReceive(ctx context.Context, w io.Writer, log zerolog.Logger, rc *receiv
 		st := h.Stats()
 		mu.Lock()
 		defer mu.Unlock()
-		return st.WriteText(raw)
+		if err := st.WriteText(raw); err != nil {
+			return err
+		}
+		if rc.soup != nil {
+			ss := rc.soup.Stats()
+			if _, err := fmt.Fprintf(raw, "soup: connections %d (active %d, refused %d), logins %d (rejected %d), closed: malformed %d, idle %d, slow %d, at a gap %d; sent %d messages, %d heartbeats, %d ends\n",
+				ss.Connections, ss.Active, ss.Refused, ss.Logins, ss.Rejected, ss.Malformed, ss.Idle, ss.Slow, ss.Gaps,
+				ss.Messages, ss.Heartbeats, ss.Ends); err != nil {
+				return err
+			}
+		}
+		return writeRewindStats(raw, rc.store, rc.server)
 	}
 	var runErr error
 loop:
@@ -262,7 +389,33 @@ loop:
 	return runErr
 }
 
-func runGenerate(ctx context.Context, w io.Writer, a, b group.Spec, ttl int, feed feedgen.Config) error {
+// writeRewindStats writes what a rewinder holds and answered, if there is
+// one.
+func writeRewindStats(w io.Writer, store *rewind.Store, srv *rewind.Server) error {
+	if store == nil || srv == nil {
+		return nil
+	}
+	s, a := store.Stats(), srv.Stats()
+	_, err := fmt.Fprintf(w, "rewind: session %q, holding %d-%d (%d messages, %d bytes; evicted %d, holes %d); requests %d: answered %d (%d with %d messages, %d not held, %d ends, %d heartbeats; %d bytes), rate-limited %d, malformed %d, foreign %d, send errors %d\n",
+		s.Session, s.First, max(s.Next, 1)-1, s.Held, s.Bytes, s.Evicted, s.Holes,
+		a.Requests, a.Answers, a.Messages, a.MessagesSent, a.NotHeld, a.Ends, a.Heartbeats, a.BytesSent,
+		a.Limited, a.Malformed, a.Foreign, a.SendErrors)
+	return err
+}
+
+type generateConfig struct {
+	a, b   group.Spec
+	ttl    int
+	feed   feedgen.Config
+	linger time.Duration
+	log    zerolog.Logger
+
+	rewind *rewind.ServerConfig // -rewind-listen: answer requests for the feed
+	listen string
+}
+
+func runGenerate(ctx context.Context, w io.Writer, gc *generateConfig) error {
+	a, b, ttl, feed := gc.a, gc.b, gc.ttl, gc.feed
 	if a.IsSourceSpecific() || b.IsSourceSpecific() {
 		return errors.New("-generate sends to groups: give specs without a source")
 	}
@@ -273,6 +426,21 @@ func runGenerate(ctx context.Context, w io.Writer, a, b group.Spec, ttl int, fee
 			return err
 		}
 		scfg[i] = &mcast.SenderConfig{Interface: ifi, TTL: ttl}
+	}
+	var srv *rewind.Server
+	if gc.rewind != nil {
+		gc.rewind.Store = rewind.NewStore(&rewind.StoreConfig{MaxMessages: min(max(feed.Messages, 1), rewind.DefaultMaxMessages)})
+		var err error
+		if srv, err = rewind.Listen(gc.listen, gc.rewind); err != nil {
+			return err
+		}
+		defer srv.Close()
+		feed.OnSend = gc.rewind.Store.AddPacket
+		sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		served := make(chan error, 1)
+		go func() { served <- srv.Serve(sctx) }()
+		defer func() { cancel(); <-served }()
+		fmt.Fprintf(w, "answering re-requests on %s\n", srv.Addr())
 	}
 	fmt.Fprintf(w, "sending %d messages, session %s, seed %d: line A to %s, line B to %s\n",
 		feed.Messages, feed.Session, feed.Seed, a.AddrPort(), b.AddrPort())
@@ -301,5 +469,18 @@ func runGenerate(ctx context.Context, w io.Writer, a, b group.Spec, ttl int, fee
 		fmt.Fprintf(w, " %d-%d", r.First, r.Last)
 	}
 	fmt.Fprintf(w, "\nannounced up to %d; sent in %v\n", g.Revealed()-1, res.Elapsed.Round(time.Millisecond))
+	if srv != nil {
+		// Answer the last requests: a receiver asks GapTimeout after it
+		// misses a message, and again until its RecoveryTimeout.
+		t := time.NewTimer(gc.linger)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+		if err := writeRewindStats(w, gc.rewind.Store, srv); err != nil {
+			return err
+		}
+	}
 	return nil
 }

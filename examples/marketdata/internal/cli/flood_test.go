@@ -16,11 +16,12 @@ import (
 // sockets: 2,000 packets on line A, each of a new session, make 4,000
 // session events (each replaces the last and starts); the program prints
 // at most 20 event lines in any second of them and sums up the rest, so
-// that the lines printed and the events summed up are all 4,000.
+// that the lines printed and the events summed up are all 4,000. (With
+// -follow-sessions: by default a new session may not replace a live one.)
 func TestEventFlood(t *testing.T) {
 	testbed.Require(t)
 	lines := []string{"-a", "239.192.7.5:26420", "-b", "239.192.7.6:26420"}
-	out, errb, done := startReceiver(t, append(lines, "-exit-on-end", "-duration", "60s", "-line-timeout", "1m"))
+	out, errb, done := startReceiver(t, append(lines, "-exit-on-end", "-duration", "60s", "-line-timeout", "1m", "-follow-sessions"))
 	a := testbed.NewSender(t, netip.MustParseAddrPort("239.192.7.5:26420"), nil, netip.Addr{})
 	const n = 2000
 	var buf []byte
