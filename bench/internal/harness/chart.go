@@ -28,6 +28,7 @@ var kindColors = map[Kind]color.Color{
 	KindStdlib:          color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff},
 	KindC:               color.RGBA{A: 0xff},
 	KindCMeta:           color.RGBA{R: 0x94, G: 0x67, B: 0xbd, A: 0xff},
+	KindHub:             color.RGBA{R: 0x8c, G: 0x56, B: 0x4b, A: 0xff},
 }
 
 // writeChart draws two panels against N, one line per receiver: the

@@ -40,6 +40,14 @@ const (
 	// drop count): the kernel's cost of that metadata, apart. It is not in
 	// the default sweep.
 	KindCMeta Kind = "c-meta"
+	// KindHub is a hub (package hub: one socket, a ring in shared memory)
+	// and N consumers of its ring, each with a dispatch.Server and an
+	// inline handler: the kernel delivers each datagram once, to the hub,
+	// whatever N is. A consumer's losses are its overruns (counted as its
+	// drops). It is not in the default sweep.
+	KindHub Kind = "hub"
+	// kindHubWriter is the hub process of a KindHub run.
+	kindHubWriter Kind = "hub-writer"
 )
 
 // AllKinds lists the receivers of the default sweep, in the order of the
@@ -47,7 +55,7 @@ const (
 var AllKinds = []Kind{KindSharecast, KindMcast, KindStdlib, KindC}
 
 // knownKinds is every receiver, in the order of the tables.
-var knownKinds = []Kind{KindSharecast, KindSharecastQueued, KindMcast, KindStdlib, KindC, KindCMeta}
+var knownKinds = []Kind{KindSharecast, KindSharecastQueued, KindMcast, KindStdlib, KindC, KindCMeta, KindHub}
 
 // Mode says how a run's N sockets are spread over processes.
 type Mode string
@@ -198,7 +206,7 @@ func ParseFlags(args []string, out io.Writer) (Config, error) {
 	fs.SetOutput(out)
 	quick := fs.Bool("quick", false, "CI mode: short runs at a low rate, sanity checks only, no files written")
 	phases := fs.String("phases", "", "phases to run: rate,max,lossless")
-	receivers := fs.String("receivers", "", "receivers: sharecast,mcast,stdlib,c (and sharecast-queued: the handler behind a queue; c-meta: C reading mcast's control messages)")
+	receivers := fs.String("receivers", "", "receivers: sharecast,mcast,stdlib,c (and sharecast-queued: the handler behind a queue; c-meta: C reading mcast's control messages; hub: a hub and N consumers of its ring)")
 	ns := fs.String("n", "", "socket counts, e.g. 1,2,4,8,16,32")
 	modes := fs.String("modes", "", "proc (N sockets in one process), procs (N processes)")
 	sizes := fs.String("sizes", "", "datagram sizes in bytes, e.g. 64,1024")
@@ -365,7 +373,7 @@ func parseKind(s string) (Kind, error) {
 	if k := Kind(s); slices.Contains(knownKinds, k) {
 		return k, nil
 	}
-	return "", fmt.Errorf("receiver %q: want sharecast, sharecast-queued, mcast, stdlib, c or c-meta", s)
+	return "", fmt.Errorf("receiver %q: want sharecast, sharecast-queued, mcast, stdlib, c, c-meta or hub", s)
 }
 
 func parseMode(s string) (Mode, error) {

@@ -20,7 +20,13 @@
 //   - [KindC]: bench/cref/recv.c, recvmmsg (epoll over the sockets of a
 //     process, two threads), built with the C compiler at run time: the
 //     kernel's limit on the machine; [KindCMeta], outside the default
-//     sweep, is the same with mcast's control messages on every datagram.
+//     sweep, is the same with mcast's control messages on every datagram;
+//   - [KindHub], outside the default sweep: one hub process (package hub:
+//     one socket, a ring in shared memory) and N consumer processes (or N
+//     consumers in one process), each a dispatch.Server with an inline
+//     handler over the ring; the hub is stopped first, and its consumers
+//     read its ring to the end. Its consumers' losses are their overruns
+//     and the hub socket's drops, which the run reports apart (RunResult.Hub).
 //
 // Each does the same work per datagram: decode the header, check the
 // stream, count, read the clock, record the latency in a histogram.

@@ -45,8 +45,8 @@ func setup(t *testing.T, cfg harness.Config) harness.Config {
 	return cfg
 }
 
-// allKinds is every receiver, sharecast-queued and c-meta too.
-var allKinds = append(slices.Clone(harness.AllKinds), harness.KindSharecastQueued, harness.KindCMeta)
+// allKinds is every receiver, sharecast-queued, c-meta and hub too.
+var allKinds = append(slices.Clone(harness.AllKinds), harness.KindSharecastQueued, harness.KindCMeta, harness.KindHub)
 
 // wantKinds returns the receivers of asked that the run must have
 // measured: the C ones only where a C compiler is found.
@@ -99,7 +99,14 @@ func TestQuick(t *testing.T) {
 		if r.Sent == 0 {
 			t.Errorf("%s N=%d %s: sent nothing in %v at %d/s", r.Kind, r.N, r.Mode, cfg.RateDuration, cfg.Rate)
 		}
-		if len(r.Sockets) != r.N || r.BoundSockets != r.N {
+		bound := r.N
+		if r.Kind == harness.KindHub {
+			bound = 1 // the hub's socket; its N consumers read its ring
+			if r.Hub == nil || r.Hub.Received != r.Sent || r.Hub.Drops != 0 {
+				t.Errorf("hub N=%d %s: sent %d, the hub's socket %+v", r.N, r.Mode, r.Sent, r.Hub)
+			}
+		}
+		if len(r.Sockets) != r.N || r.BoundSockets != bound {
 			t.Errorf("%s N=%d %s: %d socket reports, %d sockets bound", r.Kind, r.N, r.Mode, len(r.Sockets), r.BoundSockets)
 		}
 		wantProcs := 1

@@ -147,6 +147,10 @@ func recvMain(kind Kind, n int, group string, stream uint64, queue int, life tim
 		r, err = newMcastRecv(n, g, lo, stream)
 	case KindStdlib:
 		r, err = newStdlibRecv(n, g, lo, stream)
+	case KindHub:
+		r, err = newHubRecv(n, g, stream)
+	case kindHubWriter:
+		r, err = newHubWriter(g, lo)
 	default:
 		err = fmt.Errorf("unknown receiver kind %q", kind)
 	}

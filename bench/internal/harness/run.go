@@ -49,9 +49,12 @@ type RunResult struct {
 
 	// From /proc/net/udp, after the queues drained: the sockets bound to
 	// the run's port before sending, and their drops, summed.
-	BoundSockets int    `json:"bound_sockets"`
-	ProcDrops    uint64 `json:"proc_drops"`
-	Drained      bool   `json:"drained"`
+	BoundSockets int `json:"bound_sockets"`
+	// Hub is the hub's own socket, in a KindHub run (Sockets are then its
+	// consumers): what it wrote into its ring and what the kernel dropped.
+	Hub       *SocketReport `json:"hub,omitempty"`
+	ProcDrops uint64        `json:"proc_drops"`
+	Drained   bool          `json:"drained"`
 
 	Start time.Time `json:"start"`
 	Err   string    `json:"err,omitempty"`
@@ -152,18 +155,26 @@ func (r *RunResult) P99() int64 {
 // socket neither received nor counted as dropped or truncated: 0 when the
 // counts add up.
 func (r *RunResult) Unaccounted() int64 {
-	var u int64
+	var u, lost int64
+	if r.Hub != nil {
+		lost = int64(r.Hub.Drops + r.Hub.Truncated) // the hub never had them
+	}
 	for _, s := range r.Sockets {
-		u += int64(r.Sent) - int64(s.Received+s.Drops+s.QDrops+s.Truncated)
+		u += int64(r.Sent) - lost - int64(s.Received+s.Drops+s.QDrops+s.Truncated)
 	}
 	return u
 }
 
-// Drops returns the kernel's and the queues' drops over all sockets.
+// Drops returns the kernel's and the queues' drops over all sockets (in a
+// hub run, the hub's kernel drops, once for each consumer that lost them,
+// and the consumers' overruns).
 func (r *RunResult) Drops() uint64 {
 	var d uint64
 	for _, s := range r.Sockets {
 		d += s.Drops + s.QDrops
+		if r.Hub != nil {
+			d += r.Hub.Drops
+		}
 	}
 	return d
 }
@@ -348,6 +359,24 @@ func (h *harness) run(ctx context.Context, spec runSpec, res *RunResult) error {
 			c.kill()
 		}
 	}()
+	wait := 10*time.Second + time.Duration(procs)*time.Second/2
+	consumers := 0
+	if spec.kind == KindHub {
+		// The hub first (its consumers attach to it as they start), and
+		// it is stopped first: its consumers then read to the end of
+		// its ring and stop by themselves.
+		ws := spec
+		ws.kind = kindHubWriter
+		c, err := h.startChild(ws, port, stream, 1, procs)
+		if err != nil {
+			return err
+		}
+		children = append(children, c)
+		if l, err := c.line(wait); err != nil || l != "ready" {
+			return fmt.Errorf("hub: %q, %v", l, err)
+		}
+		consumers = 1
+	}
 	for i := range procs {
 		c, err := h.startChild(spec, port, stream, per, i)
 		if err != nil {
@@ -355,8 +384,7 @@ func (h *harness) run(ctx context.Context, spec runSpec, res *RunResult) error {
 		}
 		children = append(children, c)
 	}
-	wait := 10*time.Second + time.Duration(procs)*time.Second/2
-	for _, c := range children {
+	for _, c := range children[consumers:] {
 		l, err := c.line(wait)
 		if err != nil {
 			return err
@@ -370,8 +398,8 @@ func (h *harness) run(ctx context.Context, spec runSpec, res *RunResult) error {
 		return err
 	}
 	res.BoundSockets = bound
-	if bound != spec.n {
-		return fmt.Errorf("%d sockets bound to port %d, want %d", bound, port, spec.n)
+	if want := spec.n; bound != want && (spec.kind != KindHub || bound != 1) {
+		return fmt.Errorf("%d sockets bound to port %d, want %d", bound, port, want)
 	}
 
 	snd, err := newSender(netip.AddrPortFrom(h.cfg.Group.Addr(), port), spec.size, stream)
@@ -396,7 +424,7 @@ func (h *harness) run(ctx context.Context, spec runSpec, res *RunResult) error {
 		c.stdin.Close()
 	}
 	var errs []error
-	for _, c := range children {
+	for i, c := range children {
 		l, err := c.line(15 * time.Second)
 		if err != nil {
 			errs = append(errs, err)
@@ -405,6 +433,13 @@ func (h *harness) run(ctx context.Context, spec runSpec, res *RunResult) error {
 		var pr ProcReport
 		if err := json.Unmarshal([]byte(l), &pr); err != nil {
 			errs = append(errs, fmt.Errorf("receiver report %q: %w", l, err))
+			continue
+		}
+		if i < consumers {
+			if len(pr.Sockets) == 1 {
+				res.Hub = &pr.Sockets[0]
+			}
+			res.CPUNs += pr.CPUNs
 			continue
 		}
 		res.Sockets = append(res.Sockets, pr.Sockets...)

@@ -167,6 +167,7 @@ Exit status: 0 success (also after Ctrl-C or SIGTERM), 1 a run-time error
 		newDoctorCmd(e),
 		newMatrixCmd(e),
 		newDemoCmd(e),
+		newHubCmd(e),
 		newMatrixChildCmd(e),
 		newDemoReceiverCmd(e),
 	)

@@ -1,5 +1,5 @@
-// Package cli is the sharecast command: listen, send, stat, ports, doctor,
-// matrix and demo. [Run] runs a command line and returns the exit status; the
+// Package cli is the sharecast command: listen, send, stat, hub, ports,
+// doctor, matrix and demo. [Run] runs a command line and returns the exit status; the
 // program's main only wires it to the process (arguments, standard
 // streams, SIGINT and SIGTERM).
 //
@@ -16,6 +16,10 @@
 //   - stat tracks sequence numbers (sharecast header or MoldUDP64) and
 //     latency per stream and reports per group and per socket, as a table
 //     redrawn in place or JSON lines.
+//   - hub joins groups once and writes each datagram into a ring in shared
+//     memory that local consumers attach to by name (package hub); listen
+//     and stat read from a hub with --hub NAME instead of a socket of their
+//     own (hubsession.go). Linux only.
 //   - ports reads /proc (Linux) for the sockets on a port, their processes
 //     and users, and the groups joined on each interface; it flags a
 //     co-tenant of another user.

@@ -22,6 +22,7 @@ type sessionFlags struct {
 	maxSilence time.Duration
 	buffer     int
 	metrics    string
+	hub        string // read from this hub rather than from sockets (hubsession.go)
 }
 
 func (f *sessionFlags) add(fs *pflag.FlagSet) {
@@ -32,6 +33,7 @@ func (f *sessionFlags) add(fs *pflag.FlagSet) {
 	fs.Var(&sizeValue{v: &f.buffer, min: 1, max: 65535}, "buffer", "longest datagram received whole, in bytes, such as 1500 or 64KiB; longer ones are dropped and counted as truncated")
 	fs.StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics at http://ADDR/metrics (such as :9100 or 127.0.0.1:0)")
 	fs.DurationVar(&f.maxSilence, "max-silence", 0, "exit with status 1 when a group has received nothing for this long, such as 5s (0: never), for scripts and health checks")
+	f.addHub(fs)
 }
 
 // handlerSpec is a handler that a session serves.
@@ -44,7 +46,7 @@ type handlerSpec struct {
 // the groups, and the Server that reads them into the handlers), its serve
 // loop, and the metrics.
 type session struct {
-	r       *dispatch.Receiver
+	r       receiver
 	socks   []dispatch.ReceiverSocket
 	asked   int // receive buffer asked for, per socket
 	srv     *dispatch.Server
@@ -88,11 +90,11 @@ func startSession(ctx context.Context, e *env, specs []string, f *sessionFlags, 
 			return nil, err
 		}
 	}
-	r, err := dispatch.Listen(ctx, specs, &mux, cfg)
+	r, socks, srv, err := f.open(ctx, e, specs, &mux, cfg)
 	if err != nil {
-		return nil, listenError(err, cfg.Share)
+		return nil, err
 	}
-	s := &session{r: r, socks: r.Sockets(), srv: r.Server(), serve: make(chan error, 1), asked: cfg.ReadBuffer,
+	s := &session{r: r, socks: socks, srv: srv, serve: make(chan error, 1), asked: cfg.ReadBuffer,
 		watch: watch, maxSilence: f.maxSilence, outFailed: e.outFailed}
 	if s.asked == 0 {
 		s.asked = mcast.DefaultReadBuffer
@@ -193,9 +195,18 @@ func (s *session) writeSummary(w io.Writer, what string, st dispatch.Stats) {
 	for _, so := range s.socks {
 		rcvbuf = append(rcvbuf, fmt.Sprint(so.Conn.ReadBufferGranted()))
 	}
-	fmt.Fprintf(w, "%s: received %s, %s in %s; kernel drops %d, truncated %d, filtered %d; receive buffer %s bytes granted\n",
-		what, plural(n, "datagram"), plural(bytes, "byte"), time.Since(s.start).Round(time.Millisecond), drops, trunc, filt, strings.Join(rcvbuf, ", "))
-	for _, ss := range st.Sockets {
+	granted := "; receive buffer " + strings.Join(rcvbuf, ", ") + " bytes granted"
+	if len(rcvbuf) == 0 {
+		granted = "" // from a hub: no socket of its own
+	}
+	fmt.Fprintf(w, "%s: received %s, %s in %s; kernel drops %d, truncated %d, filtered %d%s\n",
+		what, plural(n, "datagram"), plural(bytes, "byte"), time.Since(s.start).Round(time.Millisecond), drops, trunc, filt, granted)
+	sockets := st.Sockets
+	if hr, ok := s.r.(*hubReceiver); ok {
+		hr.writeSummary(w, st) // its rings, in place of sockets
+		sockets = nil
+	}
+	for _, ss := range sockets {
 		var k struct{ drops, trunc, filt uint64 }
 		if ss.Kernel != nil {
 			k.drops, k.trunc, k.filt = ss.Kernel.KernelDrops, ss.Kernel.Truncated, ss.Kernel.Filtered
