@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sharecast/sharecast/dispatch"
@@ -371,7 +370,7 @@ func TestRelayServerRestart(t *testing.T) {
 	b := newBed(t, jsConf)
 	ctx := ctxT(t, 10*time.Minute)
 	rec := &record{m: make(map[int]meta)}
-	pub := b.relay(t, ctx, rec, natsrelay.PublisherConfig{Buffer: 1 << 17, AckTimeout: 2 * time.Second})
+	pub := b.relay(t, ctx, rec, natsrelay.PublisherConfig{Buffer: 1 << 17})
 	_, jsC := connect(t, b.c, natsrelay.ConnConfig{URL: b.cURL})
 	chk := newChecker(t, rec, false)
 	src, _ := b.consume(t, ctx, jsC, "c", chk)
@@ -415,5 +414,3 @@ func TestRelayServerRestart(t *testing.T) {
 		t.Errorf("source %+v; checker %d unique, %d duplicates, %d bad", ss, chk.unique.Load(), chk.dups.Load(), chk.bad.Load())
 	}
 }
-
-var _ = nats.ErrNoServers
