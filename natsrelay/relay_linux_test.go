@@ -19,7 +19,15 @@ import (
 	"github.com/sharecast/sharecast/internal/testbed"
 	"github.com/sharecast/sharecast/mcast"
 	"github.com/sharecast/sharecast/natsrelay"
+	"github.com/sharecast/sharecast/natsrelay/natstest"
 )
+
+// ctxT returns a context that ends when the test does, or after d.
+func ctxT(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
 
 // payload is datagram i of a test feed: its number and a pattern.
 func payload(i int) []byte {
@@ -149,7 +157,7 @@ func (c *checker) wait(n int, timeout time.Duration) error {
 type bed struct {
 	m, a, s, c *testbed.Host
 	group      netip.AddrPort
-	srv        *server
+	srv        *natstest.Server
 	aURL, cURL string
 }
 
@@ -167,7 +175,7 @@ func newBed(t *testing.T, conf string) *bed {
 	testbed.Veth(t, b.m, "m0", netip.MustParsePrefix("10.18.0.1/24"), b.a, "a0", netip.MustParsePrefix("10.18.0.2/24"))
 	testbed.Veth(t, b.a, "a1", netip.MustParsePrefix("10.18.1.1/24"), b.s, "s1", netip.MustParsePrefix("10.18.1.2/24"))
 	testbed.Veth(t, b.c, "c2", netip.MustParsePrefix("10.18.2.1/24"), b.s, "s2", netip.MustParsePrefix("10.18.2.2/24"))
-	b.srv = startServer(t, b.s, "10.18.1.2:4222", conf)
+	b.srv = natstest.Start(t, b.s, "10.18.1.2:4222", conf)
 	b.aURL, b.cURL = "nats://10.18.1.2:4222", "nats://10.18.2.2:4222"
 	return b
 }
@@ -180,7 +188,7 @@ jetstream { store_dir: "%s", sync_interval: always }
 // given to the Publisher. It returns the Publisher.
 func (b *bed) relay(t *testing.T, ctx context.Context, rec *record, pcfg natsrelay.PublisherConfig) *natsrelay.Publisher {
 	t.Helper()
-	nc, js := connect(t, b.a, natsrelay.ConnConfig{URL: b.aURL})
+	nc, js := natstest.Connect(t, b.a, natsrelay.ConnConfig{URL: b.aURL})
 	if _, err := natsrelay.EnsureStream(ctx, js, subject, &natsrelay.StreamConfig{Name: streamName}); err != nil {
 		t.Fatal(err)
 	}
@@ -300,7 +308,7 @@ func TestRelayThroughJetStream(t *testing.T) {
 	ctx := ctxT(t, 10*time.Minute)
 	rec := &record{m: make(map[int]meta)}
 	pub := b.relay(t, ctx, rec, natsrelay.PublisherConfig{})
-	ncC, jsC := connect(t, b.c, natsrelay.ConnConfig{URL: b.cURL})
+	ncC, jsC := natstest.Connect(t, b.c, natsrelay.ConnConfig{URL: b.cURL})
 	chk := newChecker(t, rec, true)
 	src, stop := b.consume(t, ctx, jsC, "c", chk)
 
@@ -336,7 +344,7 @@ func TestRelayThroughJetStream(t *testing.T) {
 	if err := ncC.Flush(); err != nil { // the last acknowledgement is in
 		t.Fatal(err)
 	}
-	nc, _ := connect(t, b.a, natsrelay.ConnConfig{URL: b.aURL})
+	nc, _ := natstest.Connect(t, b.a, natsrelay.ConnConfig{URL: b.aURL})
 	pub2, err := natsrelay.NewPublisher(nc, &natsrelay.PublisherConfig{Subject: subject})
 	if err != nil {
 		t.Fatal(err)
@@ -371,20 +379,20 @@ func TestRelayServerRestart(t *testing.T) {
 	ctx := ctxT(t, 10*time.Minute)
 	rec := &record{m: make(map[int]meta)}
 	pub := b.relay(t, ctx, rec, natsrelay.PublisherConfig{Buffer: 1 << 17})
-	_, jsC := connect(t, b.c, natsrelay.ConnConfig{URL: b.cURL})
+	_, jsC := natstest.Connect(t, b.c, natsrelay.ConnConfig{URL: b.cURL})
 	chk := newChecker(t, rec, false)
 	src, _ := b.consume(t, ctx, jsC, "c", chk)
 	snd := b.sender(t)
 
 	const n, kill, down = 40_000, 15_000, 10_000
 	b.send(t, snd, pub, 0, kill, 8192)
-	b.srv.kill()
+	b.srv.Kill()
 	// The relay keeps receiving while the server is down: all held.
 	b.send(t, snd, pub, kill, kill+down, 1<<17)
 	if st := pub.Stats(); st.Held == 0 || st.Errors == 0 {
 		t.Errorf("relay while the server is down: %+v; want datagrams held and errors counted", st)
 	}
-	b.srv.restart()
+	b.srv.Restart()
 	b.send(t, snd, pub, kill+down, n, 8192)
 
 	closeCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)

@@ -1,12 +1,12 @@
-package natsrelay_test
+package natstest
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"syscall"
 	"testing"
@@ -25,10 +25,12 @@ var (
 	serverErr  error
 )
 
-// natsServer returns the path of a nats-server binary built from the
-// version that go.mod's tool directive pins (go build caches it). Where
-// it cannot be built it fails the test under CI, and skips it elsewhere.
-func natsServer(t *testing.T) string {
+// Binary returns the path of a nats-server binary built from the version
+// that natsrelay's go.mod pins with its tool directive (go build caches
+// it), once a process; it is removed after the tests (testbed.AtExit).
+// Where it cannot be built it fails the test under CI (CI set), and skips
+// it elsewhere.
+func Binary(t testing.TB) string {
 	t.Helper()
 	serverOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "natsrelay-server")
@@ -38,7 +40,9 @@ func natsServer(t *testing.T) string {
 		}
 		testbed.AtExit(func() { os.RemoveAll(dir) })
 		serverBin = filepath.Join(dir, "nats-server")
-		out, err := exec.Command("go", "build", "-o", serverBin, "github.com/nats-io/nats-server/v2").CombinedOutput()
+		cmd := exec.Command("go", "build", "-o", serverBin, "github.com/nats-io/nats-server/v2")
+		cmd.Dir = moduleDir()
+		out, err := cmd.CombinedOutput()
 		if err != nil {
 			serverErr = fmt.Errorf("go build nats-server: %w\n%s", err, out)
 		}
@@ -52,9 +56,16 @@ func natsServer(t *testing.T) string {
 	return serverBin
 }
 
-// server is a nats-server process in a test bed host.
-type server struct {
-	t    *testing.T
+// moduleDir returns the directory of the natsrelay module, whose go.mod
+// pins nats-server.
+func moduleDir() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Dir(filepath.Dir(file))
+}
+
+// Server is a nats-server process in a test bed host.
+type Server struct {
+	t    testing.TB
 	h    *testbed.Host
 	conf string
 	addr string // host:port, as seen inside h
@@ -62,23 +73,25 @@ type server struct {
 	done chan struct{}
 }
 
-// startServer runs nats-server in h with the configuration conf (in
-// which %s stands for its own store directory), listening on addr.
-func startServer(t *testing.T, h *testbed.Host, addr, conf string) *server {
+// Start runs nats-server in h with the configuration conf, in which %s
+// stands for a store directory of its own, and waits until it accepts
+// connections on addr (host:port as seen from h). It is killed when the
+// test ends.
+func Start(t testing.TB, h *testbed.Host, addr, conf string) *Server {
 	t.Helper()
-	bin := natsServer(t)
+	bin := Binary(t)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "nats.conf")
 	if err := os.WriteFile(path, fmt.Appendf(nil, conf, filepath.Join(dir, "store")), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s := &server{t: t, h: h, conf: path, addr: addr}
+	s := &Server{t: t, h: h, conf: path, addr: addr}
 	s.start(bin)
-	t.Cleanup(s.kill)
+	t.Cleanup(s.Kill)
 	return s
 }
 
-func (s *server) start(bin string) {
+func (s *Server) start(bin string) {
 	s.t.Helper()
 	s.cmd = exec.Command(bin, "-c", s.conf)
 	if testing.Verbose() {
@@ -95,7 +108,7 @@ func (s *server) start(bin string) {
 }
 
 // waitListening waits until the server accepts connections.
-func (s *server) waitListening() {
+func (s *Server) waitListening() {
 	s.t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -121,8 +134,8 @@ func (s *server) waitListening() {
 	}
 }
 
-// kill stops the server with SIGKILL and waits for it to exit.
-func (s *server) kill() {
+// Kill stops the server with SIGKILL and waits for it to exit.
+func (s *Server) Kill() {
 	if s.cmd == nil || s.cmd.Process == nil {
 		return
 	}
@@ -130,19 +143,20 @@ func (s *server) kill() {
 	<-s.done
 }
 
-// restart starts the server again, on the same store.
-func (s *server) restart() {
+// Restart starts the server again, with its configuration and store.
+func (s *Server) Restart() {
 	s.t.Helper()
 	s.start(s.cmd.Path)
 }
 
-// hostDialer opens connections inside a test bed host, so that the NATS
-// client's reconnections leave from that host too.
-type hostDialer struct{ h *testbed.Host }
+// Dialer opens connections inside a test bed host, so that the NATS
+// client's reconnections leave from that host too (natsrelay.ConnConfig.Dialer).
+type Dialer struct{ H *testbed.Host }
 
-func (d hostDialer) Dial(network, address string) (net.Conn, error) {
+// Dial dials address from inside the host.
+func (d Dialer) Dial(network, address string) (net.Conn, error) {
 	var c net.Conn
-	err := d.h.Do(func() error {
+	err := d.H.Do(func() error {
 		var err error
 		c, err = (&net.Dialer{Timeout: 2 * time.Second}).Dial(network, address)
 		return err
@@ -150,11 +164,11 @@ func (d hostDialer) Dial(network, address string) (net.Conn, error) {
 	return c, err
 }
 
-// connect connects from host h to url, closing the connection when the
-// test ends.
-func connect(t *testing.T, h *testbed.Host, cfg natsrelay.ConnConfig) (*nats.Conn, jetstream.JetStream) {
+// Connect connects from host h as cfg says, and closes the connection
+// when the test ends.
+func Connect(t testing.TB, h *testbed.Host, cfg natsrelay.ConnConfig) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()
-	cfg.Dialer = hostDialer{h}
+	cfg.Dialer = Dialer{h}
 	nc, err := natsrelay.Connect(&cfg)
 	if err != nil {
 		t.Fatalf("connect from %s: %v", h.Name, err)
@@ -165,11 +179,4 @@ func connect(t *testing.T, h *testbed.Host, cfg natsrelay.ConnConfig) (*nats.Con
 		t.Fatal(err)
 	}
 	return nc, js
-}
-
-// ctxT returns a context that ends when the test does, or after d.
-func ctxT(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
 }
