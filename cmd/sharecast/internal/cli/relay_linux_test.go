@@ -1,0 +1,219 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sharecast/sharecast/dispatch"
+	"github.com/sharecast/sharecast/internal/procnet"
+	"github.com/sharecast/sharecast/internal/testbed"
+	"github.com/sharecast/sharecast/natsrelay"
+	"github.com/sharecast/sharecast/natsrelay/natstest"
+)
+
+// relayPayload is datagram i of the relayed feed.
+func relayPayload(i int) []byte {
+	b := make([]byte, 60+i%50)
+	binary.BigEndian.PutUint64(b, uint64(i))
+	for k := 8; k < len(b); k++ {
+		b[k] = byte(i*3 + k)
+	}
+	return b
+}
+
+// startHostProc starts sharecast with args in host h; it is killed when the
+// test ends.
+func startHostProc(t *testing.T, h *testbed.Host, args ...string) *proc {
+	t.Helper()
+	cmd := h.Command(t, "sharecast", args...)
+	p := &proc{args: args, cmd: cmd, stdout: newOutput(), stderr: newOutput(), done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = p.stdout, p.stderr
+	if err := h.Start(cmd); err != nil {
+		t.Fatalf("start sharecast %s: %v", strings.Join(args, " "), err)
+	}
+	go func() {
+		cmd.Wait()
+		p.code = cmd.ProcessState.ExitCode()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			t.Logf("sharecast %s: exit %d\nstdout:\n%.2000s\nstderr:\n%.4000s", strings.Join(args, " "), p.code, p.stdout.String(), p.stderr.String())
+		}
+	})
+	return p
+}
+
+// Issue 18, acceptance 4: a relay on host D reads the subject from the
+// JetStream server on S and re-sends it as multicast on D's own segment,
+// where two sharecast receivers and a socat receiver on host R get every
+// datagram, in order, byte for byte.
+func TestRelayFromNATS(t *testing.T) {
+	testbed.Require(t)
+	socat, err := exec.LookPath("socat")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("socat is needed (.ci/apt-packages)")
+		}
+		t.Skip("socat not installed")
+	}
+	s := testbed.NewHost(t, "s")
+	d := testbed.NewHost(t, "d")
+	r := testbed.NewHost(t, "r")
+	testbed.Veth(t, d, "d1", netip.MustParsePrefix("10.18.8.1/24"), s, "s1", netip.MustParsePrefix("10.18.8.2/24"))
+	testbed.Veth(t, d, "d0", netip.MustParsePrefix("10.18.9.1/24"), r, "r0", netip.MustParsePrefix("10.18.9.2/24"))
+	natstest.Start(t, s, "10.18.8.2:4222", "listen: 0.0.0.0:4222\njetstream { store_dir: \"%s\" }\n")
+	const url, subject, n = "nats://10.18.8.2:4222", "feed.cli", 2000
+	grp := netip.MustParseAddrPort("239.18.9.9:6000")
+
+	// The feed, published into the stream as a relay would (2 ms apart).
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	nc, js := natstest.Connect(t, d, natsrelay.ConnConfig{URL: url})
+	if _, err := natsrelay.EnsureStream(ctx, js, subject, &natsrelay.StreamConfig{Name: "CLI"}); err != nil {
+		t.Fatal(err)
+	}
+	pub, err := natsrelay.NewPublisher(nc, &natsrelay.PublisherConfig{Subject: subject})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	var want []byte
+	for i := range n {
+		want = append(want, relayPayload(i)...)
+		pub.ServeDatagram(ctx, &dispatch.Datagram{Payload: relayPayload(i), Source: netip.MustParseAddrPort("10.1.1.1:999"),
+			Group: netip.MustParseAddr("239.1.1.1"), Port: 5000, TTL: -1, Time: t0.Add(time.Duration(i) * 200 * time.Microsecond)})
+	}
+	if err := pub.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := pub.Stats(); st.Published != n {
+		t.Fatalf("published %+v", st)
+	}
+
+	// The receivers on R: two sharecast listen, one socat.
+	spec := fmt.Sprintf("%s%%r0", grp)
+	var ls []*proc
+	for range 2 {
+		p := startHostProc(t, r, "listen", spec, "--count", fmt.Sprint(n), "--format", "json", "--payload", "base64")
+		p.listening(t, 1)
+		ls = append(ls, p)
+	}
+	sc := exec.Command(socat, "-u", fmt.Sprintf("UDP4-RECV:%d,ip-add-membership=%s:r0,reuseaddr", grp.Port(), grp.Addr()), "STDOUT")
+	scOut := newOutput()
+	sc.Stdout, sc.Stderr = scOut, os.Stderr
+	if err := r.Start(sc); err != nil {
+		t.Fatal(err)
+	}
+	scDone := make(chan struct{})
+	go func() { sc.Wait(); close(scDone) }()
+	t.Cleanup(func() { sc.Process.Kill(); <-scDone })
+	// socat has joined when the group has three users on r0.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var users int
+		if err := r.Do(func() error {
+			ms, err := procnet.ReadIGMP(procnet.IPv4)
+			for _, m := range ms {
+				if m.IfName == "r0" && m.Group == grp.Addr() {
+					users = m.Users
+				}
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if users >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("group %s has %d users on r0, want 3 (two sharecast, socat)", grp.Addr(), users)
+		}
+		time.Sleep(10 * time.Millisecond) // polling the kernel's table: it gives no signal
+	}
+
+	// The relay back to multicast, on D's segment, paced as the feed came.
+	rl := startHostProc(t, d, "relay", "--from-nats", url, "--subject", subject, "--to", grp.String(), "-i", "d0", "--count", fmt.Sprint(n))
+	if code := rl.wait(t, 2*time.Minute); code != 0 {
+		t.Fatalf("relay --from-nats: exit %d\n%s", code, rl.stderr.String())
+	}
+	if !strings.Contains(rl.stderr.String(), fmt.Sprintf("re-sent %d datagrams", n)) {
+		t.Errorf("relay summary: %s", rl.stderr.String())
+	}
+	for k, p := range ls {
+		if code := p.wait(t, time.Minute); code != 0 {
+			t.Fatalf("listener %d: exit %d", k, code)
+		}
+		got := lines(p.stdout.String())
+		if len(got) != n {
+			t.Fatalf("listener %d: %d lines, want %d", k, len(got), n)
+		}
+		for i, l := range got {
+			var j struct {
+				Payload string `json:"payload_base64"`
+			}
+			if err := json.Unmarshal([]byte(l), &j); err != nil {
+				t.Fatalf("listener %d line %d: %v", k, i, err)
+			}
+			b, err := base64.StdEncoding.DecodeString(j.Payload)
+			if err != nil || !bytes.Equal(b, relayPayload(i)) {
+				t.Fatalf("listener %d: datagram %d differs (%v)", k, i, err)
+			}
+		}
+	}
+	scOut.waitFor(t, "socat's datagrams", time.Minute, func(s string) bool { return len(s) >= len(want) })
+	if got := scOut.String(); got != string(want) {
+		t.Errorf("socat got %d bytes, want the %d bytes of the %d datagrams in order", len(got), len(want), n)
+	}
+}
+
+// Issue 18, acceptance 5: wrong credentials, an unreachable server and a
+// missing stream with --no-create end the relay with a clear error and
+// status 1, before it receives anything; the password is never shown.
+func TestRelayErrorsCLI(t *testing.T) {
+	testbed.Require(t)
+	s := testbed.NewHost(t, "s")
+	a := testbed.NewHost(t, "a")
+	testbed.Veth(t, a, "a1", netip.MustParsePrefix("10.18.7.1/24"), s, "s1", netip.MustParsePrefix("10.18.7.2/24"))
+	natstest.Start(t, s, "10.18.7.2:4222", "listen: 0.0.0.0:4222\njetstream { store_dir: \"%s\" }\nauthorization { user: relay, password: right-secret }\n")
+	for _, c := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"wrong password", []string{"--nats", "nats://10.18.7.2:4222", "--user", "relay", "--password", "wrong-secret"}, "Authorization Violation"},
+		{"password in URL", []string{"--nats", "nats://relay:wrong-secret@10.18.7.2:4222"}, "Authorization Violation"},
+		{"unreachable", []string{"--nats", "nats://10.18.7.2:4999"}, "no servers available"},
+		{"no stream", []string{"--nats", "nats://10.18.7.2:4222", "--user", "relay", "--password", "right-secret", "--stream", "NONE", "--no-create"}, "stream NONE (not created: no-create was asked): natsrelay: stream does not exist"},
+	} {
+		args := append([]string{"relay", "239.18.7.7:7000%lo", "--subject", "feed.err"}, c.args...)
+		p := startHostProc(t, a, args...)
+		code := p.wait(t, time.Minute)
+		errOut := p.stderr.String()
+		if code != 1 || !strings.Contains(errOut, c.want) {
+			t.Errorf("%s: exit %d, stderr:\n%s\nwant exit 1 and %q", c.name, code, errOut, c.want)
+		}
+		if strings.Contains(errOut, "secret") {
+			t.Errorf("%s: the password shows: %s", c.name, errOut)
+		}
+		if strings.Contains(errOut, `"message":"relaying"`) {
+			t.Errorf("%s: the relay started receiving", c.name)
+		}
+	}
+}
