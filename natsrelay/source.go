@@ -34,6 +34,17 @@ type SourceConfig struct {
 	// start of the stream), and left on the server by Close.
 	Durable string
 
+	// New makes a consumer that does not exist yet start with the
+	// messages published after it is made, as a socket that joins a group
+	// receives what is sent after; false starts it at the beginning of
+	// the stream.
+	New bool
+
+	// InactiveThreshold, if set, has the server delete the consumer once
+	// it has been idle that long (for consumers made for one run, such as
+	// a listen's); 0 keeps it for ever.
+	InactiveThreshold time.Duration
+
 	// Port is the destination port that the Source reports to a
 	// dispatch.Server (as a socket reports the port it is bound to), and
 	// so Datagram.Port; a message relayed from another port is skipped
@@ -176,13 +187,18 @@ func NewSource(ctx context.Context, js jetstream.JetStream, cfg *SourceConfig) (
 		return nil, fmt.Errorf("natsrelay: source: stream %s: %w", c.Stream, err)
 	}
 	w := uint64(1) << bits.Len(uint(max(c.Window, 64)-1))
+	deliver := jetstream.DeliverAllPolicy
+	if c.New {
+		deliver = jetstream.DeliverNewPolicy
+	}
 	cons, err := st.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
-		Durable:       c.Durable,
-		FilterSubject: c.Subject,
-		AckPolicy:     jetstream.AckAllPolicy,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-		AckWait:       30 * time.Second,
-		MaxAckPending: int(min(w/2, 1<<20)),
+		Durable:           c.Durable,
+		FilterSubject:     c.Subject,
+		AckPolicy:         jetstream.AckAllPolicy,
+		DeliverPolicy:     deliver,
+		AckWait:           30 * time.Second,
+		MaxAckPending:     int(min(w/2, 1<<20)),
+		InactiveThreshold: c.InactiveThreshold,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("natsrelay: source: consumer %s on stream %s: %w", c.Durable, c.Stream, err)

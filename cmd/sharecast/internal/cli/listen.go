@@ -59,7 +59,7 @@ payload_base64 (or payload_hex with --payload hex).`,
   sharecast listen 239.1.2.3:5000 --share exclusive --metrics :9100`,
 		Args: cobra.ArbitraryArgs,
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
-			specs, err := parseSpecs(args)
+			specs, err := f.nats.specs(args)
 			if err != nil {
 				return err
 			}

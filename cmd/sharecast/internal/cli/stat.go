@@ -70,7 +70,7 @@ SIGTERM, and writes a summary to standard error.`,
   sharecast stat 239.1.2.3:5000 --metrics 127.0.0.1:9100`,
 		Args: cobra.ArbitraryArgs,
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
-			specs, err := parseSpecs(args)
+			specs, err := f.nats.specs(args)
 			if err != nil {
 				return err
 			}
