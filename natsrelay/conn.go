@@ -97,6 +97,9 @@ func (cfg *ConnConfig) options() ([]nats.Option, error) {
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(wait),
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			if err == nil {
+				return // closed by its owner
+			}
 			log.Warn().Err(err).Str("server", nc.ConnectedUrlRedacted()).Msg("nats: disconnected")
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {

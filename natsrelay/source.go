@@ -260,7 +260,9 @@ func (s *Source) pump() {
 
 // LocalAddr reports SourceConfig.Port, which dispatch takes as the
 // datagrams' destination port.
-func (s *Source) LocalAddr() netip.AddrPort { return netip.AddrPortFrom(netip.Addr{}, s.port) }
+func (s *Source) LocalAddr() netip.AddrPort {
+	return netip.AddrPortFrom(netip.IPv4Unspecified(), s.port)
+}
 
 // SetReadDeadline sets the time after which a ReadBatch waiting for a
 // message returns os.ErrDeadlineExceeded; the zero time means none.

@@ -17,6 +17,7 @@ import (
 	"github.com/sharecast/sharecast/dispatch"
 	"github.com/sharecast/sharecast/internal/procnet"
 	"github.com/sharecast/sharecast/internal/testbed"
+	"github.com/sharecast/sharecast/internal/wire"
 	"github.com/sharecast/sharecast/natsrelay"
 	"github.com/sharecast/sharecast/natsrelay/natstest"
 )
@@ -215,5 +216,89 @@ func TestRelayErrorsCLI(t *testing.T) {
 		if strings.Contains(errOut, `"message":"relaying"`) {
 			t.Errorf("%s: the relay started receiving", c.name)
 		}
+	}
+}
+
+// Issue 18: listen and stat read a relayed feed from NATS on a host with
+// no multicast at all. The feed (sharecast datagrams, number 100 left
+// out, as if lost before the relay) is published into the stream; listen
+// prints every datagram with the relay's metadata, and stat counts the
+// one lost from the datagrams' own numbering, as on a socket.
+func TestListenStatNATS(t *testing.T) {
+	testbed.Require(t)
+	s := testbed.NewHost(t, "s")
+	c := testbed.NewHost(t, "c")
+	testbed.Veth(t, c, "c1", netip.MustParsePrefix("10.18.6.1/24"), s, "s1", netip.MustParsePrefix("10.18.6.2/24"))
+	natstest.Start(t, s, "10.18.6.2:4222", "listen: 0.0.0.0:4222\njetstream { store_dir: \"%s\" }\n")
+	const url, subject, n = "nats://10.18.6.2:4222", "feed.stat", 500
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	nc, js := natstest.Connect(t, c, natsrelay.ConnConfig{URL: url})
+	if _, err := natsrelay.EnsureStream(ctx, js, subject, &natsrelay.StreamConfig{Name: "STAT"}); err != nil {
+		t.Fatal(err)
+	}
+	pub, err := natsrelay.NewPublisher(nc, &natsrelay.PublisherConfig{Subject: subject})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := netip.MustParseAddrPort("10.1.1.1:999")
+	for i := range n + 1 {
+		if i == 100 {
+			continue
+		}
+		b := make([]byte, 64)
+		wire.Header{Stream: 7, Seq: uint64(i), SendTime: time.Now().UnixNano()}.Put(b)
+		wire.Fill(b[wire.HeaderLen:], uint64(i))
+		pub.ServeDatagram(ctx, &dispatch.Datagram{Payload: b, Source: src, Group: netip.MustParseAddr("239.1.1.1"), Port: 5000, TTL: 3, Time: time.Now()})
+	}
+	if err := pub.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	lp := startHostProc(t, c, "listen", "--nats", url, "--subject", subject, "--durable", "l", "--count", fmt.Sprint(n), "--format", "json")
+	sp := startHostProc(t, c, "stat", "--nats", url, "--subject", subject, "--durable", "s", "--count", fmt.Sprint(n), "--format", "json")
+	for _, p := range []*proc{lp, sp} {
+		if code := p.wait(t, 2*time.Minute); code != 0 {
+			t.Fatalf("%v: exit %d\n%s", p.args, code, p.stderr.String())
+		}
+	}
+	ls := lines(lp.stdout.String())
+	if len(ls) != n {
+		t.Fatalf("listen printed %d lines, want %d", len(ls), n)
+	}
+	for i, l := range ls {
+		var j struct {
+			Source string `json:"source"`
+			Group  string `json:"group"`
+			TTL       int    `json:"ttl"`
+			Sharecast struct {
+				Seq uint64 `json:"seq"`
+			} `json:"sharecast"`
+		}
+		want := uint64(i)
+		if i >= 100 {
+			want++
+		}
+		if err := json.Unmarshal([]byte(l), &j); err != nil || j.Source != src.String() || j.Group != "239.1.1.1" || j.TTL != 3 || j.Sharecast.Seq != want {
+			t.Fatalf("listen line %d: %s (%v); want source %s, group 239.1.1.1, ttl 3, seq %d", i, l, err, src, want)
+		}
+	}
+	if !strings.Contains(lp.stderr.String(), fmt.Sprintf("nats %s: messages %d, delivered %d; relay numbers missing 0", subject, n, n)) {
+		t.Errorf("listen summary:\n%s", lp.stderr.String())
+	}
+	ss := lines(sp.stdout.String())
+	var last struct {
+		Final  bool
+		Groups []struct {
+			Datagrams uint64
+			Numbers   uint64
+			Lost      uint64
+		}
+	}
+	if err := json.Unmarshal([]byte(ss[len(ss)-1]), &last); err != nil || !last.Final || len(last.Groups) != 1 {
+		t.Fatalf("stat's final line %q: %v", ss[len(ss)-1], err)
+	}
+	if g := last.Groups[0]; g.Datagrams != n || g.Numbers != n || g.Lost != 1 {
+		t.Errorf("stat: %+v; want %d datagrams, %d numbers, 1 lost", g, n, n)
 	}
 }

@@ -202,8 +202,12 @@ func (s *session) writeSummary(w io.Writer, what string, st dispatch.Stats) {
 	for _, so := range s.socks {
 		rcvbuf = append(rcvbuf, fmt.Sprint(so.Conn.ReadBufferGranted()))
 	}
-	fmt.Fprintf(w, "%s: received %s, %s in %s; kernel drops %d, truncated %d, filtered %d; receive buffer %s bytes granted\n",
-		what, plural(n, "datagram"), plural(bytes, "byte"), time.Since(s.start).Round(time.Millisecond), drops, trunc, filt, strings.Join(rcvbuf, ", "))
+	granted := "; receive buffer " + strings.Join(rcvbuf, ", ") + " bytes granted"
+	if len(s.socks) == 0 {
+		granted = "" // a NATS source
+	}
+	fmt.Fprintf(w, "%s: received %s, %s in %s; kernel drops %d, truncated %d, filtered %d%s\n",
+		what, plural(n, "datagram"), plural(bytes, "byte"), time.Since(s.start).Round(time.Millisecond), drops, trunc, filt, granted)
 	for _, ss := range st.Sockets {
 		var k struct{ drops, trunc, filt uint64 }
 		if ss.Kernel != nil {
