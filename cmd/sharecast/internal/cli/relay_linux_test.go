@@ -268,8 +268,8 @@ func TestListenStatNATS(t *testing.T) {
 	}
 	for i, l := range ls {
 		var j struct {
-			Source string `json:"source"`
-			Group  string `json:"group"`
+			Source    string `json:"source"`
+			Group     string `json:"group"`
 			TTL       int    `json:"ttl"`
 			Sharecast struct {
 				Seq uint64 `json:"seq"`
