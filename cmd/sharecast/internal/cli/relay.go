@@ -312,7 +312,7 @@ loop:
 				case t0.IsZero():
 					start, t0 = time.Now(), d.Time
 				case d.Time.After(last):
-					realClock{}.Sleep(ctx, start.Add(d.Time.Sub(t0)).Sub(time.Now()))
+					realClock{}.Sleep(ctx, time.Until(start.Add(d.Time.Sub(t0))))
 				}
 				last = d.Time
 			}
