@@ -9,7 +9,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
 
@@ -52,11 +51,7 @@ func (f *natsSessionFlags) specs(args []string) ([]string, error) {
 // startNATSSession is startSession for a feed read from NATS: a
 // natsrelay.Source served to the handlers of mux.
 func startNATSSession(ctx context.Context, e *env, f *sessionFlags, mux *dispatch.Mux, watch *groupWatch, extra func(chan<- prometheus.Metric)) (_ *session, err error) {
-	ccfg, err := f.nats.connect(e, f.nats.url)
-	if err != nil {
-		return nil, err
-	}
-	nc, err := natsrelay.Connect(ccfg)
+	nc, js, err := f.nats.connect(e, f.nats.url)
 	if err != nil {
 		return nil, err
 	}
@@ -65,10 +60,6 @@ func startNATSSession(ctx context.Context, e *env, f *sessionFlags, mux *dispatc
 			nc.Close()
 		}
 	}()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return nil, fmt.Errorf("jetstream: %w", err)
-	}
 	scfg := &natsrelay.SourceConfig{Subject: f.nats.subject, Stream: f.nats.stream, Durable: f.nats.durable, Logger: e.log}
 	if scfg.Durable == "" {
 		var b [6]byte

@@ -7,6 +7,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -35,16 +36,25 @@ func (f *natsFlags) add(fs *pflag.FlagSet) {
 	fs.StringVar(&f.cfg.TLSKey, "tls-key", "", "client key (PEM)")
 }
 
-// connect connects to url with the flags' credentials; credentials never
-// reach the log.
-func (f *natsFlags) connect(e *env, url string) (*natsrelay.ConnConfig, error) {
+// connect connects to url with the flags' credentials (which never reach
+// the log), for JetStream.
+func (f *natsFlags) connect(e *env, url string) (*nats.Conn, jetstream.JetStream, error) {
 	c := f.cfg
 	c.URL = url
 	c.Logger = e.log
 	if (c.TLSCert == "") != (c.TLSKey == "") {
-		return nil, usagef("--tls-cert and --tls-key go together")
+		return nil, nil, usagef("--tls-cert and --tls-key go together")
 	}
-	return &c, nil
+	nc, err := natsrelay.Connect(&c)
+	if err != nil {
+		return nil, nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, fmt.Errorf("jetstream: %w", err)
+	}
+	return nc, js, nil
 }
 
 type relayFlags struct {
@@ -170,19 +180,11 @@ func runRelayTo(ctx context.Context, e *env, specs []string, f *relayFlags) erro
 	if err != nil {
 		return err
 	}
-	ccfg, err := f.natsFlags.connect(e, f.nats)
-	if err != nil {
-		return err
-	}
-	nc, err := natsrelay.Connect(ccfg)
+	nc, js, err := f.natsFlags.connect(e, f.nats)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
-	}
 	scfg := &natsrelay.StreamConfig{Name: f.stream, NoCreate: f.noCreate, Memory: f.storage == "memory",
 		Retention: f.retention, MaxBytes: int64(f.maxBytes), MaxAge: f.maxAge, Replicas: f.replicas}
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -251,22 +253,7 @@ func runRelayFrom(ctx context.Context, e *env, f *relayFlags) error {
 	case len(f.ifaces) == 1:
 		name = f.ifaces[0]
 	}
-	var ifi *net.Interface
-	if name == "" {
-		ifi, err = mcast.LoopbackInterface()
-	} else {
-		var ifs []*net.Interface
-		if ifs, err = group.LookupInterfaces(name); err == nil {
-			ifi = ifs[0]
-			if len(ifs) > 1 {
-				err = fmt.Errorf("it selects %d interfaces (%s, ...); name the one to send out of", len(ifs), ifi.Name)
-			}
-		}
-	}
-	if err != nil {
-		return &usageError{fmt.Errorf("interface %q: %w", name, err)}
-	}
-	ccfg, err := f.natsFlags.connect(e, f.fromNATS)
+	ifi, err := sendInterface(name)
 	if err != nil {
 		return err
 	}
@@ -275,15 +262,11 @@ func runRelayFrom(ctx context.Context, e *env, f *relayFlags) error {
 		return err
 	}
 	defer snd.uc.Close()
-	nc, err := natsrelay.Connect(ccfg)
+	nc, js, err := f.natsFlags.connect(e, f.fromNATS)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
-	}
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	src, err := natsrelay.NewSource(sctx, js, &natsrelay.SourceConfig{Subject: f.subject, Stream: f.stream, Durable: f.durable, Logger: e.log})
 	cancel()

@@ -32,33 +32,12 @@ func relayPayload(i int) []byte {
 	return b
 }
 
-// startHostProc starts sharecast with args in host h; it is killed when the
-// test ends.
+// startHostProc starts sharecast with args in host h; it is killed when
+// the test ends.
 func startHostProc(t *testing.T, h *testbed.Host, args ...string) *proc {
 	t.Helper()
 	cmd := h.Command(t, "sharecast", args...)
-	p := &proc{args: args, cmd: cmd, stdout: newOutput(), stderr: newOutput(), done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = p.stdout, p.stderr
-	if err := h.Start(cmd); err != nil {
-		t.Fatalf("start sharecast %s: %v", strings.Join(args, " "), err)
-	}
-	go func() {
-		cmd.Wait()
-		p.code = cmd.ProcessState.ExitCode()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			cmd.Process.Kill()
-			<-p.done
-		}
-		if t.Failed() {
-			t.Logf("sharecast %s: exit %d\nstdout:\n%.2000s\nstderr:\n%.4000s", strings.Join(args, " "), p.code, p.stdout.String(), p.stderr.String())
-		}
-	})
-	return p
+	return startCmdWith(t, cmd, args, func() error { return h.Start(cmd) })
 }
 
 // Issue 18, acceptance 4: a relay on host D reads the subject from the
