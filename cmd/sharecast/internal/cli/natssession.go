@@ -21,6 +21,7 @@ import (
 type natsSessionFlags struct {
 	natsFlags
 	url, subject, stream, durable string
+	port                          uint16
 }
 
 func (f *natsSessionFlags) add(fs *pflag.FlagSet) {
@@ -28,6 +29,7 @@ func (f *natsSessionFlags) add(fs *pflag.FlagSet) {
 	fs.StringVar(&f.subject, "subject", "", "with --nats: the JetStream subject to read")
 	fs.StringVar(&f.stream, "stream", "", "with --nats: the stream (default: the one that holds the subject)")
 	fs.StringVar(&f.durable, "durable", "", "with --nats: a durable consumer to read through, which a later run resumes (default: one for this run, from the datagrams published after it starts)")
+	fs.Uint16Var(&f.port, "port", 0, "with --nats: take only the datagrams relayed from this destination port, and report it as theirs (default: every port, reported as 0)")
 	f.natsFlags.add(fs)
 }
 
@@ -60,7 +62,7 @@ func startNATSSession(ctx context.Context, e *env, f *sessionFlags, mux *dispatc
 			nc.Close()
 		}
 	}()
-	scfg := &natsrelay.SourceConfig{Subject: f.nats.subject, Stream: f.nats.stream, Durable: f.nats.durable, Logger: e.log}
+	scfg := &natsrelay.SourceConfig{Subject: f.nats.subject, Stream: f.nats.stream, Durable: f.nats.durable, Port: f.nats.port, Logger: e.log}
 	if scfg.Durable == "" {
 		var b [6]byte
 		rand.Read(b[:])

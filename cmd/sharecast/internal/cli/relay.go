@@ -219,8 +219,8 @@ func runRelayTo(ctx context.Context, e *env, specs []string, f *relayFlags) erro
 			kernel += so.Kernel.KernelDrops
 		}
 	}
-	fmt.Fprintf(e.stderr, "sharecast relay: received %s, published %s to %s (%s retried, %s publish errors); not published: %s (buffer full %d, failed %d, unacknowledged at exit %d); kernel drops %d\n",
-		plural(st.Received, "datagram"), plural(st.Published, "datagram"), f.subject, plural(st.Retries, "publish"), fmt.Sprint(st.Errors),
+	fmt.Fprintf(e.stderr, "sharecast relay: received %s, published %s to %s (publish errors %d, retries %d); not published: %s (buffer full %d, failed %d, unacknowledged at exit %d); kernel drops %d\n",
+		plural(st.Received, "datagram"), plural(st.Published, "datagram"), f.subject, st.Errors, st.Retries,
 		plural(st.Lost(), "datagram"), st.Overflow, st.Failed, st.Abandoned+st.Rejected, kernel)
 	switch {
 	case serr != nil && !errors.Is(serr, context.Canceled):

@@ -234,7 +234,7 @@ func TestListenStatNATS(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	lp := startHostProc(t, c, "listen", "--nats", url, "--subject", subject, "--durable", "l", "--count", fmt.Sprint(n), "--format", "json")
+	lp := startHostProc(t, c, "listen", "--nats", url, "--subject", subject, "--durable", "l", "--port", "5000", "--count", fmt.Sprint(n), "--format", "json")
 	sp := startHostProc(t, c, "stat", "--nats", url, "--subject", subject, "--durable", "s", "--count", fmt.Sprint(n), "--format", "json")
 	for _, p := range []*proc{lp, sp} {
 		if code := p.wait(t, 2*time.Minute); code != 0 {
@@ -249,6 +249,7 @@ func TestListenStatNATS(t *testing.T) {
 		var j struct {
 			Source    string `json:"source"`
 			Group     string `json:"group"`
+			Port      int    `json:"port"`
 			TTL       int    `json:"ttl"`
 			Sharecast struct {
 				Seq uint64 `json:"seq"`
@@ -258,8 +259,8 @@ func TestListenStatNATS(t *testing.T) {
 		if i >= 100 {
 			want++
 		}
-		if err := json.Unmarshal([]byte(l), &j); err != nil || j.Source != src.String() || j.Group != "239.1.1.1" || j.TTL != 3 || j.Sharecast.Seq != want {
-			t.Fatalf("listen line %d: %s (%v); want source %s, group 239.1.1.1, ttl 3, seq %d", i, l, err, src, want)
+		if err := json.Unmarshal([]byte(l), &j); err != nil || j.Source != src.String() || j.Group != "239.1.1.1" || j.Port != 5000 || j.TTL != 3 || j.Sharecast.Seq != want {
+			t.Fatalf("listen line %d: %s (%v); want source %s, group 239.1.1.1, port 5000, ttl 3, seq %d", i, l, err, src, want)
 		}
 	}
 	if !strings.Contains(lp.stderr.String(), fmt.Sprintf("nats %s: messages %d, delivered %d; relay numbers missing 0", subject, n, n)) {
