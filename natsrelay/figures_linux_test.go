@@ -138,6 +138,7 @@ func relayFigures(t *testing.T, ctx context.Context, nc *nats.Conn, jsC jetstrea
 	if st, ss := pub.Stats(), src.Stats(); st.Lost() != 0 || ss.Missing != 0 || ss.Delivered != uint64(n+paced) {
 		t.Errorf("lost: relay %+v, source %+v", st, ss)
 	}
+	t.Logf("%s: relay %+v; source %+v", subj, pub.Stats(), src.Stats())
 	slices.Sort(lats)
 	return rate, [2]time.Duration{lats[len(lats)/2], lats[len(lats)*99/100]}
 }
