@@ -43,8 +43,8 @@
 // # Consuming
 //
 // A Source reads through a durable pull consumer, so that a program
-// started again resumes after the last batch it read (messages are
-// acknowledged, AckAll, as each batch is handed on). It follows each
+// started again resumes after the last message it read (each is
+// acknowledged as it is read; one lost in a disconnection is redelivered). It follows each
 // relay's numbering: gaps count as missing ([SourceStats].Missing, as
 // kernel drops on a socket), a redelivered message is skipped, a late one
 // delivered once. The payloads and the source, group, TTL and time of each

@@ -395,6 +395,13 @@ func TestRelayServerRestart(t *testing.T) {
 	b.srv.Restart()
 	b.send(t, snd, pub, kill+down, n, 8192)
 
+	// The last datagrams read from A's socket reach the relay's handler.
+	for deadline := time.Now().Add(time.Minute); pub.Stats().Received < n; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the relay received %d of %d", pub.Stats().Received, n)
+		}
+		time.Sleep(time.Millisecond) // the Publisher gives no signal; poll its count
+	}
 	closeCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
 	if err := pub.Close(closeCtx); err != nil {
@@ -405,7 +412,7 @@ func TestRelayServerRestart(t *testing.T) {
 		t.Fatalf("relay received %d of %d", ps.Received, n)
 	}
 	if err := chk.wait(int(ps.Published), 3*time.Minute); err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v; relay %+v; source %+v", err, ps, src.Stats())
 	}
 	ss := src.Stats()
 	t.Logf("relay %+v; source %+v", ps, ss)

@@ -120,9 +120,10 @@ type SourceStats struct {
 // original datagrams, so a sequence tracker or a MoldUDP64 arbiter on the
 // handlers' side works as on a socket.
 //
-// Messages are acknowledged (AckAll) once each batch has been handed to
-// ReadBatch's caller: a consumer made again resumes after the last batch
-// read. ReadBatch is for one reader at a time; SetReadDeadline, Stats and
+// Each message is acknowledged as ReadBatch reads it: a consumer made
+// again resumes after the last message read. (One acknowledgement each,
+// not one a batch with AckAll: a delivery lost with a connection would be
+// acknowledged by a later one, and never redelivered.) ReadBatch is for one reader at a time; SetReadDeadline, Stats and
 // Close are safe for concurrent use.
 type Source struct {
 	it     jetstream.MessagesContext
@@ -194,7 +195,7 @@ func NewSource(ctx context.Context, js jetstream.JetStream, cfg *SourceConfig) (
 	cons, err := st.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
 		Durable:           c.Durable,
 		FilterSubject:     c.Subject,
-		AckPolicy:         jetstream.AckAllPolicy,
+		AckPolicy:         jetstream.AckExplicitPolicy,
 		DeliverPolicy:     deliver,
 		AckWait:           30 * time.Second,
 		MaxAckPending:     int(min(w/2, 1<<20)),
@@ -328,17 +329,20 @@ func (s *Source) ReadBatch(ds []mcast.Datagram) (int, error) {
 }
 
 // batch takes m and whatever else is ready, up to len(ds), and
-// acknowledges the last.
+// acknowledges each message read.
 func (s *Source) batch(m jetstream.Msg, ds []mcast.Datagram) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
-	last := m
 	for {
 		if s.take(m, &ds[n]) {
 			n++
 		}
-		last = m
+		// An error here (the connection is down) leaves the message to be
+		// redelivered, and skipped then as a duplicate.
+		if err := m.Ack(); err != nil {
+			s.st.Errors++
+		}
 		if n == len(ds) {
 			break
 		}
@@ -348,12 +352,6 @@ func (s *Source) batch(m jetstream.Msg, ds []mcast.Datagram) int {
 		default:
 		}
 		break
-	}
-	// AckAll: this acknowledges every message up to last. An error here
-	// (the connection is down) leaves them to be redelivered, and skipped
-	// as duplicates.
-	if err := last.Ack(); err != nil {
-		s.st.Errors++
 	}
 	return n
 }
