@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -280,5 +281,60 @@ func TestListenStatNATS(t *testing.T) {
 	}
 	if g := last.Groups[0]; g.Datagrams != n || g.Numbers != n || g.Lost != 1 {
 		t.Errorf("stat: %+v; want %d datagrams, %d numbers, 1 lost", g, n, n)
+	}
+}
+
+// Issue 18: sharecast relay GROUP --nats publishes every datagram it
+// receives, says so on exit (status 0 after SIGTERM), and listen --nats
+// reads them all back, in order, each with the sender's address.
+func TestRelayToNATSCLI(t *testing.T) {
+	testbed.Require(t)
+	s := testbed.NewHost(t, "s")
+	a := testbed.NewHost(t, "a")
+	testbed.Veth(t, a, "a1", netip.MustParsePrefix("10.18.4.1/24"), s, "s1", netip.MustParsePrefix("10.18.4.2/24"))
+	natstest.Start(t, s, "10.18.4.2:4222", "listen: 0.0.0.0:4222\njetstream { store_dir: \"%s\" }\n")
+	const url, n = "nats://10.18.4.2:4222", 300
+	grp := netip.MustParseAddrPort("239.18.4.4:7004")
+	rl := startHostProc(t, a, "relay", grp.String()+"%lo", "--nats", url, "--subject", "feed.ok", "--stream", "OK", "--storage", "memory")
+	rl.stderr.waitFor(t, "relaying log", time.Minute, func(s string) bool { return strings.Contains(s, `"message":"relaying"`) })
+	snd := startHostProc(t, a, "send", grp.String(), "--count", fmt.Sprint(n), "--rate", "3000", "--stream", "0x18")
+	if code := snd.wait(t, time.Minute); code != 0 {
+		t.Fatalf("send: exit %d", code)
+	}
+	// Every datagram is out of the relay's socket before it stops.
+	if err := a.Do(func() error { return testbed.Pace(grp.Port(), 1, 30*time.Second) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := rl.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := rl.wait(t, time.Minute); code != 0 {
+		t.Fatalf("relay: exit %d", code)
+	}
+	if want := fmt.Sprintf("received %d datagrams, published %d datagrams to feed.ok (publish errors 0, retries 0); not published: 0 datagrams", n, n); !strings.Contains(rl.stderr.String(), want) {
+		t.Errorf("relay summary:\n%s\nwant %q", rl.stderr.String(), want)
+	}
+	lp := startHostProc(t, a, "listen", "--nats", url, "--subject", "feed.ok", "--durable", "check", "--count", fmt.Sprint(n), "--format", "json")
+	if code := lp.wait(t, time.Minute); code != 0 {
+		t.Fatalf("listen --nats: exit %d", code)
+	}
+	var first string // the sender's address and port, as the relay saw it
+	for i, l := range lines(lp.stdout.String()) {
+		var j struct {
+			Source    string `json:"source"`
+			Group     string `json:"group"`
+			Sharecast struct {
+				Stream string `json:"stream"`
+				Seq    int    `json:"seq"`
+			} `json:"sharecast"`
+		}
+		if err := json.Unmarshal([]byte(l), &j); err != nil || j.Group != grp.Addr().String() || j.Sharecast.Seq != i ||
+			j.Sharecast.Stream != "0000000000000018" || j.Source == "" || first != "" && j.Source != first {
+			t.Fatalf("line %d: %s (%v)", i, l, err)
+		}
+		first = j.Source
+	}
+	if got := len(lines(lp.stdout.String())); got != n {
+		t.Errorf("listen --nats printed %d lines, want %d", got, n)
 	}
 }
