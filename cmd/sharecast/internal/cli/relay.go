@@ -206,6 +206,7 @@ func runRelayTo(ctx context.Context, e *env, specs []string, f *relayFlags) erro
 		pub.Close(ctx)
 		return listenError(err, lcfg.Share)
 	}
+	defer r.Close()
 	e.log.Info().Strs("groups", specs).Str("nats", natsrelay.Redact(f.nats)).Str("subject", f.subject).
 		Str("relay", pub.RelayID()).Msg("relaying")
 	serr := r.Serve(ctx)
@@ -287,9 +288,15 @@ func runRelayFrom(ctx context.Context, e *env, f *relayFlags) error {
 	var rerr error
 loop:
 	for f.count == 0 || sent < f.count {
-		n, err := src.ReadBatch(ds)
-		for i := range ds[:n] {
-			d := &ds[i]
+		batch := ds
+		if f.count != 0 {
+			// Read (and so acknowledge) no more than will be sent: the
+			// durable consumer resumes after the last one sent.
+			batch = ds[:min(uint64(len(ds)), f.count-sent)]
+		}
+		n, err := src.ReadBatch(batch)
+		for i := range batch[:n] {
+			d := &batch[i]
 			if f.pace == "arrival" && !d.Time.IsZero() {
 				switch {
 				case t0.IsZero():
