@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sharecast/sharecast/dispatch"
+	"github.com/sharecast/sharecast/internal/moldudp64"
 	"github.com/sharecast/sharecast/internal/procnet"
 	"github.com/sharecast/sharecast/internal/testbed"
 	"github.com/sharecast/sharecast/internal/wire"
@@ -336,5 +337,64 @@ func TestRelayToNATSCLI(t *testing.T) {
 	}
 	if got := len(lines(lp.stdout.String())); got != n {
 		t.Errorf("listen --nats printed %d lines, want %d", got, n)
+	}
+}
+
+// Issue 18: a MoldUDP64 feed relayed through NATS keeps its own numbering:
+// stat --seq moldudp64 --nats counts the messages of a packet lost before
+// the relay, as it would on the multicast segment.
+func TestStatMoldUDP64NATS(t *testing.T) {
+	testbed.Require(t)
+	s := testbed.NewHost(t, "s")
+	c := testbed.NewHost(t, "c")
+	testbed.Veth(t, c, "c1", netip.MustParsePrefix("10.18.6.1/24"), s, "s1", netip.MustParsePrefix("10.18.6.2/24"))
+	natstest.Start(t, s, "10.18.6.2:4222", "listen: 0.0.0.0:4222\njetstream { store_dir: \"%s\" }\n")
+	const url, subject, packets = "nats://10.18.6.2:4222", "feed.mold", 200
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	nc, js := natstest.Connect(t, c, natsrelay.ConnConfig{URL: url})
+	if _, err := natsrelay.EnsureStream(ctx, js, subject, &natsrelay.StreamConfig{Name: "MOLD"}); err != nil {
+		t.Fatal(err)
+	}
+	pub, err := natsrelay.NewPublisher(nc, &natsrelay.PublisherConfig{Subject: subject})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var session moldudp64.Session
+	copy(session[:], "SESSION018")
+	for i := range packets {
+		if i == 50 {
+			continue // lost before the relay: messages 151 to 153
+		}
+		b, err := moldudp64.AppendPacket(nil, session, uint64(1+3*i), []byte("a"), []byte("bb"), []byte("ccc"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub.ServeDatagram(ctx, &dispatch.Datagram{Payload: b, Source: netip.MustParseAddrPort("10.2.2.2:26477"),
+			Group: netip.MustParseAddr("233.54.12.111"), Port: 26477, TTL: 8, Time: time.Now()})
+	}
+	if err := pub.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sp := startHostProc(t, c, "stat", "--nats", url, "--subject", subject, "--durable", "m", "--seq", "moldudp64",
+		"--count", fmt.Sprint(packets-1), "--format", "json")
+	if code := sp.wait(t, 2*time.Minute); code != 0 {
+		t.Fatalf("stat: exit %d", code)
+	}
+	ss := lines(sp.stdout.String())
+	var last struct {
+		Final  bool
+		Groups []struct {
+			Datagrams uint64
+			Numbers   uint64
+			Lost      uint64
+			Gaps      uint64
+		}
+	}
+	if err := json.Unmarshal([]byte(ss[len(ss)-1]), &last); err != nil || !last.Final || len(last.Groups) != 1 {
+		t.Fatalf("stat's final line %q: %v", ss[len(ss)-1], err)
+	}
+	if g := last.Groups[0]; g.Datagrams != packets-1 || g.Numbers != 3*(packets-1) || g.Lost != 3 || g.Gaps != 1 {
+		t.Errorf("stat: %+v; want %d packets, %d messages, 3 lost in 1 gap", g, packets-1, 3*(packets-1))
 	}
 }
