@@ -122,8 +122,8 @@ Credentials pass to the NATS client as it takes them: --user/--password,
 				if len(args) > 0 {
 					return usagef("with --from-nats, the group to send to is --to, not an argument")
 				}
-				if f.to == "" || f.subject == "" {
-					return usagef("--from-nats needs --subject and --to")
+				if f.to == "" {
+					return usagef("--from-nats needs --to GROUP, the group to send to")
 				}
 				return runRelayFrom(cmd.Context(), e, &f)
 			case f.nats != "":
