@@ -28,7 +28,7 @@ type natsFlags struct {
 func (f *natsFlags) add(fs *pflag.FlagSet) {
 	fs.StringVar(&f.cfg.User, "user", "", "NATS user name")
 	fs.StringVar(&f.cfg.Password, "password", "", "NATS password (visible to other users in the process list: prefer --creds or --nkey)")
-	fs.StringVar(&f.cfg.Token, "token", "", "NATS authentication token")
+	fs.StringVar(&f.cfg.Token, "token", "", "NATS authentication token (visible in the process list too)")
 	fs.StringVar(&f.cfg.NKeyFile, "nkey", "", "file holding an nkey seed to authenticate with")
 	fs.StringVar(&f.cfg.CredsFile, "creds", "", "NATS credentials file (user JWT and nkey seed)")
 	fs.StringVar(&f.cfg.TLSCA, "tls-ca", "", "PEM file of the CAs to trust for the server's certificate")
@@ -139,6 +139,7 @@ Credentials pass to the NATS client as it takes them: --user/--password,
 	}
 	fs := cmd.Flags()
 	f.recvFlags.add(fs)
+	fs.Lookup("iface").Usage = "join on this interface (name, index or address; repeatable; a spec's own %IFACE wins; default: the kernel's choice by its routing table); with --from-nats, the one interface to send out of (default: loopback)"
 	f.natsFlags.add(fs)
 	fs.StringVar(&f.nats, "nats", "", "publish the groups to this NATS server (nats://host:4222, tls://..., several separated by commas)")
 	fs.StringVar(&f.subject, "subject", "sharecast", "JetStream subject to publish to, or to read with --from-nats")
