@@ -27,8 +27,11 @@
 // MaxInFlight awaiting the server's acknowledgement. A publish that fails
 // (no acknowledgement in AckTimeout, a disconnection, an error from the
 // server) is retried after RetryWait, in order, newer datagrams waiting
-// meanwhile, until RetryFor has passed since the datagram came; then it is
-// given up. A datagram that comes when the buffer is full is not
+// meanwhile (and nothing is published while the connection is down, so
+// that the client's reconnection buffer does not send newer datagrams
+// ahead of the retries), until RetryFor has passed since the datagram
+// came; then it is given up. Order is kept but for a publish that times
+// out while later ones succeed: the Source delivers it late, counted. A datagram that comes when the buffer is full is not
 // published. Each case is counted ([PublisherStats]): once Close has
 // returned, Received = Published + Lost, exactly. The buffer is what
 // covers an outage of the server: with the server killed and started

@@ -51,7 +51,10 @@ type PublisherConfig struct {
 
 	// RetryWait is the pause before a failed publish is tried again; 0
 	// means 250 ms. While a retry waits, no newer datagram is published,
-	// so that the stream keeps the datagrams in order.
+	// and while the connection is down nothing is, so that the stream
+	// keeps the datagrams in order as far as the client can tell (a
+	// publish in flight that fails while a later one succeeds, on a
+	// timeout, is stored after it: the Source counts it as Late).
 	RetryWait time.Duration
 
 	// RetryFor is how long after it was received a datagram is retried
@@ -117,6 +120,7 @@ func (s *PublisherStats) Lost() uint64 { return s.Overflow + s.Failed + s.Abando
 // payload) per datagram. Its methods are safe for concurrent use;
 // datagrams are numbered in the order of the calls.
 type Publisher struct {
+	nc          *nats.Conn
 	js          jetstream.JetStream
 	subject     string
 	relay       string
@@ -184,6 +188,7 @@ func NewPublisher(nc *nats.Conn, cfg *PublisherConfig) (*Publisher, error) {
 		c.RelayID = hex.EncodeToString(b[:])
 	}
 	p := &Publisher{
+		nc:          nc,
 		subject:     c.Subject,
 		relay:       c.RelayID,
 		maxInFlight: c.MaxInFlight,
@@ -276,8 +281,14 @@ func (p *Publisher) run() {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
+		// While the connection is down, nothing is published: the client
+		// would hold it in its reconnection buffer and send it, on
+		// reconnection, ahead of the retries of what was in flight when
+		// the connection went (which the client fails all at once), and
+		// so out of order. Its state is polled, every 50 ms, meanwhile.
+		connected := p.nc.IsConnected()
 		p.mu.Lock()
-		for p.inflight < p.maxInFlight {
+		for connected && p.inflight < p.maxInFlight {
 			e := p.nextLocked()
 			if e == nil {
 				break
@@ -293,6 +304,9 @@ func (p *Publisher) run() {
 		wait := time.Hour
 		if len(p.retry) > 0 {
 			wait = max(time.Until(p.retry[0].retryAt), time.Millisecond)
+		}
+		if !connected {
+			wait = min(wait, 50*time.Millisecond)
 		}
 		p.checkDrainedLocked()
 		p.mu.Unlock()
