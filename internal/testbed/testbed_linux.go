@@ -255,6 +255,11 @@ func registerExit(f func()) {
 	exitMu.Unlock()
 }
 
+// AtExit registers f to run with the process-wide clean-ups, after the
+// tests (for something that several tests share, such as a program built
+// once).
+func AtExit(f func()) { registerExit(f) }
+
 // Cleanup runs the process-wide clean-ups (such as the copy of the test
 // binary for AsUser). Main calls it after the tests; a TestMain that does
 // more may call it too.

@@ -43,6 +43,9 @@ func Command(t testing.TB, name string, args ...string) *exec.Cmd {
 // Cleanup does nothing outside Linux.
 func Cleanup() {}
 
+// AtExit does nothing outside Linux.
+func AtExit(f func()) {}
+
 // AsUser fails t outside Linux.
 func AsUser(t testing.TB, cmd *exec.Cmd, uid, gid int) {
 	t.Helper()

@@ -170,6 +170,7 @@ Exit status: 0 success (also after Ctrl-C or SIGTERM), 1 a run-time error
 		newHubCmd(e),
 		newMatrixChildCmd(e),
 		newDemoReceiverCmd(e),
+		newRelayCmd(e),
 	)
 	return root
 }

@@ -86,9 +86,16 @@ func startAs(t *testing.T, uid int, args ...string) *proc {
 
 func startCmd(t *testing.T, cmd *exec.Cmd, args []string) *proc {
 	t.Helper()
+	return startCmdWith(t, cmd, args, cmd.Start)
+}
+
+// startCmdWith is startCmd with start to start cmd (such as a test bed
+// host's Start, to run it in the host).
+func startCmdWith(t *testing.T, cmd *exec.Cmd, args []string, start func() error) *proc {
+	t.Helper()
 	p := &proc{args: args, cmd: cmd, stdout: newOutput(), stderr: newOutput(), done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.stdout, p.stderr
-	if err := cmd.Start(); err != nil {
+	if err := start(); err != nil {
 		t.Fatalf("start sharecast %s: %v", strings.Join(args, " "), err)
 	}
 	go func() {

@@ -31,7 +31,13 @@ func (f *sessionFlags) addHub(fs *pflag.FlagSet) {
 // parseSpecs checks the group specs of the command line; with --hub there
 // may be none (every group of the hub).
 func (f *sessionFlags) parseSpecs(args []string) ([]string, error) {
-	if f.hub != "" && len(args) == 0 {
+	if f.hub == "" {
+		return f.nats.specs(args)
+	}
+	if f.nats.url != "" {
+		return nil, usagef("--hub and --nats name two feeds: give one")
+	}
+	if len(args) == 0 {
 		return nil, nil
 	}
 	return parseSpecs(args)

@@ -162,21 +162,9 @@ func runSend(ctx context.Context, e *env, spec group.Spec, f *sendFlags, rateSet
 	if name == "" {
 		name = spec.Interface
 	}
-	var ifi *net.Interface
-	var err error
-	if name == "" {
-		ifi, err = mcast.LoopbackInterface()
-	} else {
-		var ifs []*net.Interface
-		if ifs, err = group.LookupInterfaces(name); err == nil {
-			ifi = ifs[0]
-			if len(ifs) > 1 {
-				err = fmt.Errorf("it selects %d interfaces (%s, ...); name the one to send out of", len(ifs), ifi.Name)
-			}
-		}
-	}
+	ifi, err := sendInterface(name)
 	if err != nil {
-		return &usageError{fmt.Errorf("interface %q: %w", name, err)}
+		return err
 	}
 	// A source-specific spec's source is the address to send from (its
 	// receivers accept nothing else); --source-addr may say it again.
@@ -270,6 +258,28 @@ func runSend(ctx context.Context, e *env, spec group.Spec, f *sendFlags, rateSet
 		return err
 	}
 	return nil
+}
+
+// sendInterface returns the interface that name selects to send out of
+// (the loopback interface for ""), or a usage error.
+func sendInterface(name string) (*net.Interface, error) {
+	var ifi *net.Interface
+	var err error
+	if name == "" {
+		ifi, err = mcast.LoopbackInterface()
+	} else {
+		var ifs []*net.Interface
+		if ifs, err = group.LookupInterfaces(name); err == nil {
+			ifi = ifs[0]
+			if len(ifs) > 1 {
+				err = fmt.Errorf("it selects %d interfaces (%s, ...); name the one to send out of", len(ifs), ifi.Name)
+			}
+		}
+	}
+	if err != nil {
+		return nil, &usageError{fmt.Errorf("interface %q: %w", name, err)}
+	}
+	return ifi, nil
 }
 
 func newSender(group netip.AddrPort, ifi *net.Interface, src netip.Addr, ttl int, loop bool, tos int) (*sender, error) {

@@ -23,6 +23,7 @@ type sessionFlags struct {
 	buffer     int
 	metrics    string
 	hub        string // read from this hub rather than from sockets (hubsession.go)
+	nats       natsSessionFlags
 }
 
 func (f *sessionFlags) add(fs *pflag.FlagSet) {
@@ -34,6 +35,7 @@ func (f *sessionFlags) add(fs *pflag.FlagSet) {
 	fs.StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics at http://ADDR/metrics (such as :9100 or 127.0.0.1:0)")
 	fs.DurationVar(&f.maxSilence, "max-silence", 0, "exit with status 1 when a group has received nothing for this long, such as 5s (0: never), for scripts and health checks")
 	f.addHub(fs)
+	f.nats.add(fs)
 }
 
 // handlerSpec is a handler that a session serves.
@@ -62,6 +64,10 @@ type session struct {
 	// outFailed is closed when standard output fails: the session stops.
 	outFailed <-chan struct{}
 	start     time.Time
+	// close closes what the session reads (r, or a NATS source);
+	// summary, if set, adds lines of its own to writeSummary's.
+	close   func() error
+	summary func(io.Writer)
 }
 
 // startSession opens the sockets of specs through dispatch.Listen, serves
@@ -90,12 +96,15 @@ func startSession(ctx context.Context, e *env, specs []string, f *sessionFlags, 
 			return nil, err
 		}
 	}
+	if f.nats.url != "" {
+		return startNATSSession(ctx, e, f, &mux, watch, extra)
+	}
 	r, socks, srv, err := f.open(ctx, e, specs, &mux, cfg)
 	if err != nil {
 		return nil, err
 	}
 	s := &session{r: r, socks: socks, srv: srv, serve: make(chan error, 1), asked: cfg.ReadBuffer,
-		watch: watch, maxSilence: f.maxSilence, outFailed: e.outFailed}
+		watch: watch, maxSilence: f.maxSilence, outFailed: e.outFailed, close: r.Close}
 	if s.asked == 0 {
 		s.asked = mcast.DefaultReadBuffer
 	}
@@ -167,9 +176,9 @@ wait:
 	s.cancel()
 	close(s.stopWatch)
 	err = <-s.serve
-	st := s.r.Stats()
+	st := s.srv.Stats()
 	s.metrics.stop()
-	if cerr := s.r.Close(); err == nil {
+	if cerr := s.close(); err == nil {
 		err = cerr
 	}
 	if err == nil {
@@ -197,7 +206,7 @@ func (s *session) writeSummary(w io.Writer, what string, st dispatch.Stats) {
 	}
 	granted := "; receive buffer " + strings.Join(rcvbuf, ", ") + " bytes granted"
 	if len(rcvbuf) == 0 {
-		granted = "" // from a hub: no socket of its own
+		granted = "" // from a hub or NATS: no socket of its own
 	}
 	fmt.Fprintf(w, "%s: received %s, %s in %s; kernel drops %d, truncated %d, filtered %d%s\n",
 		what, plural(n, "datagram"), plural(bytes, "byte"), time.Since(s.start).Round(time.Millisecond), drops, trunc, filt, granted)
@@ -219,6 +228,9 @@ func (s *session) writeSummary(w io.Writer, what string, st dispatch.Stats) {
 		}
 		fmt.Fprintf(w, "  socket %s (%s): received %d, bytes %d, kernel drops %d, truncated %d, filtered %d, read errors %d, receive buffer granted %d (asked %d; SO_RCVBUF reports %d)\n",
 			ss.Name, ss.Local, ss.Datagrams, ss.Bytes, k.drops, k.trunc, k.filt, ss.ReadErrors, granted, s.asked, rb)
+	}
+	if s.summary != nil {
+		s.summary(w)
 	}
 	// What the handlers did with what the sockets read: together with the
 	// socket lines, every datagram that reached the host is accounted for.
