@@ -77,4 +77,10 @@ func TestHubListenNoHub(t *testing.T) {
 	if code != 2 || !strings.Contains(stderr, "--hub reads the hub's sockets") {
 		t.Fatalf("--hub with --share: exit %d: %s", code, stderr)
 	}
+	for _, cmd := range []string{"listen", "stat"} {
+		code, _, stderr = run(t, 20*time.Second, cmd, "--hub", "x", "--nats", "nats://127.0.0.1:1", "--subject", "s")
+		if code != 2 || !strings.Contains(stderr, "--hub and --nats name two feeds") {
+			t.Errorf("%s --hub with --nats: exit %d: %s", cmd, code, stderr)
+		}
+	}
 }
