@@ -20,6 +20,9 @@ const (
 	DefaultMaxDatagram = 2048 - slotHeaderLen
 	// DefaultMaxConsumers is how many consumers may attach at once.
 	DefaultMaxConsumers = 64
+	// DefaultWakeInterval is the least time between two wake-ups of a
+	// ring's sleeping consumers (see Config.WakeInterval).
+	DefaultWakeInterval = 100 * time.Microsecond
 
 	slotHeaderLen = 64
 )
@@ -45,6 +48,18 @@ type Config struct {
 	// MaxConsumers caps the consumers attached at once; 0 means
 	// DefaultMaxConsumers.
 	MaxConsumers int
+
+	// WakeInterval is the least time between two wake-ups of a ring's
+	// sleeping consumers; 0 means DefaultWakeInterval, a negative value
+	// wakes them at every write that finds one asleep. The first datagram
+	// after a quiet spell wakes them at once; while datagrams keep coming,
+	// the wake-ups (a system call of the hub's, and a switch to every
+	// sleeping consumer) come at most once an interval, and each consumer
+	// reads what came meanwhile in one go. On a host with fewer CPUs than
+	// consumers this is what keeps them from taking the hub's CPU time
+	// (bench/RESULTS.md: 16 consumers on 2 CPUs); the cost is up to one
+	// interval of delay while they sleep under load.
+	WakeInterval time.Duration
 
 	// Group names a group (by name or number) whose members may attach
 	// besides the hub's own user (and root). Empty means the hub's user
@@ -164,6 +179,12 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if o.MaxConsumers == 0 {
 		o.MaxConsumers = DefaultMaxConsumers
+	}
+	if o.WakeInterval == 0 {
+		o.WakeInterval = DefaultWakeInterval
+	}
+	if o.WakeInterval > time.Second {
+		return o, invalid("wake interval %v, over 1s", o.WakeInterval)
 	}
 	if o.MaxConsumers > 4096 {
 		return o, invalid("max consumers %d, over 4096", o.MaxConsumers)

@@ -157,16 +157,21 @@ func Listen(ctx context.Context, specs []string, cfg *Config) (_ *Hub, err error
 		initRing(r.mem, ringGeom{slots: c.Slots, slotSize: slotSize, port: local.Port(), family: fam})
 		// The writer hands the wake-up system call (which costs it more,
 		// the more consumers sleep) to a goroutine of the ring's own, so
-		// that the socket's reader is not held up by it.
+		// that the socket's reader is not held up by it. After a wake-up
+		// the goroutine rests for WakeInterval: the writes meanwhile fold
+		// into one pending wake-up (wakeCh holds one).
 		r.wakeCh = make(chan struct{}, 1)
 		word := u32(h.ctl, ctlWake+i*cacheLine+wkWord)
 		h.wakers.Add(1)
-		go func() {
+		go func(iv time.Duration) {
 			defer h.wakers.Done()
 			for range r.wakeCh {
 				futexWakeAll(word)
+				if iv > 0 {
+					time.Sleep(iv)
+				}
 			}
-		}()
+		}(c.WakeInterval)
 		r.w = newWriter(r.mem, h.ctl, i, func(*uint32) {
 			select {
 			case r.wakeCh <- struct{}{}:

@@ -135,6 +135,10 @@ type Config struct {
 	// handlers; 0 means dispatch.DefaultQueueLen.
 	QueueLen int
 
+	// HubWake is the hub's Config.WakeInterval in KindHub runs; 0 means
+	// hub.DefaultWakeInterval.
+	HubWake time.Duration
+
 	// CThreads is how the C receiver reads several sockets in one
 	// process: 0 means a thread per socket, each blocking in recvmmsg; k
 	// means k threads (at most one per socket), each waiting on its share
@@ -226,6 +230,7 @@ func ParseFlags(args []string, out io.Writer) (Config, error) {
 	jsonOut := fs.String("json", "", `raw results as JSON ("-" for none)`)
 	profile := fs.String("profile", "", "directory for CPU profiles of the Go receivers")
 	cc := fs.String("cc", "", "C compiler for the reference receiver (default gcc)")
+	hubWake := fs.Duration("hub-wake", 0, "the hub's wake interval in hub runs (0: the hub's default; -1ns: every datagram)")
 	queue := fs.Int("queue", 0, "queue length of the sharecast-queued receiver's handlers (0: dispatch's default)")
 	cthreads := fs.Int("c-threads", -1, "C receiver with several sockets in a process: 0 a thread per socket (blocking recvmmsg), k: k threads with epoll")
 	replot := fs.String("replot", "", "write -results and -chart from this JSON report of an earlier sweep, measuring nothing")
@@ -305,6 +310,7 @@ func ParseFlags(args []string, out io.Writer) (Config, error) {
 	c.ProfileDir = *profile
 	c.CC = *cc
 	c.QueueLen = *queue
+	c.HubWake = *hubWake
 	if *cthreads >= 0 {
 		c.CThreads = *cthreads
 	}

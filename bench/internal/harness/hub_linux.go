@@ -26,9 +26,9 @@ type hubWriter struct {
 	final  hub.Stats
 }
 
-func newHubWriter(g netip.AddrPort, lo *net.Interface) (*hubWriter, error) {
+func newHubWriter(g netip.AddrPort, lo *net.Interface, wake time.Duration) (*hubWriter, error) {
 	h, err := hub.Listen(context.Background(), []string{g.String() + "%" + lo.Name}, &hub.Config{
-		Name: hubName(g), Slots: 1 << 16, MaxDatagram: BufferSize,
+		Name: hubName(g), Slots: 1 << 16, MaxDatagram: BufferSize, WakeInterval: wake,
 		Listen: &dispatch.ListenConfig{ReadBuffer: ReadBuffer, NoWatch: true},
 	})
 	if err != nil {

@@ -115,17 +115,18 @@ func RecvMain(args []string) int {
 	life := fs.Duration("life", time.Minute, "exit after this long whatever happens")
 	profile := fs.String("profile", "", "CPU profile to write")
 	queue := fs.Int("queue", 0, "sharecast-queued: handler queue length (0: dispatch's default)")
+	hubWake := fs.Duration("hub-wake", 0, "hub-writer: the hub's wake interval (0: the hub's default)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if err := recvMain(Kind(*kind), *n, *group, *stream, *queue, *life, *profile, os.Stdin, os.Stdout); err != nil {
+	if err := recvMain(Kind(*kind), *n, *group, *stream, *queue, *hubWake, *life, *profile, os.Stdin, os.Stdout); err != nil {
 		fmt.Fprintf(os.Stderr, "recv %s: %v\n", *kind, err)
 		return 1
 	}
 	return 0
 }
 
-func recvMain(kind Kind, n int, group string, stream uint64, queue int, life time.Duration, profile string, in io.Reader, out io.Writer) error {
+func recvMain(kind Kind, n int, group string, stream uint64, queue int, hubWake, life time.Duration, profile string, in io.Reader, out io.Writer) error {
 	g, err := netip.ParseAddrPort(group)
 	if err != nil {
 		return err
@@ -150,7 +151,7 @@ func recvMain(kind Kind, n int, group string, stream uint64, queue int, life tim
 	case KindHub:
 		r, err = newHubRecv(n, g, stream)
 	case kindHubWriter:
-		r, err = newHubWriter(g, lo)
+		r, err = newHubWriter(g, lo, hubWake)
 	default:
 		err = fmt.Errorf("unknown receiver kind %q", kind)
 	}

@@ -241,7 +241,7 @@ func (h *harness) startChild(spec runSpec, port uint16, stream uint64, sockets, 
 		}
 	} else {
 		args := []string{"-kind", string(spec.kind), "-n", strconv.Itoa(sockets), "-group", group.String(),
-			"-stream", strconv.FormatUint(stream, 10), "-life", life.String(), "-queue", strconv.Itoa(h.cfg.QueueLen)}
+			"-stream", strconv.FormatUint(stream, 10), "-life", life.String(), "-queue", strconv.Itoa(h.cfg.QueueLen), "-hub-wake", h.cfg.HubWake.String()}
 		if h.cfg.ProfileDir != "" {
 			name := fmt.Sprintf("%s-%s-%dB-%s-n%d-r%d-p%d.pprof", spec.phase, spec.kind, spec.size, spec.mode, spec.n, spec.rep, idx)
 			args = append(args, "-profile", filepath.Join(h.cfg.ProfileDir, name))

@@ -97,6 +97,7 @@ and writes a summary to standard error. Linux only.`,
 	cmd.Flags().IntVar(&cfg.Slots, "slots", hub.DefaultSlots, "the ring's length in datagrams, per socket: how far a consumer may fall behind before it loses datagrams (rounded up to a power of two)")
 	cmd.Flags().Var(&sizeValue{v: &cfg.MaxDatagram, min: 1, max: 65535}, "max-datagram", "longest datagram taken, in bytes; longer ones are dropped and counted as truncated (default 1984: a ring slot of 2 KiB)")
 	cmd.Flags().IntVar(&cfg.MaxConsumers, "max-consumers", hub.DefaultMaxConsumers, "how many consumers may attach at once")
+	cmd.Flags().DurationVar(&cfg.WakeInterval, "wake-interval", hub.DefaultWakeInterval, "least time between two wake-ups of sleeping consumers under load (fewer switches, up to this much delay; -1ns: wake at every datagram)")
 	cmd.Flags().BoolVar(&stats, "stats", false, "print the consumers, their lag, overruns and rate every --interval")
 	cmd.Flags().DurationVar(&interval, "interval", time.Second, "how often --stats reports")
 	cmd.Flags().DurationVarP(&duration, "duration", "t", 0, "exit after this long, such as 10s or 5m (0: no limit)")
