@@ -97,7 +97,14 @@ func New(t testing.TB) *Wine {
 
 	// The prefix, with the stand-in DLL.
 	prefix := filepath.Join(dir, "prefix")
-	w.env = []string{"WINEPREFIX=" + prefix, "WINEDEBUG=-all", "WINEDLLOVERRIDES=bcryptprimitives=n;mscoree,mshtml="}
+	// TMPDIR: Debian's wineserver makes its socket directory
+	// (wine-XXXXXX/server-...) there, and would leave one in /tmp each run;
+	// in the test's own directory it goes when the test ends.
+	wtmp := filepath.Join(dir, "tmp")
+	if err := os.Mkdir(wtmp, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	w.env = []string{"WINEPREFIX=" + prefix, "TMPDIR=" + wtmp, "WINEDEBUG=-all", "WINEDLLOVERRIDES=bcryptprimitives=n;mscoree,mshtml="}
 	t.Cleanup(func() {
 		cmd := exec.Command(filepath.Join(filepath.Dir(wine), "wineserver"), "-k")
 		cmd.Env = append(os.Environ(), w.env...)
