@@ -206,22 +206,10 @@ func TestRelayErrorsCLI(t *testing.T) {
 // prints every datagram with the relay's metadata, and stat counts the
 // one lost from the datagrams' own numbering, as on a socket.
 func TestListenStatNATS(t *testing.T) {
-	testbed.Require(t)
-	s := testbed.NewHost(t, "s")
-	c := testbed.NewHost(t, "c")
-	testbed.Veth(t, c, "c1", netip.MustParsePrefix("10.18.6.1/24"), s, "s1", netip.MustParsePrefix("10.18.6.2/24"))
-	natstest.Start(t, s, "10.18.6.2:4222", "listen: 0.0.0.0:4222\njetstream { store_dir: \"%s\" }\n")
-	const url, subject, n = "nats://10.18.6.2:4222", "feed.stat", 500
+	const subject, n = "feed.stat", 500
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	nc, js := natstest.Connect(t, c, natsrelay.ConnConfig{URL: url})
-	if _, err := natsrelay.EnsureStream(ctx, js, subject, &natsrelay.StreamConfig{Name: "STAT"}); err != nil {
-		t.Fatal(err)
-	}
-	pub, err := natsrelay.NewPublisher(nc, &natsrelay.PublisherConfig{Subject: subject})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, url, pub := natsFeed(t, ctx, subject, "STAT")
 	src := netip.MustParseAddrPort("10.1.1.1:999")
 	for i := range n + 1 {
 		if i == 100 {
@@ -344,22 +332,10 @@ func TestRelayToNATSCLI(t *testing.T) {
 // stat --seq moldudp64 --nats counts the messages of a packet lost before
 // the relay, as it would on the multicast segment.
 func TestStatMoldUDP64NATS(t *testing.T) {
-	testbed.Require(t)
-	s := testbed.NewHost(t, "s")
-	c := testbed.NewHost(t, "c")
-	testbed.Veth(t, c, "c1", netip.MustParsePrefix("10.18.6.1/24"), s, "s1", netip.MustParsePrefix("10.18.6.2/24"))
-	natstest.Start(t, s, "10.18.6.2:4222", "listen: 0.0.0.0:4222\njetstream { store_dir: \"%s\" }\n")
-	const url, subject, packets = "nats://10.18.6.2:4222", "feed.mold", 200
+	const subject, packets = "feed.mold", 200
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	nc, js := natstest.Connect(t, c, natsrelay.ConnConfig{URL: url})
-	if _, err := natsrelay.EnsureStream(ctx, js, subject, &natsrelay.StreamConfig{Name: "MOLD"}); err != nil {
-		t.Fatal(err)
-	}
-	pub, err := natsrelay.NewPublisher(nc, &natsrelay.PublisherConfig{Subject: subject})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, url, pub := natsFeed(t, ctx, subject, "MOLD")
 	var session moldudp64.Session
 	copy(session[:], "SESSION018")
 	for i := range packets {
@@ -397,4 +373,26 @@ func TestStatMoldUDP64NATS(t *testing.T) {
 	if g := last.Groups[0]; g.Datagrams != packets-1 || g.Numbers != 3*(packets-1) || g.Lost != 3 || g.Gaps != 1 {
 		t.Errorf("stat: %+v; want %d packets, %d messages, 3 lost in 1 gap", g, packets-1, 3*(packets-1))
 	}
+}
+
+// natsFeed starts a JetStream server on host s, joined to a host c with no
+// multicast route by a veth pair, and returns c, the server's URL and a
+// Publisher into stream (made, bound to subject) for the test to fill.
+func natsFeed(t *testing.T, ctx context.Context, subject, stream string) (*testbed.Host, string, *natsrelay.Publisher) {
+	t.Helper()
+	testbed.Require(t)
+	s := testbed.NewHost(t, "s")
+	c := testbed.NewHost(t, "c")
+	testbed.Veth(t, c, "c1", netip.MustParsePrefix("10.18.6.1/24"), s, "s1", netip.MustParsePrefix("10.18.6.2/24"))
+	natstest.Start(t, s, "10.18.6.2:4222", "listen: 0.0.0.0:4222\njetstream { store_dir: \"%s\" }\n")
+	const url = "nats://10.18.6.2:4222"
+	nc, js := natstest.Connect(t, c, natsrelay.ConnConfig{URL: url})
+	if _, err := natsrelay.EnsureStream(ctx, js, subject, &natsrelay.StreamConfig{Name: stream}); err != nil {
+		t.Fatal(err)
+	}
+	pub, err := natsrelay.NewPublisher(nc, &natsrelay.PublisherConfig{Subject: subject})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, url, pub
 }
