@@ -219,7 +219,11 @@ func TestListenWriteAndReplay(t *testing.T) {
 // output cannot be written, rather than exit 0 with the output lost.
 func TestOutputFullEverySubcommand(t *testing.T) {
 	testbed.Require(t)
+	g := groupAt("239.10.0.65", freePort(t))
 	for _, args := range [][]string{
+		{"stat", g, "--interval", "100ms", "-t", "20s"},
+		{"stat", g, "--interval", "100ms", "-t", "20s", "--format", "json"},
+		{"stat", g, "--interval", "100ms", "-t", "20s", "--format", "csv"},
 		{"matrix", "--same-user-only"},
 		{"matrix", "--same-user-only", "--format", "json"},
 		{"ports"},
@@ -275,5 +279,40 @@ func TestListenWriteSafely(t *testing.T) {
 	}
 	if fi, err := os.Stat(file); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("the capture file: %v, mode %v; want 0600", err, fi.Mode().Perm())
+	}
+}
+
+// listen A B --count 5 prints 5 datagrams, and its summary says what
+// became of the others its handler received: written + after the limit =
+// received, for the groups together.
+func TestListenCountReconciles(t *testing.T) {
+	testbed.Require(t)
+	port := freePort(t)
+	a, b := groupAt("239.10.0.66", port), groupAt("239.10.0.67", port)
+	l := start(t, "listen", a, b, "--count", "5")
+	l.listening(t, 1)
+	for _, g := range []string{a, b} {
+		if code, _, e := run(t, 20*time.Second, "send", g, "--count", "40", "--rate", "0", "--log-level", "warn"); code != 0 {
+			t.Fatalf("send: %s", e)
+		}
+	}
+	if code := l.wait(t, 20*time.Second); code != 0 {
+		t.Fatalf("listen: exit %d", code)
+	}
+	if n := len(lines(l.stdout.String())); n != 5 {
+		t.Errorf("listen --count 5 printed %d lines", n)
+	}
+	e := l.stderr.String()
+	m := regexp.MustCompile(`output standard output: written (\d+)(?:, (\d+) more after the limit \(--count or --max-bytes\), not written)?\n`).FindStringSubmatch(e)
+	h := printRE.FindStringSubmatch(e)
+	s := summaryRE.FindStringSubmatch(e)
+	if m == nil || h == nil || s == nil {
+		t.Fatalf("no output, handler or summary line:\n%s", e)
+	}
+	written, _ := strconv.Atoi(m[1])
+	past, _ := strconv.Atoi(m[2])
+	received, _ := strconv.Atoi(h[1])
+	if written != 5 || written+past != received || s[1] != h[1] {
+		t.Errorf("written %d + %d after the limit, want 5 + the rest of the %d the handler received (summary: %s):\n%s", written, past, received, s[1], e)
 	}
 }
