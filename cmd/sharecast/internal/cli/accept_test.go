@@ -168,6 +168,8 @@ func TestErrors(t *testing.T) {
 		{[]string{"bogus"}, 2, `"bogus"`},
 		// Numbers with units, and what the OS cannot take.
 		{[]string{"send", g, "--rate", "NaN"}, 2, "--rate"},
+		{[]string{"send", g, "--rate", "fast"}, 2, "not a rate"},
+		{[]string{"send", g, "--size", "big"}, 2, "not a size"},
 		{[]string{"send", g, "--rate", "Inf"}, 2, "--rate"},
 		{[]string{"send", g, "--rate", "-1"}, 2, "--rate"},
 		{[]string{"send", g, "--rate", "20M"}, 2, "10M"},
@@ -221,6 +223,9 @@ func checkError(t *testing.T, code int, stderr string, wantCode int, names strin
 	}
 	if code != wantCode || len(msgs) == 0 || !strings.HasPrefix(msgs[0], "sharecast") || !strings.Contains(msgs[0], names) {
 		t.Fatalf("exit %d, want %d; error lines %q, want the first to name %s", code, wantCode, msgs, names)
+	}
+	if strings.Contains(msgs[0], "strconv.") {
+		t.Errorf("strconv's message, not ours: %q", msgs[0])
 	}
 	for _, pkg := range []string{"group: ", "mcast: ", "dispatch: "} {
 		if strings.Count(msgs[0], pkg) > 1 {
