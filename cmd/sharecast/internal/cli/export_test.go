@@ -73,6 +73,15 @@ type (
 	StreamLine = streamLine
 )
 
+// StatTransits returns how many streams a stat handler keeps the last
+// transit time of, for the jitter.
+func StatTransits(h dispatch.Handler) int {
+	s := h.(*statHandler)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.transit)
+}
+
 // StatSnapshot returns the final lines of a handler that NewStatHandler made.
 func StatSnapshot(h dispatch.Handler) ([]GroupLine, []StreamLine) {
 	gs, ss, _ := h.(*statHandler).snapshot(true, time.Now())

@@ -45,7 +45,8 @@ go first); otherwise (or with --format json) stat writes one JSON object a
 line per interval, and a last one with "final": true when it exits
 (--format csv: a row a group an interval, after a header). Latency in the
 live lines covers the interval, in the final line the whole run; jitter is
-RFC 3550's interarrival jitter of the sharecast header's send times.
+RFC 3550's interarrival jitter of the sharecast header's send times,
+reckoned per stream (as RFC 3550 does per source), over the group's streams.
 
 Every group asked for is listed, also one that has received nothing, with
 how long it has been silent; --max-silence makes stat exit with status 1
@@ -247,11 +248,11 @@ type groupStat struct {
 	unsequenced      uint64
 	total, interval  *hdrhistogram.Histogram // latency in µs
 	// RFC 3550 section 6.4.1 interarrival jitter, in ns: the mean
-	// deviation of the transit time (receive - send) of one datagram
-	// from the one before it, smoothed by 1/16.
-	jitter      float64
-	prevTransit int64
-	hasPrev     bool
+	// deviation of the transit time (receive - send) of a datagram from
+	// that of the one before it of the same stream, smoothed by 1/16. As
+	// RFC 3550 reckons it per source: two senders' clocks differ by any
+	// offset, which a deviation between their datagrams would take in.
+	jitter float64
 	// retired holds the figures of the group's streams that the tracker
 	// evicted; evicted counts them.
 	retired seqCounters
@@ -271,6 +272,11 @@ type statHandler struct {
 	// watch lists the groups asked for, and when each last had a
 	// datagram (set before serving).
 	watch *groupWatch
+	// transit is the transit time (ns) of the last datagram of each
+	// sharecast stream, for the jitter. Its streams are the tracker's
+	// flows: an entry goes when the tracker evicts its flow (retire), so
+	// that it holds no more than the tracker's MaxFlows.
+	transit map[streamKey]int64
 
 	n        atomic.Uint64
 	past     atomic.Uint64 // datagrams after --count, not counted
@@ -279,7 +285,7 @@ type statHandler struct {
 }
 
 func newStatHandler(mode string, limit uint64) (*statHandler, error) {
-	h := &statHandler{mode: mode, limit: limit, groups: map[groupKey]*groupStat{}, done: make(chan struct{})}
+	h := &statHandler{mode: mode, limit: limit, groups: map[groupKey]*groupStat{}, transit: map[streamKey]int64{}, done: make(chan struct{})}
 	var err error
 	h.seq, err = newSeqTracker(mode, h.retire)
 	if err != nil {
@@ -297,6 +303,16 @@ func (h *statHandler) retire(f dispatch.FlowSequence) {
 		g.retired.add(&f.SequenceStats)
 		g.evicted++
 	}
+	delete(h.transit, streamKey{f.Source, f.Group, f.Port, f.Stream})
+}
+
+// streamKey names a stream in statHandler.transit as the tracker names
+// its flow.
+type streamKey struct {
+	src    netip.AddrPort
+	group  netip.Addr
+	port   uint16
+	stream dispatch.StreamID
 }
 
 func newLatencyHistogram() *hdrhistogram.Histogram {
@@ -328,15 +344,14 @@ func (h *statHandler) ServeDatagram(_ context.Context, d *dispatch.Datagram) {
 			// A latency past the histogram's hour is recorded as its top.
 			_ = g.total.RecordValue(min(us, g.total.HighestTrackableValue()))
 			_ = g.interval.RecordValue(min(us, g.interval.HighestTrackableValue()))
+			// Observe made the stream's flow (evicting another's, whose
+			// entry retire deleted): the entry has room.
 			transit := d.Time.Sub(si.sent).Nanoseconds()
-			if g.hasPrev {
-				dev := float64(transit - g.prevTransit)
-				if dev < 0 {
-					dev = -dev
-				}
-				g.jitter += (dev - g.jitter) / 16
+			k := streamKey{d.Source, d.Group, d.Port, si.stream()}
+			if prev, ok := h.transit[k]; ok {
+				g.jitter += (math.Abs(float64(transit-prev)) - g.jitter) / 16
 			}
-			g.prevTransit, g.hasPrev = transit, true
+			h.transit[k] = transit
 		}
 	}
 	h.mu.Unlock()

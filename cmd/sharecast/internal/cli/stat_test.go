@@ -129,4 +129,50 @@ func TestStatEvictionKeepsGroupFigures(t *testing.T) {
 	if len(ss) > 100 {
 		t.Errorf("%d stream lines", len(ss))
 	}
+	if n := cli.StatTransits(h); n != 4096 {
+		t.Errorf("the jitter keeps %d streams' transit times, want the tracker's 4,096", n)
+	}
+}
+
+// stat's jitter is RFC 3550's (section 6.4.1): J += (|D| - J)/16, where D
+// is the change in transit time (receive - send) from a stream's datagram
+// before; on times the test sets, the figure is exact. Two streams whose
+// senders' clocks differ by a second interleave, and that second is no
+// part of it: D is reckoned within a stream, as RFC 3550 does per source,
+// and the group's figure smooths the D of each of its streams.
+func TestStatJitterRFC3550(t *testing.T) {
+	h := cli.NewStatHandler("auto")
+	g := netip.MustParseAddr("239.1.2.3")
+	base := time.Unix(1_700_000_000, 0)
+	send := func(src string, stream, seq uint64, sent, transit time.Duration) {
+		p := make([]byte, 40)
+		wire.Header{Stream: stream, Seq: seq, SendTime: base.Add(sent).UnixNano()}.Put(p)
+		h.ServeDatagram(context.Background(), &dispatch.Datagram{Payload: p, Time: base.Add(sent + transit),
+			Source: netip.MustParseAddrPort(src), Group: g, Port: 5000})
+	}
+	// Transit times of one stream, in µs, and the jitter RFC 3550 gives.
+	transits := []time.Duration{100, 300, 200, 200, 1200, 100}
+	var want float64
+	for i, tr := range transits {
+		// The second sender's clock is a second behind: its transit
+		// times are a second longer, and steady.
+		send("10.0.0.1:4000", 1, uint64(i), time.Duration(i)*time.Millisecond, tr*time.Microsecond)
+		send("10.0.0.2:4000", 2, uint64(i), time.Duration(i)*time.Millisecond, time.Second+50*time.Microsecond)
+		if i > 0 {
+			d := float64(tr - transits[i-1])
+			if d < 0 {
+				d = -d
+			}
+			want += (d - want) / 16 // the first stream's D
+			want += (0 - want) / 16 // the second's, steady
+		}
+	}
+	gs, _ := cli.StatSnapshot(h)
+	if len(gs) != 1 {
+		t.Fatalf("groups %+v", gs)
+	}
+	// The figure is in µs, to a tenth.
+	if got, w := gs[0].JitterUS, float64(int64(want*10+0.5))/10; got != w {
+		t.Errorf("jitter %g µs, want %g", got, w)
+	}
 }
