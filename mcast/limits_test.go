@@ -3,6 +3,7 @@ package mcast_test
 import (
 	"context"
 	"errors"
+	"math"
 	"net/netip"
 	"os"
 	"syscall"
@@ -14,7 +15,11 @@ import (
 // A receive buffer larger than any OS takes is refused before a socket is
 // opened, naming the limit, rather than cut to 32 bits on its way.
 func TestReadBufferTooLarge(t *testing.T) {
-	for _, n := range []int{mcast.MaxReadBuffer + 1, 1 << 31, 1 << 32, 1e12, int(^uint(0) >> 1)} {
+	for _, n64 := range []int64{mcast.MaxReadBuffer + 1, 1 << 31, 1 << 32, 1e12, math.MaxInt} {
+		n := int(n64)
+		if int64(n) != n64 {
+			continue // more than an int holds where it has 32 bits
+		}
 		c, err := mcast.Listen(context.Background(), "udp4", ":5999", &mcast.Config{ReadBuffer: n})
 		if !errors.Is(err, mcast.ErrInvalidConfig) {
 			t.Errorf("ReadBuffer %d: %v, want ErrInvalidConfig", n, err)

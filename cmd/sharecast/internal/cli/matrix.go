@@ -148,7 +148,7 @@ nothing. The ports are free ports picked by the kernel.`,
 				}
 				probe.Close()
 			}
-			if f.otherUID < 0 || f.otherUID > math.MaxUint32-1 {
+			if f.otherUID < 0 || int64(f.otherUID) > math.MaxUint32-1 {
 				return usagef("invalid argument %d for \"--other-uid\" flag: want a uid, 0 to %d", f.otherUID, uint32(math.MaxUint32-1))
 			}
 			r, err := runMatrix(cmd.Context(), network, wildcard, specific, &f, e)
