@@ -196,6 +196,31 @@ func TestDoctorInterfaceWithoutMulticast(t *testing.T) {
 	doctor(t, h, "239.9.0.1:5000").wantOK(t, "interface")
 }
 
+// Without -i, on a host with two interfaces that could carry the group,
+// doctor says which one the kernel picks and warns of the other.
+func TestDoctorSeveralCandidates(t *testing.T) {
+	testbed.RequireRoot(t)
+	h := doctorHost(t, true)
+	other := testbed.NewHost(t, "other")
+	testbed.Veth(t, h, "eth1", netip.MustParsePrefix("10.9.1.1/24"), other, "up1", netip.MustParsePrefix("10.9.1.2/24"))
+	r := doctor(t, h, "239.9.0.1:5000")
+	if r.code != 0 || r.report.Warnings == 0 {
+		t.Errorf("exit %d, %d warnings, want 0 and a warning:\n%s", r.code, r.report.Warnings, r.text)
+	}
+	const want = "warning interface   239.9.0.1:5000: 2 interfaces could carry the group (eth0, eth1) and the kernel picks eth0 by its routing table; fix: name the interface: -i IFACE or GROUP%IFACE"
+	if !slices.Contains(lines(r.text), want) {
+		t.Errorf("no line %q:\n%s", want, r.text)
+	}
+	if !strings.Contains(r.text, "ok      interface   239.9.0.1:5000: eth0 (the kernel's choice, by its route for the group) is up") {
+		t.Errorf("no line naming the kernel's choice:\n%s", r.text)
+	}
+	r = doctor(t, h, "239.9.0.1:5000", "-i", "eth1")
+	r.wantOK(t, "interface")
+	if r.report.Warnings != 1 || !strings.Contains(r.text, "warning route       239.9.0.1:5000%eth1: the route for the group goes out of eth0, not eth1") {
+		t.Errorf("with -i eth1: want only the route's warning:\n%s", r.text)
+	}
+}
+
 func TestDoctorNoRoute(t *testing.T) {
 	testbed.RequireRoot(t)
 	h := doctorHost(t, false)
@@ -314,18 +339,14 @@ func listenIn(t *testing.T, h *testbed.Host, port uint16) *net.UDPConn {
 	return c
 }
 
-func TestDoctorFullQueue(t *testing.T) {
-	testbed.RequireRoot(t)
-	h := doctorHost(t, true)
-	const port = 5001
-	stale := listenIn(t, h, port)
-	if err := stale.SetReadBuffer(1); err != nil { // the kernel's least
-		t.Fatal(err)
-	}
+// fillQueue sends to 127.0.0.1:port in h until a socket on the port has
+// dropped a datagram: its receive queue is full.
+func fillQueue(t *testing.T, h *testbed.Host, port uint16) {
+	t.Helper()
 	var tx *net.UDPConn
 	err := h.Do(func() error {
 		var err error
-		tx, err = net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
+		tx, err = net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: int(port)})
 		return err
 	})
 	if err != nil {
@@ -335,7 +356,10 @@ func TestDoctorFullQueue(t *testing.T) {
 	// Fill the queue until the kernel drops: delivery on lo is synchronous,
 	// so the counter is up to date when the write returns.
 	payload := make([]byte, 1000)
-	for drops := uint64(0); drops == 0; {
+	for drops, i := uint64(0), 0; drops == 0; i++ {
+		if i == 1000 {
+			t.Fatalf("no socket on port %d dropped after %d datagrams", port, 16*i)
+		}
 		for range 16 {
 			if _, err := tx.Write(payload); err != nil {
 				t.Fatal(err)
@@ -345,7 +369,7 @@ func TestDoctorFullQueue(t *testing.T) {
 			socks, err := procnet.ReadUDP(procnet.IPv4)
 			for _, s := range socks {
 				if s.Local.Port() == port {
-					drops = s.Drops
+					drops = max(drops, s.Drops)
 				}
 			}
 			return err
@@ -354,17 +378,29 @@ func TestDoctorFullQueue(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+func TestDoctorFullQueue(t *testing.T) {
+	testbed.RequireRoot(t)
+	h := doctorHost(t, true)
+	const port = 5001
+	stale := listenIn(t, h, port)
+	if err := stale.SetReadBuffer(1); err != nil { // the kernel's least
+		t.Fatal(err)
+	}
+	fillQueue(t, h, port)
 	doctor(t, h, fmt.Sprintf("239.9.0.1:%d", port)).wantProblem(t, "port", "a listener that does not read")
 	stale.Close()
 	doctor(t, h, fmt.Sprintf("239.9.0.1:%d", port)).wantOK(t, "port")
 }
 
-func TestDoctorOtherUserOnPort(t *testing.T) {
-	testbed.RequireRoot(t)
-	h := doctorHost(t, true)
-	const port = 5002
-	listenIn(t, h, port) // root's own receiver
-	cmd := h.Command(t, "named", "nobodysock", strconv.Itoa(port))
+// startNobody starts the named helper as uid 65534 in h, holding a socket
+// on port (with the receive buffer rcvbuf, where given) under the process
+// name name, and returns once it is bound; stop ends it (and so does the
+// end of the test).
+func startNobody(t *testing.T, h *testbed.Host, name string, port uint16, rcvbuf ...string) (stop func()) {
+	t.Helper()
+	cmd := h.Command(t, "named", append([]string{name, strconv.Itoa(int(port))}, rcvbuf...)...)
 	testbed.AsUser(t, cmd, 65534, 65534)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -378,10 +414,11 @@ func TestDoctorOtherUserOnPort(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
-	t.Cleanup(func() {
+	stop = func() {
 		stdin.Close()
 		<-done
-	})
+	}
+	t.Cleanup(stop)
 	go func() {
 		cmd.Wait()
 		close(done)
@@ -389,9 +426,45 @@ func TestDoctorOtherUserOnPort(t *testing.T) {
 	if line, _ := bufio.NewReader(stdout).ReadString('\n'); line != "ready\n" {
 		t.Fatalf("helper: %q", line)
 	}
+	return stop
+}
+
+func TestDoctorOtherUserOnPort(t *testing.T) {
+	testbed.RequireRoot(t)
+	h := doctorHost(t, true)
+	const port = 5002
+	listenIn(t, h, port) // root's own receiver
+	stop := startNobody(t, h, "nobodysock", port)
 	doctor(t, h, fmt.Sprintf("239.9.0.1:%d", port)).wantProblem(t, "port", "uid 65534")
-	stdin.Close()
-	<-done
+	stop()
+	doctor(t, h, fmt.Sprintf("239.9.0.1:%d", port)).wantOK(t, "port")
+}
+
+// The process that holds a stale socket names itself: doctor prints its
+// name with the escape codes escaped, as ports does, and JSON holds it as
+// it is.
+func TestDoctorEscapesNames(t *testing.T) {
+	testbed.RequireRoot(t)
+	h := doctorHost(t, true)
+	const port = 5003
+	const name = "\x1b[8m\x1b]0;x\x07"
+	stop := startNobody(t, h, name, port, "1")
+	fillQueue(t, h, port)
+	r := doctor(t, h, fmt.Sprintf("239.9.0.1:%d", port))
+	r.wantProblem(t, "port", "a listener that does not read")
+	if strings.ContainsAny(r.text, "\x1b\x07") || !strings.Contains(r.text, `(\x1b[8m\x1b]0;x\a) holds`) {
+		t.Errorf("doctor printed raw escape codes, or not the name escaped:\n%q", r.text)
+	}
+	found := false
+	for _, c := range r.report.Checks {
+		if c.Check == "port" && strings.Contains(c.Seen, "("+name+")") && strings.Contains(c.Fix, name) {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("JSON does not hold the name as it is: %+v", r.report.Checks)
+	}
+	stop()
 	doctor(t, h, fmt.Sprintf("239.9.0.1:%d", port)).wantOK(t, "port")
 }
 
@@ -508,27 +581,69 @@ func TestDoctorFirewallDrop(t *testing.T) {
 	doctor(t, h, "239.9.0.1:5003").wantOK(t, "firewall")
 }
 
+// setQuerier turns the querier of the switch's bridge on ("1") or off ("0").
+func setQuerier(t *testing.T, sw *testbed.Switch, on string) {
+	t.Helper()
+	err := sw.Host.Do(func() error {
+		out, err := exec.Command("ip", "link", "set", "dev", sw.Name, "type", "bridge", "mcast_querier", on).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%w: %s", err, out)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestDoctorSnoopingWithoutQuerier(t *testing.T) {
 	testbed.RequireRoot(t)
 	sw := testbed.NewSwitch(t, "sw0", true) // a querier too
-	querier := func(on string) {
-		t.Helper()
-		err := sw.Host.Do(func() error {
-			out, err := exec.Command("ip", "link", "set", "dev", "sw0", "type", "bridge", "mcast_querier", on).CombinedOutput()
-			if err != nil {
-				return fmt.Errorf("%w: %s", err, out)
-			}
-			return nil
-		})
-		if err != nil {
+	addMcastRoute(t, sw.Host, "sw0")
+	setQuerier(t, sw, "0")
+	r := doctor(t, sw.Host, "239.9.0.1:5000%sw0")
+	r.wantProblem(t, "querier", "mcast_querier 1")
+	r.wantProblem(t, "querier", "prunes the group after the membership timeout (about 260 s)")
+	setQuerier(t, sw, "1")
+	doctor(t, sw.Host, "239.9.0.1:5000%sw0").wantOK(t, "querier")
+}
+
+// A querier elsewhere on the segment (a router's) is a querier too: the
+// bridge hears its queries and keeps its groups, with its own off.
+func TestDoctorSnoopingOtherQuerier(t *testing.T) {
+	testbed.RequireRoot(t)
+	sw := testbed.NewSwitch(t, "sw0", true)
+	setQuerier(t, sw, "0")
+	addMcastRoute(t, sw.Host, "sw0")
+	router := testbed.NewHost(t, "router")
+	sw.Attach(t, router, "eth0", netip.MustParsePrefix("10.9.5.1/24"))
+	doctor(t, sw.Host, "239.9.0.1:5000%sw0").wantProblem(t, "querier", "about 260 s")
+
+	sendIGMPQuery(t, router, "eth0", true)
+	// The bridge takes the query in from its port's backlog, with no event
+	// to wait on: poll its state, bounded.
+	for i := 0; ; i++ {
+		var q netip.Addr
+		if err := sw.Host.Do(func() error {
+			var err error
+			q, err = cli.OtherQuerier("sw0")
+			return err
+		}); err != nil {
 			t.Fatal(err)
 		}
+		if q == netip.MustParseAddr("10.9.5.1") {
+			break
+		}
+		if i == 500 {
+			t.Fatalf("the bridge heard no querier after the query (it holds %v)", q)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	addMcastRoute(t, sw.Host, "sw0")
-	querier("0")
-	doctor(t, sw.Host, "239.9.0.1:5000%sw0").wantProblem(t, "querier", "mcast_querier 1")
-	querier("1")
-	doctor(t, sw.Host, "239.9.0.1:5000%sw0").wantOK(t, "querier")
+	r := doctor(t, sw.Host, "239.9.0.1:5000%sw0")
+	r.wantOK(t, "querier")
+	if !strings.Contains(r.text, "another querier heard: 10.9.5.1") {
+		t.Errorf("no querier named:\n%s", r.text)
+	}
 }
 
 func TestDoctorListen(t *testing.T) {
@@ -676,28 +791,8 @@ func TestDoctorIGMPVersionInForce(t *testing.T) {
 	if !strings.Contains(r.text, "in force on eth0: IGMPv3 (/proc/net/igmp)") {
 		t.Errorf("no version in force:\n%s", r.text)
 	}
-	// An IGMPv2 general query (8 bytes, a max response time) from the peer.
-	err := peer.Do(func() error {
-		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_IGMP)
-		if err != nil {
-			return err
-		}
-		defer unix.Close(fd)
-		if err := unix.SetsockoptString(fd, unix.SOL_SOCKET, unix.SO_BINDTODEVICE, "up0"); err != nil {
-			return err
-		}
-		q := []byte{0x11, 100, 0, 0, 0, 0, 0, 0}
-		var sum uint32
-		for i := 0; i < len(q); i += 2 {
-			sum += uint32(q[i])<<8 | uint32(q[i+1])
-		}
-		sum = (sum & 0xffff) + sum>>16
-		q[2], q[3] = byte(^sum>>8), byte(^sum)
-		return unix.Sendto(fd, q, 0, &unix.SockaddrInet4{Addr: [4]byte{224, 0, 0, 1}})
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// An IGMPv2 general query from the peer.
+	sendIGMPQuery(t, peer, "up0", false)
 	// Wait until the kernel of h has taken the query in.
 	for i := 0; ; i++ {
 		var v int
@@ -722,6 +817,37 @@ func TestDoctorIGMPVersionInForce(t *testing.T) {
 	}
 	doctor(t, h, spec).wantProblem(t, "igmp", "IGMPv2 reports cannot name the source (in force since a querier")
 	doctor(t, h, "239.9.0.1:5000%eth0").wantOK(t, "igmp") // any-source: v2 carries it
+}
+
+// sendIGMPQuery sends an IGMP general query to 224.0.0.1 out of ifname
+// in h: IGMPv3's (12 bytes) when v3, else IGMPv2's (8 bytes, a max
+// response time).
+func sendIGMPQuery(t *testing.T, h *testbed.Host, ifname string, v3 bool) {
+	t.Helper()
+	err := h.Do(func() error {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_IGMP)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		if err := unix.SetsockoptString(fd, unix.SOL_SOCKET, unix.SO_BINDTODEVICE, ifname); err != nil {
+			return err
+		}
+		q := []byte{0x11, 100, 0, 0, 0, 0, 0, 0}
+		if v3 {
+			q = append(q, 2, 125, 0, 0) // QRV 2, QQIC 125 s, no source
+		}
+		var sum uint32
+		for i := 0; i < len(q); i += 2 {
+			sum += uint32(q[i])<<8 | uint32(q[i+1])
+		}
+		sum = (sum & 0xffff) + sum>>16
+		q[2], q[3] = byte(^sum>>8), byte(^sum)
+		return unix.Sendto(fd, q, 0, &unix.SockaddrInet4{Addr: [4]byte{224, 0, 0, 1}})
+	})
+	if err != nil {
+		t.Fatalf("IGMP query from %s: %v", ifname, err)
+	}
 }
 
 // Without GROUP, doctor checks the groups that sockets of the host joined.
