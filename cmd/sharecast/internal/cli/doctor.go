@@ -102,7 +102,9 @@ Checks:
   querier      on a bridge (or a port of one) with multicast snooping, an
                IGMP/MLD querier, the bridge's own or one it hears on the
                segment: without one, the bridge prunes the group after the
-               membership timeout (about 260 s)
+               membership timeout (about 260 s); with --listen, the IGMP/MLD
+               queriers heard on the groups' interfaces (a raw socket), and
+               a warning where none was
   port         the sockets on the port (as 'sharecast ports'): sockets of
                more than one user, and a socket whose receive queue holds
                data while it drops (a listener that does not read); with

@@ -824,7 +824,38 @@ func TestDoctorIGMPVersionInForce(t *testing.T) {
 // response time).
 func sendIGMPQuery(t *testing.T, h *testbed.Host, ifname string, v3 bool) {
 	t.Helper()
-	err := h.Do(func() error {
+	if err := igmpQuery(h, ifname, v3); err != nil {
+		t.Fatalf("IGMP query from %s: %v", ifname, err)
+	}
+}
+
+// mldQuery sends an MLDv2 general query to ff02::1 out of ifname in h
+// (the kernel fills in the checksum of a raw ICMPv6 socket).
+func mldQuery(h *testbed.Host, ifname string) error {
+	return h.Do(func() error {
+		ifi, err := net.InterfaceByName(ifname)
+		if err != nil {
+			return err
+		}
+		fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_RAW, unix.IPPROTO_ICMPV6)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_IF, ifi.Index); err != nil {
+			return err
+		}
+		q := make([]byte, 28)
+		q[0], q[5] = 130, 100 // Multicast Listener Query, 10 s to answer
+		q[24], q[25] = 2, 125 // QRV 2, QQIC 125 s, no source
+		to := &unix.SockaddrInet6{Addr: netip.MustParseAddr("ff02::1").As16(), ZoneId: uint32(ifi.Index)}
+		return unix.Sendto(fd, q, 0, to)
+	})
+}
+
+// igmpQuery is sendIGMPQuery, for any goroutine.
+func igmpQuery(h *testbed.Host, ifname string, v3 bool) error {
+	return h.Do(func() error {
 		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_IGMP)
 		if err != nil {
 			return err
@@ -845,8 +876,75 @@ func sendIGMPQuery(t *testing.T, h *testbed.Host, ifname string, v3 bool) {
 		q[2], q[3] = byte(^sum>>8), byte(^sum)
 		return unix.Sendto(fd, q, 0, &unix.SockaddrInet4{Addr: [4]byte{224, 0, 0, 1}})
 	})
-	if err != nil {
-		t.Fatalf("IGMP query from %s: %v", ifname, err)
+}
+
+// doctor --listen hears the querier on the segment (a raw IGMP socket),
+// and warns where it heard none.
+func TestDoctorListenQuerier(t *testing.T) {
+	testbed.RequireRoot(t)
+	h := testbed.NewHost(t, "doc")
+	peer := testbed.NewHost(t, "peer")
+	testbed.Veth(t, h, "eth0", netip.MustParsePrefix("10.9.0.1/24"), peer, "up0", netip.MustParsePrefix("10.9.0.2/24"))
+	addMcastRoute(t, h, "eth0")
+	const spec, spec6 = "239.9.0.1:5000", "[ff15::1]:5000%eth0"
+	// querier returns the querier check of r on eth0, and its text line.
+	querier := func(r doctorResult) (cli.DoctorCheck, string) {
+		t.Helper()
+		var got []cli.DoctorCheck
+		for _, c := range r.report.Checks {
+			if c.Check == "querier" {
+				got = append(got, c)
+			}
+		}
+		if len(got) != 1 || got[0].Subject != "eth0" {
+			t.Fatalf("querier checks %+v, want one of eth0:\n%s", got, r.text)
+		}
+		for _, l := range lines(r.text) {
+			if strings.Contains(l, " querier     eth0: ") {
+				return got[0], l
+			}
+		}
+		t.Fatalf("no querier line:\n%s", r.text)
+		return cli.DoctorCheck{}, ""
+	}
+	c, l := querier(doctor(t, h, spec, "--listen", "500ms"))
+	if c.Status != "warning" || !strings.Contains(c.Seen, "no IGMP query heard on eth0") || !strings.HasPrefix(l, "warning querier     eth0: no IGMP query heard on eth0 in ") {
+		t.Errorf("with no querier: %+v\n%s", c, l)
+	}
+	c, l = querier(doctor(t, h, spec6, "--listen", "500ms"))
+	if c.Status != "warning" || !strings.HasPrefix(l, "warning querier     eth0: no MLD query heard on eth0 in ") {
+		t.Errorf("IPv6 with no querier: %+v\n%s", c, l)
+	}
+
+	// The peer queries every 20 ms until the test ends (bounded: 3000 at
+	// most, a minute), so that doctor hears one whenever it listens.
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	t.Cleanup(func() { close(done); <-stopped })
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for range 3000 {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			if err := errors.Join(igmpQuery(peer, "up0", true), mldQuery(peer, "up0")); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	c, l = querier(doctor(t, h, spec, "--listen", "500ms"))
+	if c.Status != "ok" || c.Seen != "queries heard on eth0 while listening: IGMPv3 from 10.9.0.2" ||
+		l != "ok      querier     eth0: queries heard on eth0 while listening: IGMPv3 from 10.9.0.2" {
+		t.Errorf("with a querier: %+v\n%s", c, l)
+	}
+	c, l = querier(doctor(t, h, spec6, "--listen", "500ms"))
+	if c.Status != "ok" || !strings.HasPrefix(l, "ok      querier     eth0: queries heard on eth0 while listening: MLDv2 from fe80::") {
+		t.Errorf("IPv6 with a querier: %+v\n%s", c, l)
 	}
 }
 
