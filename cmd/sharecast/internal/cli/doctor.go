@@ -27,7 +27,8 @@ const (
 // --format json prints.
 type DoctorCheck struct {
 	// Check names the check: interface, route, rp_filter, igmp, querier,
-	// firewall, memberships, sources, rcvbuf, port or live.
+	// firewall, memberships, sources, rcvbuf, port, live, or groups (no
+	// group asked and none joined).
 	Check string `json:"check"`
 	// Status is ok, warning or problem.
 	Status string `json:"status"`

@@ -70,6 +70,7 @@ func doctor(t *testing.T, h *testbed.Host, args ...string) doctorResult {
 	if err := dec.Decode(&r.report); err != nil {
 		t.Fatalf("doctor %v --format json: %v\n%s", args, err, js)
 	}
+	checkDoctorSchema(t, js)
 	problems, warnings := 0, 0
 	for _, c := range r.report.Checks {
 		switch c.Status {
@@ -98,6 +99,67 @@ func doctor(t *testing.T, h *testbed.Host, args ...string) doctorResult {
 		t.Errorf("exit %d with %d problems:\n%s", r.code, problems, r.text)
 	}
 	return r
+}
+
+// doctorChecks are the check names that doctor's JSON schema documents
+// (DoctorCheck.Check, the README).
+var doctorChecks = []string{"interface", "route", "rp_filter", "igmp", "querier", "firewall",
+	"memberships", "sources", "rcvbuf", "port", "live", "groups"}
+
+// checkDoctorSchema checks doctor's JSON against its documented schema by
+// its keys, not through the Go type that wrote it: {"groups": [string],
+// "checks": [{"check", "status", "subject", "seen", "fix"}], "problems": N,
+// "warnings": N}, "fix" present exactly when the status is not ok.
+func checkDoctorSchema(t *testing.T, js string) {
+	t.Helper()
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(js), &doc); err != nil {
+		t.Fatalf("doctor JSON: %v", err)
+	}
+	keys := func(m map[string]any) []string {
+		var ks []string
+		for k := range m {
+			ks = append(ks, k)
+		}
+		slices.Sort(ks)
+		return ks
+	}
+	if got := keys(doc); !slices.Equal(got, []string{"checks", "groups", "problems", "warnings"}) {
+		t.Errorf("doctor JSON keys %q", got)
+	}
+	if gs, ok := doc["groups"].([]any); !ok || slices.ContainsFunc(gs, func(g any) bool { _, ok := g.(string); return !ok }) {
+		t.Errorf("doctor JSON groups %v: want an array of strings", doc["groups"])
+	}
+	for _, k := range []string{"problems", "warnings"} {
+		if n, ok := doc[k].(float64); !ok || n < 0 || n != float64(int(n)) {
+			t.Errorf("doctor JSON %s %v: want a count", k, doc[k])
+		}
+	}
+	cs, ok := doc["checks"].([]any)
+	if !ok {
+		t.Fatalf("doctor JSON checks %v: want an array", doc["checks"])
+	}
+	for _, c := range cs {
+		m, ok := c.(map[string]any)
+		if !ok {
+			t.Fatalf("doctor JSON check %v: want an object", c)
+		}
+		want := []string{"check", "fix", "seen", "status", "subject"}
+		if m["status"] == "ok" {
+			want = []string{"check", "seen", "status", "subject"}
+		}
+		if got := keys(m); !slices.Equal(got, want) {
+			t.Errorf("doctor JSON check %v: keys %q, want %q", m, got, want)
+		}
+		for _, k := range want {
+			if _, ok := m[k].(string); !ok {
+				t.Errorf("doctor JSON check %v: %s is not a string", m, k)
+			}
+		}
+		if name, _ := m["check"].(string); !slices.Contains(doctorChecks, name) {
+			t.Errorf("doctor JSON check %q: not one of the documented %q", name, doctorChecks)
+		}
+	}
 }
 
 // wantProblem checks that doctor exited 1 naming a problem of check whose
@@ -994,6 +1056,17 @@ func TestDoctorListenStaleListener(t *testing.T) {
 	}
 	r := doctor(t, h, spec, "--listen", "1s")
 	r.wantProblem(t, "port", "datagrams while doctor listened")
+	// The stale socket's drops are UDP's RcvbufErrors too (/proc/net/snmp).
+	found := false
+	for _, c := range r.report.Checks {
+		if c.Check == "live" && c.Status == "warning" && strings.Contains(c.Seen, "UDP counters of this namespace") &&
+			!strings.Contains(c.Seen, "RcvbufErrors +0,") && strings.Contains(c.Seen, "RcvbufErrors +") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no warning that RcvbufErrors rose:\n%s", r.text)
+	}
 	stale.Close()
 	doctor(t, h, spec, "--listen", "1s").wantOK(t, "port")
 }
