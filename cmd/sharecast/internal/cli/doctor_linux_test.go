@@ -722,6 +722,9 @@ func TestDoctorListen(t *testing.T) {
 	}
 	r := doctor(t, h, spec, "--listen", "1s")
 	r.wantOK(t, "live")
+	if r.report.Warnings != 0 {
+		t.Errorf("warnings on lo (where no querier is to be heard):\n%s", r.text)
+	}
 	found := false
 	for _, c := range r.report.Checks {
 		if c.Check == "live" && c.Subject == spec && c.Status == "ok" && strings.Contains(c.Seen, "from 1 source (") &&

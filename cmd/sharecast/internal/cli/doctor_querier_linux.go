@@ -146,7 +146,8 @@ func queryVersion(b []byte, v6 bool) string {
 }
 
 // report adds, for each interface that the groups of the family are
-// received on, the queriers heard there, or a warning that none was.
+// received on (loopback aside), the queriers heard there, or a warning that
+// none was.
 func (q *querierListener) report(r *DoctorReport, specs []group.Spec, took time.Duration) {
 	<-q.done
 	proto := "IGMP"
@@ -171,6 +172,9 @@ func (q *querierListener) report(r *DoctorReport, specs []group.Spec, took time.
 			}
 		}
 		for _, ifi := range found {
+			if ifi.Flags&net.FlagLoopback != 0 {
+				continue // no segment, no querier: the host alone
+			}
 			if !slices.ContainsFunc(ifis, func(o *net.Interface) bool { return o.Index == ifi.Index }) {
 				ifis = append(ifis, ifi)
 			}
