@@ -573,7 +573,7 @@ func checkPorts(r *DoctorReport, ports []uint16) error {
 		bad := false
 		if p.Warning != "" {
 			bad = true
-			r.add("port", statusProblem, subj, fmt.Sprintf("%s of %s: %s", plural(uint64(len(p.Sockets)), "socket"), plural(uint64(len(p.UIDs)), "user"), p.Warning),
+			r.add("port", statusProblem, subj, fmt.Sprintf("%s of %s (%s): %s", plural(uint64(len(p.Sockets)), "socket"), plural(uint64(len(p.UIDs)), "user"), socketsBrief(p.Sockets), p.Warning),
 				fmt.Sprintf("stop the other user's process (sharecast ports %d names it), and receive with --share user", p.Port))
 		}
 		for _, s := range p.Sockets {
@@ -590,7 +590,7 @@ func checkPorts(r *DoctorReport, ports []uint16) error {
 			for _, s := range p.Sockets {
 				drops += s.Drops
 			}
-			seen := fmt.Sprintf("%s of %s, %d drops", plural(uint64(len(p.Sockets)), "socket"), plural(uint64(len(p.UIDs)), "user"), drops)
+			seen := fmt.Sprintf("%s of %s, %d drops: %s", plural(uint64(len(p.Sockets)), "socket"), plural(uint64(len(p.UIDs)), "user"), drops, socketsBrief(p.Sockets))
 			if len(p.Sockets) == 0 {
 				seen = "no socket is bound: nothing receives the feed on this host yet"
 			}
@@ -598,6 +598,28 @@ func checkPorts(r *DoctorReport, ports []uint16) error {
 		}
 	}
 	return nil
+}
+
+// maxBriefSockets caps the sockets that a port line lists; past it, the
+// rest are counted ('sharecast ports' lists them all).
+const maxBriefSockets = 8
+
+// socketsBrief lists the sockets of a port on one line: each one's address,
+// process, user, receive queue and drops.
+func socketsBrief(socks []portSocket) string {
+	var out []string
+	for i, s := range socks {
+		if i == maxBriefSockets {
+			out = append(out, fmt.Sprintf("and %d more (sharecast ports %d lists them)", len(socks)-i, s.Local.Port()))
+			break
+		}
+		who := fmt.Sprintf("inode %d", s.Inode)
+		if len(s.Procs) > 0 {
+			who = fmt.Sprintf("pid %d %s", s.Procs[0].PID, s.Procs[0].Program)
+		}
+		out = append(out, fmt.Sprintf("%s %s (%s, uid %d, queue %d, drops %d)", s.Family, s.Local, who, s.UID, s.RxQueue, s.Drops))
+	}
+	return strings.Join(out, "; ")
 }
 
 // staleSocket names a socket that does not read, and says how to stop it.

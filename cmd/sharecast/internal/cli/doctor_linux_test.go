@@ -497,9 +497,18 @@ func TestDoctorOtherUserOnPort(t *testing.T) {
 	const port = 5002
 	listenIn(t, h, port) // root's own receiver
 	stop := startNobody(t, h, "nobodysock", port)
-	doctor(t, h, fmt.Sprintf("239.9.0.1:%d", port)).wantProblem(t, "port", "uid 65534")
+	r := doctor(t, h, fmt.Sprintf("239.9.0.1:%d", port))
+	r.wantProblem(t, "port", "uid 65534")
+	// Every socket on the port, with its process and user.
+	r.wantProblem(t, "port", fmt.Sprintf("2 sockets of 2 users (udp4 0.0.0.0:%d (pid %d cli.test, uid 0, queue 0, drops 0); udp4 0.0.0.0:%d (pid ", port, os.Getpid(), port))
+	r.wantProblem(t, "port", " nobodysock, uid 65534, queue 0, drops 0))")
 	stop()
-	doctor(t, h, fmt.Sprintf("239.9.0.1:%d", port)).wantOK(t, "port")
+	r = doctor(t, h, fmt.Sprintf("239.9.0.1:%d", port))
+	r.wantOK(t, "port")
+	want := fmt.Sprintf("ok      port        port %d: 1 socket of 1 user, 0 drops: udp4 0.0.0.0:%d (pid %d cli.test, uid 0, queue 0, drops 0)", port, port, os.Getpid())
+	if !slices.Contains(lines(r.text), want) {
+		t.Errorf("no line %q:\n%s", want, r.text)
+	}
 }
 
 // The process that holds a stale socket names itself: doctor prints its
