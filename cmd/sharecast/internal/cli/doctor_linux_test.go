@@ -283,6 +283,35 @@ func TestDoctorSeveralCandidates(t *testing.T) {
 	}
 }
 
+// An interface without an address of the group's family sends its
+// membership reports from 0.0.0.0: a warning, gone with an address.
+func TestDoctorInterfaceWithoutAddress(t *testing.T) {
+	testbed.RequireRoot(t)
+	h := doctorHost(t, true)
+	eth0, err := h.Netlink().LinkByName("eth0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, _ := netlink.ParseAddr("10.9.0.1/24")
+	if err := h.Netlink().AddrDel(eth0, addr); err != nil {
+		t.Fatal(err)
+	}
+	const spec = "239.9.0.1:5000%eth0"
+	r := doctor(t, h, spec)
+	const want = "warning interface   239.9.0.1:5000%eth0: eth0 is up with the MULTICAST flag (flags up|broadcast|multicast|running) but no IPv4 address: its membership reports go out from the unspecified address, which some switches ignore; fix: ip addr add ADDRESS/PREFIX dev eth0"
+	if r.code != 0 || !slices.Contains(lines(r.text), want) {
+		t.Errorf("exit %d, want 0 and %q:\n%s", r.code, want, r.text)
+	}
+	if err := h.Netlink().AddrAdd(eth0, addr); err != nil {
+		t.Fatal(err)
+	}
+	r = doctor(t, h, spec)
+	r.wantOK(t, "interface")
+	if !slices.Contains(lines(r.text), "ok      interface   239.9.0.1:5000%eth0: eth0 is up with the MULTICAST flag (flags up|broadcast|multicast|running), address 10.9.0.1") {
+		t.Errorf("no ok interface line with the address:\n%s", r.text)
+	}
+}
+
 func TestDoctorNoRoute(t *testing.T) {
 	testbed.RequireRoot(t)
 	h := doctorHost(t, false)
