@@ -765,7 +765,7 @@ func TestDoctorListen(t *testing.T) {
 	}
 	found := false
 	for _, c := range r.report.Checks {
-		if c.Check == "live" && c.Subject == spec && c.Status == "ok" && strings.Contains(c.Seen, "from 1 source (") &&
+		if c.Check == "live" && c.Subject == spec && c.Status == "ok" && strings.Contains(c.Seen, "/s) from 1 source (") &&
 			strings.Contains(c.Seen, "TTL 1 to 1; 1 sequenced stream: sequence gaps 0, lost 0,") {
 			found = true
 		}
@@ -878,6 +878,14 @@ func TestDoctorForcedIGMPVersion(t *testing.T) {
 	doctor(t, h, "239.9.0.1:5000%eth0").wantOK(t, "igmp") // any-source: v2 carries it
 	setSysctl(t, h, "net.ipv4.conf.eth0.force_igmp_version", "0")
 	doctor(t, h, spec).wantOK(t, "igmp")
+
+	// MLDv1 cannot name a source either; the IPv6 setting of all wins
+	// where set.
+	const spec6 = "[ff3e::1]:5000@2001:db8::2%eth0"
+	setSysctl(t, h, "net.ipv6.conf.all.force_mld_version", "1")
+	doctor(t, h, spec6).wantProblem(t, "igmp", "MLDv1 reports cannot name the source")
+	setSysctl(t, h, "net.ipv6.conf.all.force_mld_version", "0")
+	doctor(t, h, spec6).wantOK(t, "igmp")
 }
 
 // An IGMPv2 querier on the segment puts the interface in IGMPv2 without
