@@ -27,7 +27,8 @@ const (
 // --format json prints.
 type DoctorCheck struct {
 	// Check names the check: interface, route, rp_filter, igmp, querier,
-	// firewall, memberships, sources, rcvbuf, port or live.
+	// firewall, memberships, sources, rcvbuf, port, live, or groups (no
+	// group asked and none joined).
 	Check string `json:"check"`
 	// Status is ok, warning or problem.
 	Status string `json:"status"`
@@ -100,8 +101,11 @@ Checks:
                force_mld_version) and, for IGMP, in force (/proc/net/igmp: an
                older querier heard): v1/v2 (MLDv1) cannot join a source-specific group
   querier      on a bridge (or a port of one) with multicast snooping, an
-               IGMP/MLD querier: without one, the bridge prunes the group
-               after the membership timeout (about 260 s)
+               IGMP/MLD querier, the bridge's own or one it hears on the
+               segment: without one, the bridge prunes the group after the
+               membership timeout (about 260 s); with --listen, the IGMP/MLD
+               queriers heard on the groups' interfaces (a raw socket), and
+               a warning where none was
   port         the sockets on the port (as 'sharecast ports'): sockets of
                more than one user, and a socket whose receive queue holds
                data while it drops (a listener that does not read); with

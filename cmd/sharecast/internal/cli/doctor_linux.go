@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -344,9 +345,16 @@ func checkQuerier(r *DoctorReport, sp group.Spec, ifi *net.Interface) {
 	}
 	subj := subject(sp)
 	seen := fmt.Sprintf("bridge %s: multicast_snooping = %d, multicast_querier = %d", br.name, br.snooping, br.querier)
-	if br.snooping == 1 && br.querier == 0 {
+	other := br.otherV4
+	if sp.Group.Is6() {
+		other = br.otherV6
+	}
+	if other.IsValid() {
+		seen += ", another querier heard: " + other.String()
+	}
+	if br.snooping == 1 && br.querier == 0 && !other.IsValid() {
 		r.add("querier", statusProblem, subj,
-			seen+": with snooping and no querier, the bridge prunes the group after the membership timeout (about 260 s) and the feed stops",
+			seen+": with snooping, no querier of its own and none heard on the segment, the bridge prunes the group after the membership timeout (about 260 s) and the feed stops",
 			fmt.Sprintf("ip link set dev %s type bridge mcast_querier 1 (or mcast_snooping 0, or a querier elsewhere on the segment)", br.name))
 		return
 	}
@@ -357,6 +365,50 @@ func checkQuerier(r *DoctorReport, sp group.Spec, ifi *net.Interface) {
 type bridgeState struct {
 	name              string
 	snooping, querier int
+	// otherV4 and otherV6 are the queriers that the bridge hears on its
+	// segment, each while its other-querier-present timer runs
+	// (IFLA_BR_MCAST_QUERIER_STATE, Linux 5.15 on); invalid when none.
+	otherV4, otherV6 netip.Addr
+}
+
+// The attributes nested in IFLA_BR_MCAST_QUERIER_STATE (linux/if_bridge.h:
+// BRIDGE_QUERIER_*), which x/sys does not define.
+const (
+	bridgeQuerierIPAddress      = 1
+	bridgeQuerierIPOtherTimer   = 3
+	bridgeQuerierIPv6Address    = 5
+	bridgeQuerierIPv6OtherTimer = 7
+)
+
+// parseQuerierState reads IFLA_BR_MCAST_QUERIER_STATE into br: the
+// address of the querier of each family that another host is, where its
+// other-querier-present timer runs (the bridge's own querier has none).
+func parseQuerierState(b []byte, br *bridgeState) error {
+	attrs, err := nl.ParseRouteAttr(b)
+	if err != nil {
+		return err
+	}
+	var v4, v6 netip.Addr
+	var t4, t6 bool
+	for _, a := range attrs {
+		switch a.Attr.Type & nl.NLA_TYPE_MASK {
+		case bridgeQuerierIPAddress:
+			v4, _ = netip.AddrFromSlice(a.Value)
+		case bridgeQuerierIPv6Address:
+			v6, _ = netip.AddrFromSlice(a.Value)
+		case bridgeQuerierIPOtherTimer:
+			t4 = len(a.Value) == 8 && binary.NativeEndian.Uint64(a.Value) > 0
+		case bridgeQuerierIPv6OtherTimer:
+			t6 = len(a.Value) == 8 && binary.NativeEndian.Uint64(a.Value) > 0
+		}
+	}
+	if t4 && v4.IsValid() && !v4.IsUnspecified() {
+		br.otherV4 = v4
+	}
+	if t6 && v6.IsValid() && !v6.IsUnspecified() {
+		br.otherV6 = v6
+	}
+	return nil
 }
 
 // bridgeOf returns the multicast state of the bridge that the interface
@@ -413,6 +465,11 @@ func bridgeOf(index int) (*bridgeState, error) {
 					br.snooping = int(d.Value[0])
 				case nl.IFLA_BR_MCAST_QUERIER:
 					br.querier = int(d.Value[0])
+				}
+				if d.Attr.Type&nl.NLA_TYPE_MASK == unix.IFLA_BR_MCAST_QUERIER_STATE {
+					if err := parseQuerierState(d.Value, br); err != nil {
+						return nil, err
+					}
 				}
 			}
 		}
@@ -516,7 +573,7 @@ func checkPorts(r *DoctorReport, ports []uint16) error {
 		bad := false
 		if p.Warning != "" {
 			bad = true
-			r.add("port", statusProblem, subj, fmt.Sprintf("%s of %s: %s", plural(uint64(len(p.Sockets)), "socket"), plural(uint64(len(p.UIDs)), "user"), p.Warning),
+			r.add("port", statusProblem, subj, fmt.Sprintf("%s of %s (%s): %s", plural(uint64(len(p.Sockets)), "socket"), plural(uint64(len(p.UIDs)), "user"), socketsBrief(p.Sockets), p.Warning),
 				fmt.Sprintf("stop the other user's process (sharecast ports %d names it), and receive with --share user", p.Port))
 		}
 		for _, s := range p.Sockets {
@@ -533,7 +590,7 @@ func checkPorts(r *DoctorReport, ports []uint16) error {
 			for _, s := range p.Sockets {
 				drops += s.Drops
 			}
-			seen := fmt.Sprintf("%s of %s, %d drops", plural(uint64(len(p.Sockets)), "socket"), plural(uint64(len(p.UIDs)), "user"), drops)
+			seen := fmt.Sprintf("%s of %s, %d drops: %s", plural(uint64(len(p.Sockets)), "socket"), plural(uint64(len(p.UIDs)), "user"), drops, socketsBrief(p.Sockets))
 			if len(p.Sockets) == 0 {
 				seen = "no socket is bound: nothing receives the feed on this host yet"
 			}
@@ -541,6 +598,28 @@ func checkPorts(r *DoctorReport, ports []uint16) error {
 		}
 	}
 	return nil
+}
+
+// maxBriefSockets caps the sockets that a port line lists; past it, the
+// rest are counted ('sharecast ports' lists them all).
+const maxBriefSockets = 8
+
+// socketsBrief lists the sockets of a port on one line: each one's address,
+// process, user, receive queue and drops.
+func socketsBrief(socks []portSocket) string {
+	var out []string
+	for i, s := range socks {
+		if i == maxBriefSockets {
+			out = append(out, fmt.Sprintf("and %d more (sharecast ports %d lists them)", len(socks)-i, s.Local.Port()))
+			break
+		}
+		who := fmt.Sprintf("inode %d", s.Inode)
+		if len(s.Procs) > 0 {
+			who = fmt.Sprintf("pid %d %s", s.Procs[0].PID, s.Procs[0].Program)
+		}
+		out = append(out, fmt.Sprintf("%s %s (%s, uid %d, queue %d, drops %d)", s.Family, s.Local, who, s.UID, s.RxQueue, s.Drops))
+	}
+	return strings.Join(out, "; ")
 }
 
 // staleSocket names a socket that does not read, and says how to stop it.

@@ -70,6 +70,7 @@ func doctor(t *testing.T, h *testbed.Host, args ...string) doctorResult {
 	if err := dec.Decode(&r.report); err != nil {
 		t.Fatalf("doctor %v --format json: %v\n%s", args, err, js)
 	}
+	checkDoctorSchema(t, js)
 	problems, warnings := 0, 0
 	for _, c := range r.report.Checks {
 		switch c.Status {
@@ -98,6 +99,67 @@ func doctor(t *testing.T, h *testbed.Host, args ...string) doctorResult {
 		t.Errorf("exit %d with %d problems:\n%s", r.code, problems, r.text)
 	}
 	return r
+}
+
+// doctorChecks are the check names that doctor's JSON schema documents
+// (DoctorCheck.Check, the README).
+var doctorChecks = []string{"interface", "route", "rp_filter", "igmp", "querier", "firewall",
+	"memberships", "sources", "rcvbuf", "port", "live", "groups"}
+
+// checkDoctorSchema checks doctor's JSON against its documented schema by
+// its keys, not through the Go type that wrote it: {"groups": [string],
+// "checks": [{"check", "status", "subject", "seen", "fix"}], "problems": N,
+// "warnings": N}, "fix" present exactly when the status is not ok.
+func checkDoctorSchema(t *testing.T, js string) {
+	t.Helper()
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(js), &doc); err != nil {
+		t.Fatalf("doctor JSON: %v", err)
+	}
+	keys := func(m map[string]any) []string {
+		var ks []string
+		for k := range m {
+			ks = append(ks, k)
+		}
+		slices.Sort(ks)
+		return ks
+	}
+	if got := keys(doc); !slices.Equal(got, []string{"checks", "groups", "problems", "warnings"}) {
+		t.Errorf("doctor JSON keys %q", got)
+	}
+	if gs, ok := doc["groups"].([]any); !ok || slices.ContainsFunc(gs, func(g any) bool { _, ok := g.(string); return !ok }) {
+		t.Errorf("doctor JSON groups %v: want an array of strings", doc["groups"])
+	}
+	for _, k := range []string{"problems", "warnings"} {
+		if n, ok := doc[k].(float64); !ok || n < 0 || n != float64(int(n)) {
+			t.Errorf("doctor JSON %s %v: want a count", k, doc[k])
+		}
+	}
+	cs, ok := doc["checks"].([]any)
+	if !ok {
+		t.Fatalf("doctor JSON checks %v: want an array", doc["checks"])
+	}
+	for _, c := range cs {
+		m, ok := c.(map[string]any)
+		if !ok {
+			t.Fatalf("doctor JSON check %v: want an object", c)
+		}
+		want := []string{"check", "fix", "seen", "status", "subject"}
+		if m["status"] == "ok" {
+			want = []string{"check", "seen", "status", "subject"}
+		}
+		if got := keys(m); !slices.Equal(got, want) {
+			t.Errorf("doctor JSON check %v: keys %q, want %q", m, got, want)
+		}
+		for _, k := range want {
+			if _, ok := m[k].(string); !ok {
+				t.Errorf("doctor JSON check %v: %s is not a string", m, k)
+			}
+		}
+		if name, _ := m["check"].(string); !slices.Contains(doctorChecks, name) {
+			t.Errorf("doctor JSON check %q: not one of the documented %q", name, doctorChecks)
+		}
+	}
 }
 
 // wantProblem checks that doctor exited 1 naming a problem of check whose
@@ -194,6 +256,60 @@ func TestDoctorInterfaceWithoutMulticast(t *testing.T) {
 		t.Fatal(err)
 	}
 	doctor(t, h, "239.9.0.1:5000").wantOK(t, "interface")
+}
+
+// Without -i, on a host with two interfaces that could carry the group,
+// doctor says which one the kernel picks and warns of the other.
+func TestDoctorSeveralCandidates(t *testing.T) {
+	testbed.RequireRoot(t)
+	h := doctorHost(t, true)
+	other := testbed.NewHost(t, "other")
+	testbed.Veth(t, h, "eth1", netip.MustParsePrefix("10.9.1.1/24"), other, "up1", netip.MustParsePrefix("10.9.1.2/24"))
+	r := doctor(t, h, "239.9.0.1:5000")
+	if r.code != 0 || r.report.Warnings == 0 {
+		t.Errorf("exit %d, %d warnings, want 0 and a warning:\n%s", r.code, r.report.Warnings, r.text)
+	}
+	const want = "warning interface   239.9.0.1:5000: 2 interfaces could carry the group (eth0, eth1) and the kernel picks eth0 by its routing table; fix: name the interface: -i IFACE or GROUP%IFACE"
+	if !slices.Contains(lines(r.text), want) {
+		t.Errorf("no line %q:\n%s", want, r.text)
+	}
+	if !strings.Contains(r.text, "ok      interface   239.9.0.1:5000: eth0 (the kernel's choice, by its route for the group) is up") {
+		t.Errorf("no line naming the kernel's choice:\n%s", r.text)
+	}
+	r = doctor(t, h, "239.9.0.1:5000", "-i", "eth1")
+	r.wantOK(t, "interface")
+	if r.report.Warnings != 1 || !strings.Contains(r.text, "warning route       239.9.0.1:5000%eth1: the route for the group goes out of eth0, not eth1") {
+		t.Errorf("with -i eth1: want only the route's warning:\n%s", r.text)
+	}
+}
+
+// An interface without an address of the group's family sends its
+// membership reports from 0.0.0.0: a warning, gone with an address.
+func TestDoctorInterfaceWithoutAddress(t *testing.T) {
+	testbed.RequireRoot(t)
+	h := doctorHost(t, true)
+	eth0, err := h.Netlink().LinkByName("eth0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, _ := netlink.ParseAddr("10.9.0.1/24")
+	if err := h.Netlink().AddrDel(eth0, addr); err != nil {
+		t.Fatal(err)
+	}
+	const spec = "239.9.0.1:5000%eth0"
+	r := doctor(t, h, spec)
+	const want = "warning interface   239.9.0.1:5000%eth0: eth0 is up with the MULTICAST flag (flags up|broadcast|multicast|running) but no IPv4 address: its membership reports go out from the unspecified address, which some switches ignore; fix: ip addr add ADDRESS/PREFIX dev eth0"
+	if r.code != 0 || !slices.Contains(lines(r.text), want) {
+		t.Errorf("exit %d, want 0 and %q:\n%s", r.code, want, r.text)
+	}
+	if err := h.Netlink().AddrAdd(eth0, addr); err != nil {
+		t.Fatal(err)
+	}
+	r = doctor(t, h, spec)
+	r.wantOK(t, "interface")
+	if !slices.Contains(lines(r.text), "ok      interface   239.9.0.1:5000%eth0: eth0 is up with the MULTICAST flag (flags up|broadcast|multicast|running), address 10.9.0.1") {
+		t.Errorf("no ok interface line with the address:\n%s", r.text)
+	}
 }
 
 func TestDoctorNoRoute(t *testing.T) {
@@ -314,18 +430,14 @@ func listenIn(t *testing.T, h *testbed.Host, port uint16) *net.UDPConn {
 	return c
 }
 
-func TestDoctorFullQueue(t *testing.T) {
-	testbed.RequireRoot(t)
-	h := doctorHost(t, true)
-	const port = 5001
-	stale := listenIn(t, h, port)
-	if err := stale.SetReadBuffer(1); err != nil { // the kernel's least
-		t.Fatal(err)
-	}
+// fillQueue sends to 127.0.0.1:port in h until a socket on the port has
+// dropped a datagram: its receive queue is full.
+func fillQueue(t *testing.T, h *testbed.Host, port uint16) {
+	t.Helper()
 	var tx *net.UDPConn
 	err := h.Do(func() error {
 		var err error
-		tx, err = net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
+		tx, err = net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: int(port)})
 		return err
 	})
 	if err != nil {
@@ -335,7 +447,10 @@ func TestDoctorFullQueue(t *testing.T) {
 	// Fill the queue until the kernel drops: delivery on lo is synchronous,
 	// so the counter is up to date when the write returns.
 	payload := make([]byte, 1000)
-	for drops := uint64(0); drops == 0; {
+	for drops, i := uint64(0), 0; drops == 0; i++ {
+		if i == 1000 {
+			t.Fatalf("no socket on port %d dropped after %d datagrams", port, 16*i)
+		}
 		for range 16 {
 			if _, err := tx.Write(payload); err != nil {
 				t.Fatal(err)
@@ -345,7 +460,7 @@ func TestDoctorFullQueue(t *testing.T) {
 			socks, err := procnet.ReadUDP(procnet.IPv4)
 			for _, s := range socks {
 				if s.Local.Port() == port {
-					drops = s.Drops
+					drops = max(drops, s.Drops)
 				}
 			}
 			return err
@@ -354,17 +469,29 @@ func TestDoctorFullQueue(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+func TestDoctorFullQueue(t *testing.T) {
+	testbed.RequireRoot(t)
+	h := doctorHost(t, true)
+	const port = 5001
+	stale := listenIn(t, h, port)
+	if err := stale.SetReadBuffer(1); err != nil { // the kernel's least
+		t.Fatal(err)
+	}
+	fillQueue(t, h, port)
 	doctor(t, h, fmt.Sprintf("239.9.0.1:%d", port)).wantProblem(t, "port", "a listener that does not read")
 	stale.Close()
 	doctor(t, h, fmt.Sprintf("239.9.0.1:%d", port)).wantOK(t, "port")
 }
 
-func TestDoctorOtherUserOnPort(t *testing.T) {
-	testbed.RequireRoot(t)
-	h := doctorHost(t, true)
-	const port = 5002
-	listenIn(t, h, port) // root's own receiver
-	cmd := h.Command(t, "named", "nobodysock", strconv.Itoa(port))
+// startNobody starts the named helper as uid 65534 in h, holding a socket
+// on port (with the receive buffer rcvbuf, where given) under the process
+// name name, and returns once it is bound; stop ends it (and so does the
+// end of the test).
+func startNobody(t *testing.T, h *testbed.Host, name string, port uint16, rcvbuf ...string) (stop func()) {
+	t.Helper()
+	cmd := h.Command(t, "named", append([]string{name, strconv.Itoa(int(port))}, rcvbuf...)...)
 	testbed.AsUser(t, cmd, 65534, 65534)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -378,10 +505,11 @@ func TestDoctorOtherUserOnPort(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
-	t.Cleanup(func() {
+	stop = func() {
 		stdin.Close()
 		<-done
-	})
+	}
+	t.Cleanup(stop)
 	go func() {
 		cmd.Wait()
 		close(done)
@@ -389,9 +517,54 @@ func TestDoctorOtherUserOnPort(t *testing.T) {
 	if line, _ := bufio.NewReader(stdout).ReadString('\n'); line != "ready\n" {
 		t.Fatalf("helper: %q", line)
 	}
-	doctor(t, h, fmt.Sprintf("239.9.0.1:%d", port)).wantProblem(t, "port", "uid 65534")
-	stdin.Close()
-	<-done
+	return stop
+}
+
+func TestDoctorOtherUserOnPort(t *testing.T) {
+	testbed.RequireRoot(t)
+	h := doctorHost(t, true)
+	const port = 5002
+	listenIn(t, h, port) // root's own receiver
+	stop := startNobody(t, h, "nobodysock", port)
+	r := doctor(t, h, fmt.Sprintf("239.9.0.1:%d", port))
+	r.wantProblem(t, "port", "uid 65534")
+	// Every socket on the port, with its process and user.
+	r.wantProblem(t, "port", fmt.Sprintf("2 sockets of 2 users (udp4 0.0.0.0:%d (pid %d cli.test, uid 0, queue 0, drops 0); udp4 0.0.0.0:%d (pid ", port, os.Getpid(), port))
+	r.wantProblem(t, "port", " nobodysock, uid 65534, queue 0, drops 0))")
+	stop()
+	r = doctor(t, h, fmt.Sprintf("239.9.0.1:%d", port))
+	r.wantOK(t, "port")
+	want := fmt.Sprintf("ok      port        port %d: 1 socket of 1 user, 0 drops: udp4 0.0.0.0:%d (pid %d cli.test, uid 0, queue 0, drops 0)", port, port, os.Getpid())
+	if !slices.Contains(lines(r.text), want) {
+		t.Errorf("no line %q:\n%s", want, r.text)
+	}
+}
+
+// The process that holds a stale socket names itself: doctor prints its
+// name with the escape codes escaped, as ports does, and JSON holds it as
+// it is.
+func TestDoctorEscapesNames(t *testing.T) {
+	testbed.RequireRoot(t)
+	h := doctorHost(t, true)
+	const port = 5003
+	const name = "\x1b[8m\x1b]0;x\x07"
+	stop := startNobody(t, h, name, port, "1")
+	fillQueue(t, h, port)
+	r := doctor(t, h, fmt.Sprintf("239.9.0.1:%d", port))
+	r.wantProblem(t, "port", "a listener that does not read")
+	if strings.ContainsAny(r.text, "\x1b\x07") || !strings.Contains(r.text, `(\x1b[8m\x1b]0;x\a) holds`) {
+		t.Errorf("doctor printed raw escape codes, or not the name escaped:\n%q", r.text)
+	}
+	found := false
+	for _, c := range r.report.Checks {
+		if c.Check == "port" && strings.Contains(c.Seen, "("+name+")") && strings.Contains(c.Fix, name) {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("JSON does not hold the name as it is: %+v", r.report.Checks)
+	}
+	stop()
 	doctor(t, h, fmt.Sprintf("239.9.0.1:%d", port)).wantOK(t, "port")
 }
 
@@ -508,27 +681,69 @@ func TestDoctorFirewallDrop(t *testing.T) {
 	doctor(t, h, "239.9.0.1:5003").wantOK(t, "firewall")
 }
 
+// setQuerier turns the querier of the switch's bridge on ("1") or off ("0").
+func setQuerier(t *testing.T, sw *testbed.Switch, on string) {
+	t.Helper()
+	err := sw.Host.Do(func() error {
+		out, err := exec.Command("ip", "link", "set", "dev", sw.Name, "type", "bridge", "mcast_querier", on).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%w: %s", err, out)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestDoctorSnoopingWithoutQuerier(t *testing.T) {
 	testbed.RequireRoot(t)
 	sw := testbed.NewSwitch(t, "sw0", true) // a querier too
-	querier := func(on string) {
-		t.Helper()
-		err := sw.Host.Do(func() error {
-			out, err := exec.Command("ip", "link", "set", "dev", "sw0", "type", "bridge", "mcast_querier", on).CombinedOutput()
-			if err != nil {
-				return fmt.Errorf("%w: %s", err, out)
-			}
-			return nil
-		})
-		if err != nil {
+	addMcastRoute(t, sw.Host, "sw0")
+	setQuerier(t, sw, "0")
+	r := doctor(t, sw.Host, "239.9.0.1:5000%sw0")
+	r.wantProblem(t, "querier", "mcast_querier 1")
+	r.wantProblem(t, "querier", "prunes the group after the membership timeout (about 260 s)")
+	setQuerier(t, sw, "1")
+	doctor(t, sw.Host, "239.9.0.1:5000%sw0").wantOK(t, "querier")
+}
+
+// A querier elsewhere on the segment (a router's) is a querier too: the
+// bridge hears its queries and keeps its groups, with its own off.
+func TestDoctorSnoopingOtherQuerier(t *testing.T) {
+	testbed.RequireRoot(t)
+	sw := testbed.NewSwitch(t, "sw0", true)
+	setQuerier(t, sw, "0")
+	addMcastRoute(t, sw.Host, "sw0")
+	router := testbed.NewHost(t, "router")
+	sw.Attach(t, router, "eth0", netip.MustParsePrefix("10.9.5.1/24"))
+	doctor(t, sw.Host, "239.9.0.1:5000%sw0").wantProblem(t, "querier", "about 260 s")
+
+	sendIGMPQuery(t, router, "eth0", true)
+	// The bridge takes the query in from its port's backlog, with no event
+	// to wait on: poll its state, bounded.
+	for i := 0; ; i++ {
+		var q netip.Addr
+		if err := sw.Host.Do(func() error {
+			var err error
+			q, err = cli.OtherQuerier("sw0")
+			return err
+		}); err != nil {
 			t.Fatal(err)
 		}
+		if q == netip.MustParseAddr("10.9.5.1") {
+			break
+		}
+		if i == 500 {
+			t.Fatalf("the bridge heard no querier after the query (it holds %v)", q)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	addMcastRoute(t, sw.Host, "sw0")
-	querier("0")
-	doctor(t, sw.Host, "239.9.0.1:5000%sw0").wantProblem(t, "querier", "mcast_querier 1")
-	querier("1")
-	doctor(t, sw.Host, "239.9.0.1:5000%sw0").wantOK(t, "querier")
+	r := doctor(t, sw.Host, "239.9.0.1:5000%sw0")
+	r.wantOK(t, "querier")
+	if !strings.Contains(r.text, "another querier heard: 10.9.5.1") {
+		t.Errorf("no querier named:\n%s", r.text)
+	}
 }
 
 func TestDoctorListen(t *testing.T) {
@@ -545,9 +760,12 @@ func TestDoctorListen(t *testing.T) {
 	}
 	r := doctor(t, h, spec, "--listen", "1s")
 	r.wantOK(t, "live")
+	if r.report.Warnings != 0 {
+		t.Errorf("warnings on lo (where no querier is to be heard):\n%s", r.text)
+	}
 	found := false
 	for _, c := range r.report.Checks {
-		if c.Check == "live" && c.Subject == spec && c.Status == "ok" && strings.Contains(c.Seen, "from 1 source (") &&
+		if c.Check == "live" && c.Subject == spec && c.Status == "ok" && strings.Contains(c.Seen, "/s) from 1 source (") &&
 			strings.Contains(c.Seen, "TTL 1 to 1; 1 sequenced stream: sequence gaps 0, lost 0,") {
 			found = true
 		}
@@ -660,6 +878,14 @@ func TestDoctorForcedIGMPVersion(t *testing.T) {
 	doctor(t, h, "239.9.0.1:5000%eth0").wantOK(t, "igmp") // any-source: v2 carries it
 	setSysctl(t, h, "net.ipv4.conf.eth0.force_igmp_version", "0")
 	doctor(t, h, spec).wantOK(t, "igmp")
+
+	// MLDv1 cannot name a source either; the IPv6 setting of all wins
+	// where set.
+	const spec6 = "[ff3e::1]:5000@2001:db8::2%eth0"
+	setSysctl(t, h, "net.ipv6.conf.all.force_mld_version", "1")
+	doctor(t, h, spec6).wantProblem(t, "igmp", "MLDv1 reports cannot name the source")
+	setSysctl(t, h, "net.ipv6.conf.all.force_mld_version", "0")
+	doctor(t, h, spec6).wantOK(t, "igmp")
 }
 
 // An IGMPv2 querier on the segment puts the interface in IGMPv2 without
@@ -676,28 +902,8 @@ func TestDoctorIGMPVersionInForce(t *testing.T) {
 	if !strings.Contains(r.text, "in force on eth0: IGMPv3 (/proc/net/igmp)") {
 		t.Errorf("no version in force:\n%s", r.text)
 	}
-	// An IGMPv2 general query (8 bytes, a max response time) from the peer.
-	err := peer.Do(func() error {
-		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_IGMP)
-		if err != nil {
-			return err
-		}
-		defer unix.Close(fd)
-		if err := unix.SetsockoptString(fd, unix.SOL_SOCKET, unix.SO_BINDTODEVICE, "up0"); err != nil {
-			return err
-		}
-		q := []byte{0x11, 100, 0, 0, 0, 0, 0, 0}
-		var sum uint32
-		for i := 0; i < len(q); i += 2 {
-			sum += uint32(q[i])<<8 | uint32(q[i+1])
-		}
-		sum = (sum & 0xffff) + sum>>16
-		q[2], q[3] = byte(^sum>>8), byte(^sum)
-		return unix.Sendto(fd, q, 0, &unix.SockaddrInet4{Addr: [4]byte{224, 0, 0, 1}})
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// An IGMPv2 general query from the peer.
+	sendIGMPQuery(t, peer, "up0", false)
 	// Wait until the kernel of h has taken the query in.
 	for i := 0; ; i++ {
 		var v int
@@ -722,6 +928,135 @@ func TestDoctorIGMPVersionInForce(t *testing.T) {
 	}
 	doctor(t, h, spec).wantProblem(t, "igmp", "IGMPv2 reports cannot name the source (in force since a querier")
 	doctor(t, h, "239.9.0.1:5000%eth0").wantOK(t, "igmp") // any-source: v2 carries it
+}
+
+// sendIGMPQuery sends an IGMP general query to 224.0.0.1 out of ifname
+// in h: IGMPv3's (12 bytes) when v3, else IGMPv2's (8 bytes, a max
+// response time).
+func sendIGMPQuery(t *testing.T, h *testbed.Host, ifname string, v3 bool) {
+	t.Helper()
+	if err := igmpQuery(h, ifname, v3); err != nil {
+		t.Fatalf("IGMP query from %s: %v", ifname, err)
+	}
+}
+
+// mldQuery sends an MLDv2 general query to ff02::1 out of ifname in h
+// (the kernel fills in the checksum of a raw ICMPv6 socket).
+func mldQuery(h *testbed.Host, ifname string) error {
+	return h.Do(func() error {
+		ifi, err := net.InterfaceByName(ifname)
+		if err != nil {
+			return err
+		}
+		fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_RAW, unix.IPPROTO_ICMPV6)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_IF, ifi.Index); err != nil {
+			return err
+		}
+		q := make([]byte, 28)
+		q[0], q[5] = 130, 100 // Multicast Listener Query, 10 s to answer
+		q[24], q[25] = 2, 125 // QRV 2, QQIC 125 s, no source
+		to := &unix.SockaddrInet6{Addr: netip.MustParseAddr("ff02::1").As16(), ZoneId: uint32(ifi.Index)}
+		return unix.Sendto(fd, q, 0, to)
+	})
+}
+
+// igmpQuery is sendIGMPQuery, for any goroutine.
+func igmpQuery(h *testbed.Host, ifname string, v3 bool) error {
+	return h.Do(func() error {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_IGMP)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		if err := unix.SetsockoptString(fd, unix.SOL_SOCKET, unix.SO_BINDTODEVICE, ifname); err != nil {
+			return err
+		}
+		q := []byte{0x11, 100, 0, 0, 0, 0, 0, 0}
+		if v3 {
+			q = append(q, 2, 125, 0, 0) // QRV 2, QQIC 125 s, no source
+		}
+		var sum uint32
+		for i := 0; i < len(q); i += 2 {
+			sum += uint32(q[i])<<8 | uint32(q[i+1])
+		}
+		sum = (sum & 0xffff) + sum>>16
+		q[2], q[3] = byte(^sum>>8), byte(^sum)
+		return unix.Sendto(fd, q, 0, &unix.SockaddrInet4{Addr: [4]byte{224, 0, 0, 1}})
+	})
+}
+
+// doctor --listen hears the querier on the segment (a raw IGMP socket),
+// and warns where it heard none.
+func TestDoctorListenQuerier(t *testing.T) {
+	testbed.RequireRoot(t)
+	h := testbed.NewHost(t, "doc")
+	peer := testbed.NewHost(t, "peer")
+	testbed.Veth(t, h, "eth0", netip.MustParsePrefix("10.9.0.1/24"), peer, "up0", netip.MustParsePrefix("10.9.0.2/24"))
+	addMcastRoute(t, h, "eth0")
+	const spec, spec6 = "239.9.0.1:5000", "[ff15::1]:5000%eth0"
+	// querier returns the querier check of r on eth0, and its text line.
+	querier := func(r doctorResult) (cli.DoctorCheck, string) {
+		t.Helper()
+		var got []cli.DoctorCheck
+		for _, c := range r.report.Checks {
+			if c.Check == "querier" {
+				got = append(got, c)
+			}
+		}
+		if len(got) != 1 || got[0].Subject != "eth0" {
+			t.Fatalf("querier checks %+v, want one of eth0:\n%s", got, r.text)
+		}
+		for _, l := range lines(r.text) {
+			if strings.Contains(l, " querier     eth0: ") {
+				return got[0], l
+			}
+		}
+		t.Fatalf("no querier line:\n%s", r.text)
+		return cli.DoctorCheck{}, ""
+	}
+	c, l := querier(doctor(t, h, spec, "--listen", "500ms"))
+	if c.Status != "warning" || !strings.Contains(c.Seen, "no IGMP query heard on eth0") || !strings.HasPrefix(l, "warning querier     eth0: no IGMP query heard on eth0 in ") {
+		t.Errorf("with no querier: %+v\n%s", c, l)
+	}
+	c, l = querier(doctor(t, h, spec6, "--listen", "500ms"))
+	if c.Status != "warning" || !strings.HasPrefix(l, "warning querier     eth0: no MLD query heard on eth0 in ") {
+		t.Errorf("IPv6 with no querier: %+v\n%s", c, l)
+	}
+
+	// The peer queries every 20 ms until the test ends (bounded: 3000 at
+	// most, a minute), so that doctor hears one whenever it listens.
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	t.Cleanup(func() { close(done); <-stopped })
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for range 3000 {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			if err := errors.Join(igmpQuery(peer, "up0", true), mldQuery(peer, "up0")); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	c, l = querier(doctor(t, h, spec, "--listen", "500ms"))
+	if c.Status != "ok" || c.Seen != "queries heard on eth0 while listening: IGMPv3 from 10.9.0.2" ||
+		l != "ok      querier     eth0: queries heard on eth0 while listening: IGMPv3 from 10.9.0.2" {
+		t.Errorf("with a querier: %+v\n%s", c, l)
+	}
+	c, l = querier(doctor(t, h, spec6, "--listen", "500ms"))
+	if c.Status != "ok" || !strings.HasPrefix(l, "ok      querier     eth0: queries heard on eth0 while listening: MLDv2 from fe80::") {
+		t.Errorf("IPv6 with a querier: %+v\n%s", c, l)
+	}
 }
 
 // Without GROUP, doctor checks the groups that sockets of the host joined.
@@ -770,6 +1105,17 @@ func TestDoctorListenStaleListener(t *testing.T) {
 	}
 	r := doctor(t, h, spec, "--listen", "1s")
 	r.wantProblem(t, "port", "datagrams while doctor listened")
+	// The stale socket's drops are UDP's RcvbufErrors too (/proc/net/snmp).
+	found := false
+	for _, c := range r.report.Checks {
+		if c.Check == "live" && c.Status == "warning" && strings.Contains(c.Seen, "UDP counters of this namespace") &&
+			!strings.Contains(c.Seen, "RcvbufErrors +0,") && strings.Contains(c.Seen, "RcvbufErrors +") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no warning that RcvbufErrors rose:\n%s", r.text)
+	}
 	stale.Close()
 	doctor(t, h, spec, "--listen", "1s").wantOK(t, "port")
 }

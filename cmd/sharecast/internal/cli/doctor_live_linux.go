@@ -40,11 +40,13 @@ var udpCounters = []string{"RcvbufErrors", "InErrors", "NoPorts"}
 // same time.
 func checkLive(cmd *cobra.Command, e *env, r *DoctorReport, opt doctorOptions) error {
 	var specs []string
+	var asked []group.Spec // opt.specs with -i where they name no interface
 	live := map[netip.AddrPort]*liveGroup{}
 	for _, sp := range opt.specs {
 		if sp.Interface == "" {
 			sp.Interface = opt.iface
 		}
+		asked = append(asked, sp)
 		specs = append(specs, sp.String())
 		live[sp.AddrPort()] = &liveGroup{}
 	}
@@ -106,9 +108,17 @@ func checkLive(cmd *cobra.Command, e *env, r *DoctorReport, opt doctorOptions) e
 	for _, so := range rc.Sockets() {
 		granted = append(granted, fmt.Sprintf("%s %d bytes", so.Name, so.Conn.ReadBufferGranted()))
 	}
+	// The queriers heard meanwhile, on a raw socket of each family asked.
+	var queriers []*querierListener
+	for _, v6 := range []bool{false, true} {
+		if slices.ContainsFunc(opt.specs, func(sp group.Spec) bool { return sp.Group.Is6() == v6 }) {
+			queriers = append(queriers, listenQueriers(ctx, v6))
+		}
+	}
 	start := time.Now()
 	serr := rc.Serve(ctx)
 	took := time.Since(start)
+	cancel() // ends the querier listeners too, whatever ended Serve
 	st := rc.Stats()
 	if cerr := rc.Close(); serr == nil {
 		serr = cerr
@@ -118,6 +128,9 @@ func checkLive(cmd *cobra.Command, e *env, r *DoctorReport, opt doctorOptions) e
 	}
 	if serr != nil && !errors.Is(serr, context.DeadlineExceeded) {
 		return serr
+	}
+	for _, q := range queriers {
+		q.report(r, asked, took)
 	}
 	after := readUDPCounters()
 	for inode, s := range portSockets(ports) {

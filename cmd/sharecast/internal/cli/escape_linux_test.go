@@ -17,8 +17,9 @@ import (
 )
 
 // namedHelper names its process args[0] (prctl PR_SET_NAME, as any program
-// may), binds UDP port args[1] with SO_REUSEADDR, says "ready" and waits
-// for its input to close.
+// may), binds UDP port args[1] with SO_REUSEADDR (and the receive buffer
+// args[2], where given), says "ready" and waits for its input to close,
+// never reading its socket.
 func namedHelper(args []string) int {
 	b := append([]byte(args[0]), 0)
 	if err := unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&b[0])), 0, 0, 0); err != nil {
@@ -29,6 +30,12 @@ func namedHelper(args []string) int {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
 	if err == nil {
 		err = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+	}
+	if err == nil && len(args) > 2 {
+		var n int
+		if n, err = strconv.Atoi(args[2]); err == nil {
+			err = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, n)
+		}
 	}
 	if err == nil {
 		err = unix.Bind(fd, &unix.SockaddrInet4{Port: port})
