@@ -7,6 +7,7 @@ import (
 
 	"github.com/sharecast/sharecast/examples/marketdata/arbiter"
 	"github.com/sharecast/sharecast/examples/marketdata/feedgen"
+	"github.com/sharecast/sharecast/internal/benchcpu"
 	"github.com/sharecast/sharecast/internal/moldudp64"
 )
 
@@ -142,6 +143,7 @@ func BenchmarkAttack(b *testing.B) {
 		a, _ := benchArbiter(b, arbiter.Config{})
 		p, now := pkt, base
 		b.ReportAllocs()
+		stop := benchcpu.Start(b)
 		for b.Loop() {
 			now = now.Add(time.Microsecond)
 			if err := a.Feed(A, p, now); err != nil {
@@ -149,6 +151,7 @@ func BenchmarkAttack(b *testing.B) {
 			}
 			p.Seq += 8
 		}
+		stop()
 	})
 	forged := [3]moldudp64.Session{
 		moldudp64.MustParseSession("FORGED1"), moldudp64.MustParseSession("FORGED2"), moldudp64.MustParseSession("FORGED3"),
@@ -159,6 +162,7 @@ func BenchmarkAttack(b *testing.B) {
 		a, _ := benchArbiter(b, arbiter.Config{FollowSessions: true})
 		p, now, i := pkt, base, 0
 		b.ReportAllocs()
+		stop := benchcpu.Start(b)
 		for b.Loop() {
 			now = now.Add(time.Microsecond)
 			p.Session = forged[i%3]
@@ -167,6 +171,7 @@ func BenchmarkAttack(b *testing.B) {
 			}
 			i++
 		}
+		stop()
 		if st := a.Stats(); st.Sessions < uint64(i) {
 			b.Fatalf("%d sessions for %d packets", st.Sessions, i)
 		}
@@ -180,6 +185,7 @@ func BenchmarkAttack(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.ReportAllocs()
+		stop := benchcpu.Start(b)
 		for b.Loop() {
 			now = now.Add(time.Nanosecond) // the live session's timeout (5 s) never passes
 			p.Session = forged[i%3]
@@ -188,6 +194,7 @@ func BenchmarkAttack(b *testing.B) {
 			}
 			i++
 		}
+		stop()
 		if st := a.Stats(); st.Sessions != 1 || st.Lines[A].Foreign != uint64(i) {
 			b.Fatalf("%d sessions, %d foreign packets counted of %d", st.Sessions, st.Lines[A].Foreign, i)
 		}
@@ -196,6 +203,7 @@ func BenchmarkAttack(b *testing.B) {
 		a, _ := benchArbiter(b, arbiter.Config{})
 		p, now, i := pkt, base, uint64(0)
 		b.ReportAllocs()
+		stop := benchcpu.Start(b)
 		for b.Loop() {
 			now = now.Add(time.Microsecond)
 			q := p
@@ -209,6 +217,7 @@ func BenchmarkAttack(b *testing.B) {
 			}
 			i++
 		}
+		stop()
 		if st := a.Stats(); st.Next != p.Seq || st.Gaps != 0 {
 			b.Fatalf("the real feed was disturbed: %+v", st)
 		}

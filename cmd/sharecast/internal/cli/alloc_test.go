@@ -9,6 +9,7 @@ import (
 
 	"github.com/sharecast/sharecast/cmd/sharecast/internal/cli"
 	"github.com/sharecast/sharecast/dispatch"
+	"github.com/sharecast/sharecast/internal/benchcpu"
 	"github.com/sharecast/sharecast/internal/moldudp64"
 	"github.com/sharecast/sharecast/internal/wire"
 )
@@ -132,10 +133,12 @@ func BenchmarkStatAttack(b *testing.B) {
 				put(i)
 			}
 			b.ReportAllocs()
+			stop := benchcpu.Start(b)
 			for b.Loop() {
 				put(i)
 				i++
 			}
+			stop()
 		})
 	}
 }
