@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/sharecast/sharecast/dispatch"
+	"github.com/sharecast/sharecast/internal/benchcpu"
 )
 
 // rng is a range of numbers that a datagram carries: MoldUDP64's first
@@ -256,12 +257,14 @@ func BenchmarkSequenceTracker(b *testing.B) {
 			d := &dispatch.Datagram{Payload: rangePayload(rng{0, c.count}, 0), Source: src1, Group: group1, Port: 5000}
 			b.ReportAllocs()
 			i := uint64(0)
+			stop := benchcpu.Start(b)
 			for b.Loop() {
 				binary.BigEndian.PutUint64(d.Payload, i*c.step)
 				d.Source = netip.AddrPortFrom(src1.Addr(), uint16(i%uint64(c.flows)))
 				tr.Observe(d)
 				i++
 			}
+			stop()
 			if st := tr.Stats(); st.Numbers != i*c.count || st.Missing > i*65_535 {
 				b.Errorf("%d numbers counted, want %d; %+v", st.Numbers, i*c.count, st)
 			}

@@ -113,3 +113,28 @@ func TestSourceSequence(t *testing.T) {
 		t.Errorf("stats %+v, want %+v", st, want)
 	}
 }
+
+// A gap clears the bits of its numbers, word by word, also across the end
+// of the window's ring: a number whose bit a number one window before
+// had set is delivered once, not taken for a duplicate.
+func TestSourceSequenceGapClears(t *testing.T) {
+	s := natsrelay.NewTestSource(256, 1)
+	steps := []struct {
+		seq  uint64
+		want bool
+	}{
+		{1, true}, {150, true}, // gap: 2 to 149, across words
+		{70, true}, {70, false}, {149, true}, {2, true}, {2, false},
+		{300, true},               // gap: 151 to 299, across the ring's end (bits 151 to 255, 0 to 43)
+		{258, true}, {258, false}, // bit 2, set by 2, cleared by the gap
+		{300, false}, {151, true}, {255, true}, {256, true},
+	}
+	for i, st := range steps {
+		if got := s.Sequence("a", st.seq); got != st.want {
+			t.Errorf("step %d: number %d: delivered %v, want %v", i, st.seq, got, st.want)
+		}
+	}
+	if st, want := s.Stats(), (natsrelay.SourceStats{Gaps: 2, Missing: 148 + 149 - 3 - 4, Late: 7, Duplicates: 4}); st != want {
+		t.Errorf("stats %+v, want %+v", st, want)
+	}
+}

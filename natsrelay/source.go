@@ -420,9 +420,7 @@ func (s *Source) sequence(relay string, seq uint64) bool {
 				s.st.Missing += gap
 				s.slog.Warn().Str("relay", relay).Uint64("from", f.next).Uint64("to", seq-1).Msg("natsrelay: relay numbers missing")
 			}
-			for n := f.next; n < seq; n++ {
-				f.seen[(n&mask)/64] &^= 1 << (n & 63)
-			}
+			clearBits(f.seen, f.next, gap, mask)
 		}
 		f.seen[(seq&mask)/64] |= 1 << (seq & 63)
 		f.next = seq + 1
@@ -443,6 +441,19 @@ func (s *Source) sequence(relay string, seq uint64) bool {
 		s.st.Missing--
 	}
 	return true
+}
+
+// clearBits clears the bits of the n numbers from first in seen (n below
+// the window, mask the window's size - 1) a word at a time, so that a gap
+// costs n/64 steps, not n, whatever the number that opened it.
+func clearBits(seen []uint64, first, n, mask uint64) {
+	for n > 0 {
+		i := first & mask
+		run := min(n, 64-i%64)
+		seen[i/64] &^= ^uint64(0) >> (64 - run) << (i % 64)
+		first += run
+		n -= run
+	}
 }
 
 // Stats returns the Source's counters.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sharecast/sharecast/examples/discovery/internal/mdnstest"
 	"github.com/sharecast/sharecast/examples/discovery/mdns"
+	"github.com/sharecast/sharecast/internal/benchcpu"
 )
 
 func update(t testing.TB, tb *mdns.Table, m *dns.Msg, now time.Time) []mdns.Change {
@@ -255,9 +256,11 @@ func BenchmarkUpdate(b *testing.B) {
 			tb.Update(m, t0)
 			b.ReportAllocs()
 			b.ResetTimer()
+			stop := benchcpu.Start(b)
 			for i := 0; b.Loop(); i++ {
 				tb.Update(m, t0.Add(time.Duration(i)*time.Millisecond))
 			}
+			stop()
 		})
 	}
 }

@@ -1,11 +1,13 @@
 package arbiter_test
 
 import (
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/sharecast/sharecast/examples/marketdata/arbiter"
 	"github.com/sharecast/sharecast/examples/marketdata/feedgen"
+	"github.com/sharecast/sharecast/internal/benchcpu"
 	"github.com/sharecast/sharecast/internal/moldudp64"
 )
 
@@ -141,6 +143,7 @@ func BenchmarkAttack(b *testing.B) {
 		a, _ := benchArbiter(b, arbiter.Config{})
 		p, now := pkt, base
 		b.ReportAllocs()
+		stop := benchcpu.Start(b)
 		for b.Loop() {
 			now = now.Add(time.Microsecond)
 			if err := a.Feed(A, p, now); err != nil {
@@ -148,14 +151,18 @@ func BenchmarkAttack(b *testing.B) {
 			}
 			p.Seq += 8
 		}
+		stop()
 	})
+	forged := [3]moldudp64.Session{
+		moldudp64.MustParseSession("FORGED1"), moldudp64.MustParseSession("FORGED2"), moldudp64.MustParseSession("FORGED3"),
+	}
 	b.Run("forged-sessions", func(b *testing.B) {
-		a, _ := benchArbiter(b, arbiter.Config{})
-		forged := [3]moldudp64.Session{
-			moldudp64.MustParseSession("FORGED1"), moldudp64.MustParseSession("FORGED2"), moldudp64.MustParseSession("FORGED3"),
-		}
+		// FollowSessions: each packet replaces the session, the worst case
+		// (by default a live session is not replaced: "foreign-sessions").
+		a, _ := benchArbiter(b, arbiter.Config{FollowSessions: true})
 		p, now, i := pkt, base, 0
 		b.ReportAllocs()
+		stop := benchcpu.Start(b)
 		for b.Loop() {
 			now = now.Add(time.Microsecond)
 			p.Session = forged[i%3]
@@ -164,14 +171,39 @@ func BenchmarkAttack(b *testing.B) {
 			}
 			i++
 		}
+		stop()
 		if st := a.Stats(); st.Sessions < uint64(i) {
 			b.Fatalf("%d sessions for %d packets", st.Sessions, i)
+		}
+	})
+	b.Run("foreign-sessions", func(b *testing.B) {
+		// The default: the live session stays, each forged packet is
+		// refused and counted.
+		a, _ := benchArbiter(b, arbiter.Config{})
+		p, now, i := pkt, base, 0
+		if err := a.Feed(A, p, now); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		stop := benchcpu.Start(b)
+		for b.Loop() {
+			now = now.Add(time.Nanosecond) // the live session's timeout (5 s) never passes
+			p.Session = forged[i%3]
+			if err := a.Feed(A, p, now); !errors.Is(err, arbiter.ErrForeignSession) {
+				b.Fatalf("forged packet %d: %v, want ErrForeignSession", i, err)
+			}
+			i++
+		}
+		stop()
+		if st := a.Stats(); st.Sessions != 1 || st.Lines[A].Foreign != uint64(i) {
+			b.Fatalf("%d sessions, %d foreign packets counted of %d", st.Sessions, st.Lines[A].Foreign, i)
 		}
 	})
 	b.Run("forged-jumps", func(b *testing.B) {
 		a, _ := benchArbiter(b, arbiter.Config{})
 		p, now, i := pkt, base, uint64(0)
 		b.ReportAllocs()
+		stop := benchcpu.Start(b)
 		for b.Loop() {
 			now = now.Add(time.Microsecond)
 			q := p
@@ -185,6 +217,7 @@ func BenchmarkAttack(b *testing.B) {
 			}
 			i++
 		}
+		stop()
 		if st := a.Stats(); st.Next != p.Seq || st.Gaps != 0 {
 			b.Fatalf("the real feed was disturbed: %+v", st)
 		}

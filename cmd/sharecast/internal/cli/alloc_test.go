@@ -9,6 +9,7 @@ import (
 
 	"github.com/sharecast/sharecast/cmd/sharecast/internal/cli"
 	"github.com/sharecast/sharecast/dispatch"
+	"github.com/sharecast/sharecast/internal/benchcpu"
 	"github.com/sharecast/sharecast/internal/moldudp64"
 	"github.com/sharecast/sharecast/internal/wire"
 )
@@ -88,6 +89,56 @@ func BenchmarkHandlers(b *testing.B) {
 				h.ServeDatagram(context.Background(), &ds[i%len(ds)])
 				i++
 			}
+		})
+	}
+}
+
+// BenchmarkStatAttack puts what issue 17's findings 1 and 2 make stat's
+// handler do beside its ordinary case ("normal": one stream, in order),
+// per datagram of 200 bytes: a stream whose numbers jump by 65,535 (a gap
+// within stat's window of 2^16 each time), past the window, or by 2^62+1
+// (a reset each); and a new stream id, or a new source port, each
+// datagram once stat's 4,096 streams are known (an eviction each).
+// bench/RESULTS.md records the factors.
+func BenchmarkStatAttack(b *testing.B) {
+	for _, c := range []struct {
+		name   string
+		step   uint64 // sequence number i is i*step
+		stream bool   // a new stream id each datagram
+		port   bool   // a new source port each datagram
+	}{
+		{"normal", 1, false, false},
+		{"jump-65535", 65_535, false, false},
+		{"jump-past-window", 1 << 17, false, false},
+		{"jump-2^62", 1<<62 + 1, false, false},
+		{"new-stream-each", 1, true, false},
+		{"new-port-each", 1, false, true},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			h := cli.NewStatHandler("auto")
+			d := datagrams(b, 1, false)[0]
+			put := func(i uint64) {
+				hd := wire.Header{Stream: 9, Seq: i * c.step, SendTime: d.Time.UnixNano()}
+				if c.stream {
+					hd.Stream = i
+				}
+				if c.port {
+					d.Source = netip.AddrPortFrom(d.Source.Addr(), uint16(i))
+				}
+				hd.Put(d.Payload)
+				h.ServeDatagram(context.Background(), &d)
+			}
+			i := uint64(0)
+			for ; i < 8192; i++ { // the streams known, and evicted, already
+				put(i)
+			}
+			b.ReportAllocs()
+			stop := benchcpu.Start(b)
+			for b.Loop() {
+				put(i)
+				i++
+			}
+			stop()
 		})
 	}
 }

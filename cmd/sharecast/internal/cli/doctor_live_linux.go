@@ -55,8 +55,19 @@ func checkLive(cmd *cobra.Command, e *env, r *DoctorReport, opt doctorOptions) e
 		return nil
 	}
 	// Sequence numbers where the payload carries a header that stat knows
-	// (sharecast's, MoldUDP64), tracked as stat tracks them.
-	seq, err := newSeqTracker("auto", nil)
+	// (sharecast's, MoldUDP64), tracked as stat tracks them. A stream
+	// evicted under a flood of new ones (past the tracker's cap) leaves
+	// its figures in its group's, as in stat: retired, keyed by the groups
+	// asked only.
+	retired := map[netip.AddrPort]*seqCounters{}
+	for k := range live {
+		retired[k] = &seqCounters{}
+	}
+	seq, err := newSeqTracker("auto", func(f dispatch.FlowSequence) {
+		if c := retired[netip.AddrPortFrom(f.Group, f.Port)]; c != nil {
+			c.add(&f.SequenceStats)
+		}
+	})
 	if err != nil {
 		return err
 	}
@@ -147,6 +158,11 @@ func checkLive(cmd *cobra.Command, e *env, r *DoctorReport, opt doctorOptions) e
 	defer mu.Unlock()
 	seqs := map[netip.AddrPort]*seqCounters{}
 	streams := map[netip.AddrPort]int{}
+	for k, c := range retired {
+		if *c != (seqCounters{}) {
+			seqs[k] = c
+		}
+	}
 	for _, f := range seq.Flows() {
 		k := netip.AddrPortFrom(f.Group, f.Port)
 		if seqs[k] == nil {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sharecast/sharecast/internal/procnet"
 	"github.com/sharecast/sharecast/internal/testbed"
 )
 
@@ -50,7 +52,8 @@ func namedHelper(args []string) int {
 }
 
 // ports prints a process name that another user chose with its escape
-// codes escaped, so that it cannot hide the "another user" flag.
+// codes escaped, so that it cannot hide the "another user" flag; doctor
+// too, where it names that process as a listener that does not read.
 func TestPortsEscapesNames(t *testing.T) {
 	testbed.RequireRoot(t)
 	port := freePort(t)
@@ -77,5 +80,44 @@ func TestPortsEscapesNames(t *testing.T) {
 	}
 	if !strings.Contains(out, `\x1b[8m\x1b]0;x\a`) || !strings.Contains(out, "<- another user") {
 		t.Errorf("ports does not show the escaped name and the flag:\n%s", out)
+	}
+
+	// The helper alone on the port, its queue full (it never reads):
+	// doctor names it.
+	if code := l.stop(t); code != 0 {
+		t.Fatalf("listen: exit %d", code)
+	}
+	tx, err := net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: int(port)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	// Delivery on lo is synchronous: the drop counter is up to date when
+	// the write returns. Bounded: a default receive buffer holds a few
+	// hundred of these.
+	drops := uint64(0)
+	for i := 0; drops == 0 && i < 4096; i++ {
+		if _, err := tx.Write(make([]byte, 1000)); err != nil {
+			t.Fatal(err)
+		}
+		socks, err := procnet.ReadUDP(procnet.IPv4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range socks {
+			if s.Local.Port() == port {
+				drops += s.Drops
+			}
+		}
+	}
+	if drops == 0 {
+		t.Fatal("the helper's queue never overflowed")
+	}
+	_, out, _ = run(t, 20*time.Second, "doctor", groupAt("239.10.0.70", port))
+	if strings.ContainsAny(out, "\x1b\x07") {
+		t.Errorf("doctor printed raw escape codes:\n%q", out)
+	}
+	if !strings.Contains(out, `(\x1b[8m\x1b]0;x\a)`) {
+		t.Errorf("doctor does not name the listener that does not read, escaped:\n%s", out)
 	}
 }

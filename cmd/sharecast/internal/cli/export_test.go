@@ -27,6 +27,9 @@ var (
 	UserName         = userName
 )
 
+// SeqWindow is how many numbers below the next expected stat remembers.
+const SeqWindow = seqWindow
+
 // NewHostTables builds the tables that readHostTables reads on Linux.
 func NewHostTables(udp4, udp6 []procnet.UDPSocket, procs map[uint64][]procInfo, groups []membership) *hostTables {
 	return &hostTables{udp4: udp4, udp6: udp6, procs: procs, groups: groups}

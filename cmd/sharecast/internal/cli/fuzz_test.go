@@ -25,7 +25,9 @@ func fuzzSeeds(f *testing.F) {
 }
 
 // Whatever a datagram holds, listen writes one line of text for it, and
-// one line of valid JSON.
+// one line of valid JSON, each of a size bounded by the payload's: no
+// payload makes a description grow past a fixed part and a few bytes per
+// payload byte (hex and quoting at most 4).
 func FuzzListenOutput(f *testing.F) {
 	fuzzSeeds(f)
 	f.Fuzz(func(t *testing.T, p []byte) {
@@ -45,22 +47,30 @@ func FuzzListenOutput(f *testing.F) {
 		if bytes.Contains(line, []byte("\n")) || !json.Valid(line) {
 			t.Fatalf("JSON output for %x is not one valid line: %q", p, js.String())
 		}
+		if limit := 512 + 4*len(p); text.Len() > limit || js.Len() > limit {
+			t.Fatalf("%d bytes of payload described in %d bytes of text and %d of JSON, over %d", len(p), text.Len(), js.Len(), limit)
+		}
 	})
 }
 
 // stat takes any datagrams from any sources: its report lists at most 100
-// streams, and every group it lists is one that datagrams were sent to.
+// streams, and every group it lists is one that datagrams were sent to;
+// every datagram is counted once in its group, and no datagram's numbers
+// add more than stat's window to a group's lost, whatever they are (a
+// jump past the window is a reset).
 func FuzzStatHandler(f *testing.F) {
 	fuzzSeeds(f)
 	f.Fuzz(func(t *testing.T, p []byte) {
 		h := cli.NewStatHandler("auto")
 		// The input, cut in pieces, is many datagrams from many ports.
+		n := 0
 		for i := 0; len(p) > 0 && i < 4096; i++ {
-			n := min(len(p), 1+int(p[0])%64)
-			d := &dispatch.Datagram{Payload: p[:n], Time: time.Unix(2, 0), Source: netip.AddrPortFrom(netip.MustParseAddr("10.0.0.1"), uint16(i)),
+			k := min(len(p), 1+int(p[0])%64)
+			d := &dispatch.Datagram{Payload: p[:k], Time: time.Unix(2, 0), Source: netip.AddrPortFrom(netip.MustParseAddr("10.0.0.1"), uint16(i)),
 				Group: netip.MustParseAddr("239.1.2.3"), Port: uint16(5000 + i%2)}
 			h.ServeDatagram(context.Background(), d)
-			p = p[n:]
+			p = p[k:]
+			n++
 		}
 		gs, ss := cli.StatSnapshot(h)
 		if len(ss) > 100 {
@@ -68,6 +78,16 @@ func FuzzStatHandler(f *testing.F) {
 		}
 		if len(gs) > 2 {
 			t.Fatalf("%d groups from datagrams to 2", len(gs))
+		}
+		var sum uint64
+		for _, g := range gs {
+			sum += g.Datagrams
+			if g.Unsequenced > g.Datagrams || g.Lost > (g.Datagrams-g.Unsequenced)*cli.SeqWindow {
+				t.Fatalf("group %s: %d lost of %d datagrams (%d unsequenced), over the window %d a datagram", g.Group, g.Lost, g.Datagrams, g.Unsequenced, cli.SeqWindow)
+			}
+		}
+		if sum != uint64(n) {
+			t.Fatalf("%d datagrams counted in groups, %d sent", sum, n)
 		}
 	})
 }

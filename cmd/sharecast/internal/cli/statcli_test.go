@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sharecast/sharecast/internal/moldudp64"
 	"github.com/sharecast/sharecast/internal/testbed"
 	"github.com/sharecast/sharecast/internal/wire"
 )
@@ -121,21 +122,7 @@ func TestStatStreamFlood(t *testing.T) {
 	g := netip.AddrPortFrom(netip.MustParseAddr("239.10.0.95"), port)
 	st := start(t, "stat", g.String(), "--format", "json", "--count", strconv.Itoa(flood+real-3), "--interval", "1h")
 	st.listening(t, 1)
-	snd := testbed.NewSender(t, g, nil, netip.MustParseAddr("127.0.0.1"))
-	send := func(i int, stream, seq uint64) {
-		t.Helper()
-		if i%64 == 0 {
-			if err := testbed.Pace(port, 128<<10, 10*time.Second); err != nil {
-				t.Fatal(err)
-			}
-		}
-		p := make([]byte, 40)
-		wire.Header{Stream: stream, Seq: seq, SendTime: time.Now().UnixNano()}.Put(p)
-		wire.Fill(p[wire.HeaderLen:], seq)
-		if err := snd.Send(p); err != nil {
-			t.Fatal(err)
-		}
-	}
+	send := streamSender(t, g)
 	for i := range flood {
 		send(i, 1_000_000+uint64(i), 1<<62) // a new stream each, at a huge number
 	}
@@ -170,5 +157,111 @@ func TestStatStreamFlood(t *testing.T) {
 	}
 	if len(ls[len(ls)-1]) > 64<<10 {
 		t.Errorf("a JSON line of %d bytes", len(ls[len(ls)-1]))
+	}
+}
+
+// streamSender returns a function that sends, from one socket to g, the
+// datagram of a sharecast stream with a given number, waiting every 64
+// datagrams (the i-th) for the receiver to have read those before.
+func streamSender(t *testing.T, g netip.AddrPort) func(i int, stream, seq uint64) {
+	snd := testbed.NewSender(t, g, nil, netip.MustParseAddr("127.0.0.1"))
+	return func(i int, stream, seq uint64) {
+		t.Helper()
+		if i%64 == 0 {
+			if err := testbed.Pace(g.Port(), 128<<10, 10*time.Second); err != nil {
+				t.Fatal(err)
+			}
+		}
+		p := make([]byte, 40)
+		wire.Header{Stream: stream, Seq: seq, SendTime: time.Now().UnixNano()}.Put(p)
+		wire.Fill(p[wire.HeaderLen:], seq)
+		if err := snd.Send(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// Issue 17, finding 2, over real sockets: beside a real stream that skips
+// 3 numbers, an attacker's own stream (another stream id, from the same
+// socket) jumps to 2^64-1, 2^63+4, 2^40 and then by 2^20 at a time, and a
+// MoldUDP64 packet that fails validation claims a number near 2^64. The
+// jumps past stat's window are resets of the attacker's stream, counted
+// as such; no number of it counts as lost, in its stream or in the group;
+// the invalid packet is unsequenced, not tracked; the group's lost is the
+// real stream's 3.
+func TestStatForgedJump(t *testing.T) {
+	testbed.Require(t)
+	const real, jumps = 1_000, 50
+	port := freePort(t)
+	g := netip.AddrPortFrom(netip.MustParseAddr("239.10.0.96"), port)
+	forged := []uint64{5, 1<<64 - 1, 1<<63 + 4, 1 << 40}
+	for k := range uint64(jumps) {
+		forged = append(forged, (k+1)<<20)
+	}
+	// 5 starts the stream; 2^64-1 is 7 behind the next (6), a late number
+	// within the window; each of the others is past it: a reset.
+	const wantResets = 2 + jumps
+	total := real - 3 + len(forged) + 1
+	st := start(t, "stat", g.String(), "--format", "json", "--count", strconv.Itoa(total), "--interval", "1h")
+	st.listening(t, 1)
+	send := streamSender(t, g)
+	bad, err := moldudp64.AppendPacket(nil, moldudp64.MustParseSession("FORGED"), 1<<64-2, []byte("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad = bad[:len(bad)-1] // the message's length says 1 byte; none follows
+	if _, ok := moldudp64.TryDecode(bad); ok {
+		t.Fatal("the forged MoldUDP64 packet decodes")
+	}
+	badSnd := testbed.NewSender(t, g, nil, netip.MustParseAddr("127.0.0.1"))
+	for i := range real {
+		if i >= 500 && i < 503 {
+			continue // 3 lost
+		}
+		send(i, 7, uint64(i))
+		if i%16 == 0 && len(forged) > 0 {
+			send(i+1, 666, forged[0])
+			forged = forged[1:]
+		}
+		if i == 100 {
+			if err := badSnd.Send(bad); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if len(forged) != 0 {
+		t.Fatalf("%d forged numbers not sent", len(forged))
+	}
+	if code := st.wait(t, 60*time.Second); code != 0 {
+		t.Fatalf("stat: exit %d", code)
+	}
+	ls := lines(st.stdout.String())
+	type counts struct {
+		ID                              string
+		Datagrams, Lost, Gaps, Resets   uint64
+		Unsequenced, Numbers, Reordered uint64
+	}
+	var last struct {
+		Groups  []counts
+		Streams []counts
+	}
+	if err := json.Unmarshal([]byte(ls[len(ls)-1]), &last); err != nil || len(last.Groups) != 1 || len(last.Streams) != 2 {
+		t.Fatalf("final line: %v\n%s", err, ls[len(ls)-1])
+	}
+	gl := last.Groups[0]
+	if gl.Datagrams != uint64(total) || gl.Lost != 3 || gl.Gaps != 1 || gl.Resets != wantResets || gl.Unsequenced != 1 {
+		t.Errorf("group %+v: want %d datagrams, 3 lost in 1 gap (the real stream's), %d resets, 1 unsequenced", gl, total, wantResets)
+	}
+	for _, s := range last.Streams {
+		var want counts
+		switch s.ID {
+		case fmt.Sprintf("%016x", 7):
+			want = counts{ID: s.ID, Datagrams: real - 3, Numbers: real - 3, Lost: 3, Gaps: 1}
+		case fmt.Sprintf("%016x", 666):
+			want = counts{ID: s.ID, Datagrams: 4 + jumps, Numbers: 4 + jumps, Reordered: 1, Resets: wantResets}
+		}
+		if s != want {
+			t.Errorf("stream %+v, want %+v", s, want)
+		}
 	}
 }
