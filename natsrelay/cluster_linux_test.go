@@ -63,7 +63,7 @@ func TestRelayCluster(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond) // the cluster gives no signal of readiness to a client
 	}
-	pub, err := natsrelay.NewPublisher(nc, &natsrelay.PublisherConfig{Subject: subject, Buffer: 1 << 17})
+	pub, err := natsrelay.NewPublisher(nc, patient(natsrelay.PublisherConfig{Subject: subject, Buffer: 1 << 17}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -193,7 +193,7 @@ func (b *bed) relay(t *testing.T, ctx context.Context, rec *record, pcfg natsrel
 		t.Fatal(err)
 	}
 	pcfg.Subject = subject
-	pub, err := natsrelay.NewPublisher(nc, &pcfg)
+	pub, err := natsrelay.NewPublisher(nc, patient(pcfg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,6 +299,23 @@ func (b *bed) send(t *testing.T, s *mcast.Sender, pub *natsrelay.Publisher, from
 	}
 }
 
+// patient gives a Publisher of a test that counts every datagram the
+// time a slow machine needs: a JetStream server under -race beside a
+// loaded CPU took more than the default 5 s to acknowledge some of 4,096
+// publishes in flight, and their retries, piling up, outlived the default
+// RetryFor of a minute (CI saw 33,822 of 100,000 counted Failed, though
+// the server had stored every one). RetryFor stays inside the stream's
+// 2-minute duplicates window, so that a retry is never stored twice.
+func patient(c natsrelay.PublisherConfig) *natsrelay.PublisherConfig {
+	if c.AckTimeout == 0 {
+		c.AckTimeout = 30 * time.Second
+	}
+	if c.RetryFor == 0 {
+		c.RetryFor = 100 * time.Second
+	}
+	return &c
+}
+
 // Issue 18, acceptance 1: 100,000 datagrams relayed from A through the
 // JetStream server on S reach C's handler, every one, in order, byte for
 // byte, with the metadata that A saw. Then C's Source, closed and made
@@ -345,7 +362,7 @@ func TestRelayThroughJetStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	nc, _ := natstest.Connect(t, b.a, natsrelay.ConnConfig{URL: b.aURL})
-	pub2, err := natsrelay.NewPublisher(nc, &natsrelay.PublisherConfig{Subject: subject})
+	pub2, err := natsrelay.NewPublisher(nc, patient(natsrelay.PublisherConfig{Subject: subject}))
 	if err != nil {
 		t.Fatal(err)
 	}
