@@ -47,14 +47,8 @@ func TestListenServe(t *testing.T) {
 		t.Errorf("receive buffer granted %d, want the default %d", got, mcast.DefaultReadBuffer)
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Serve(ctx) }()
-
-	lo, err := net.InterfaceByName("lo")
-	if err != nil {
-		t.Fatal(err)
-	}
+	stop := serveReceiver(t, r)
+	lo := loopback(t)
 	const n = 300
 	var want int
 	for i, g := range []netip.AddrPort{g4a, other, g4b, g6} {
@@ -73,8 +67,7 @@ func TestListenServe(t *testing.T) {
 	if err := rec.Wait(testContext(t), want); err != nil {
 		t.Fatalf("handler got %d datagrams, want %d: %v", rec.Len(), want, err)
 	}
-	cancel()
-	if err := wait(t, done, "Serve"); err != nil {
+	if err := stop(); err != nil {
 		t.Fatalf("Serve: %v", err)
 	}
 	st := r.Stats()
@@ -139,4 +132,75 @@ func TestListenErrors(t *testing.T) {
 	if !errors.Is(err, mcast.ErrPortInUse) || !errors.As(err, &le) || le.Port != port || le.Network != "udp4" {
 		t.Errorf("ListenAndServe on an exclusively held port: %v, want a *ListenError for udp4 port %d matching mcast.ErrPortInUse", err, port)
 	}
+}
+
+// A datagram of exactly Config.BufferSize bytes reaches the handler whole,
+// byte for byte, and one a byte longer is dropped and counted as truncated
+// by the socket: the Server's buffers are BufferSize plus mcast.ReadSlack
+// (0 here, 1 where the OS reports no truncation; the Windows build runs the
+// same check under Wine, in mcast's TestWineSmoke).
+func TestListenBufferSizeExact(t *testing.T) {
+	testbed.Require(t)
+	checkLeaks(t)
+	const size = 64
+	g := netip.AddrPortFrom(netip.MustParseAddr("239.8.3.1"), freePort(t))
+	var rec dispatchtest.Recorder
+	r, err := dispatch.Listen(testContext(t), []string{g.String() + "%lo"}, &rec, &dispatch.ListenConfig{BufferSize: size})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	stop := serveReceiver(t, r)
+	lo := loopback(t)
+	snd := testbed.NewSender(t, g, lo, netip.MustParseAddr("127.0.0.1"))
+	exact := make([]byte, size)
+	for i := range exact {
+		exact[i] = byte(i)
+	}
+	want := [][]byte{exact, []byte("after")}
+	must(t, snd.Send(exact))
+	must(t, snd.Send(append(exact, 0xff)))
+	must(t, snd.Send(want[1]))
+	if err := rec.Wait(testContext(t), len(want)); err != nil {
+		t.Fatalf("handler got %d datagrams, want %d: %v", rec.Len(), len(want), err)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+	got := rec.Datagrams()
+	if len(got) != len(want) {
+		t.Fatalf("handler got %d datagrams, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if string(got[i].Payload) != string(want[i]) {
+			t.Errorf("datagram %d: %x, want %x", i, got[i].Payload, want[i])
+		}
+	}
+	st := r.Stats()
+	if len(st.Sockets) != 1 || st.Sockets[0].Kernel == nil || st.Sockets[0].Kernel.Truncated != 1 || st.Sockets[0].Datagrams != 2 {
+		t.Errorf("socket stats %+v, want 2 datagrams and 1 truncated", st.Sockets)
+	}
+}
+
+// serveReceiver serves r until the stop it returns is called, which ends
+// Serve's context and returns what Serve returned.
+func serveReceiver(t *testing.T, r *dispatch.Receiver) (stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Serve(ctx) }()
+	return func() error {
+		cancel()
+		return wait(t, done, "Serve")
+	}
+}
+
+// loopback returns the test bed's loopback interface.
+func loopback(t *testing.T) *net.Interface {
+	t.Helper()
+	lo, err := net.InterfaceByName("lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lo
 }

@@ -4,6 +4,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/sharecast/sharecast/mcast"
 )
 
 // record is one receive buffer and the Datagram that handlers see of it.
@@ -41,7 +43,11 @@ type pool struct {
 	total atomic.Int64
 }
 
-func newPool(size int) *pool { return &pool{size: size} }
+// newPool returns a pool of buffers that hold datagrams of up to size
+// bytes: each has mcast.ReadSlack bytes more, which an mcast.Conn keeps
+// spare outside Linux to tell a datagram that fills the buffer from one
+// cut short. (A Source other than an mcast.Conn may take those bytes too.)
+func newPool(size int) *pool { return &pool{size: size + mcast.ReadSlack} }
 
 // get fills rs with records, allocating a chunk if the pool runs short.
 func (p *pool) get(rs []*record) {

@@ -40,6 +40,12 @@ type reader struct {
 	itouched  []*binding  // inline bindings with pending records
 	held      []*record   // records queued and served inline: one reference is the reader's
 
+	// The flow whose hash was computed last, and its hash.
+	lastFlow      netip.AddrPort
+	lastFlowGroup netip.Addr
+	lastHash      uint64
+	lastHashOK    bool
+
 	datagrams, bytes, readErrors atomic.Uint64
 	exited                       atomic.Bool
 }
@@ -221,43 +227,26 @@ func (r *reader) dispatch(n int) error {
 }
 
 // route is the routing step. For each of the n datagrams at the front of
-// r.ds it fills in the Datagram of its record, counts it for the socket and
-// its group (and as unmatched), and decides, by the view, which handlers
-// take it: it appends the record to the pending list of each queue (one
-// worker of each queued handler) and of each inline handler, and sets its
-// reference count to the number of queues, plus the reader's own while
-// inline handlers share it. A record that only inline handlers take, or
-// none, stays in its slot, to be read into again.
+// r.ds it takes its record (take), counts it for the socket and its group,
+// finds the handlers that take it (routesFor, or the fallback when none
+// does, counted as unmatched), and sorts it onto their pending lists
+// (assign). A record that no handler takes stays in its slot, to be read
+// into again.
 func (r *reader) route(n int) error {
-	s := r.s
 	var bytes uint64
 	var cur *groupEntry
 	var curN, curBytes uint64
-	var lastFlow netip.AddrPort
-	var lastFlowGroup netip.Addr
-	var lastHash uint64
 	for i := range n {
-		md := &r.ds[i]
-		if md.Tag < 0 || md.Tag >= len(r.slots) || r.slots[md.Tag] == nil {
-			return fmt.Errorf("dispatch: socket %s: datagram %d came back with tag %d, not one of the batch's: %w",
-				r.name, i, md.Tag, ErrInvalidConfig)
+		tag := r.ds[i].Tag
+		rec, err := r.take(i)
+		if err != nil {
+			return err
 		}
-		rec := r.slots[md.Tag]
-		r.slots[md.Tag] = nil
-		rec.d = Datagram{
-			Payload: md.Payload,
-			Source:  md.Source,
-			Group:   md.Group,
-			Port:    r.local.Port(),
-			IfIndex: md.IfIndex,
-			TTL:     md.TTL,
-			Time:    md.Time,
-			Socket:  r.name,
-		}
-		size := uint64(len(md.Payload))
+		size := uint64(len(rec.d.Payload))
 		bytes += size
 
-		e := r.entry(md.Group)
+		// Counted per run of one group, flushed when the group changes.
+		e := r.entry(rec.d.Group)
 		if e != cur {
 			if cur != nil {
 				cur.stats.datagrams.Add(curN)
@@ -268,61 +257,18 @@ func (r *reader) route(n int) error {
 		curN++
 		curBytes += size
 
-		routes := e.routes
-		if e.bySource {
-			routes = r.matched[:0]
-			for _, b := range e.routes {
-				if !b.rt.pat.Source.IsValid() || b.rt.pat.Source == md.Source.Addr() {
-					routes = append(routes, b)
-				}
-			}
-			r.matched = routes
-		}
+		routes := r.routesFor(e, rec.d.Source.Addr())
 		if len(routes) == 0 {
 			e.stats.unmatched.Add(1)
-			s.unmatched.Add(1)
-			if fb := r.v.fallback; fb != nil {
-				routes = r.fallbackRoutes(fb)
-			} else {
-				r.slots[md.Tag] = rec // unused: read into it again
+			r.s.unmatched.Add(1)
+			fb := r.v.fallback
+			if fb == nil {
+				r.slots[tag] = rec // unused: read into it again
 				continue
 			}
+			routes = r.fallbackRoutes(fb)
 		}
-		queued, inline := 0, false
-		for _, b := range routes {
-			if b.inline {
-				if len(r.ipending[b.iidx]) == 0 {
-					r.itouched = append(r.itouched, b)
-				}
-				r.ipending[b.iidx] = append(r.ipending[b.iidx], rec)
-				inline = true
-				continue
-			}
-			queued++
-			w := b.workers[0]
-			if len(b.workers) > 1 {
-				if md.Source != lastFlow || md.Group != lastFlowGroup {
-					lastFlow, lastFlowGroup = md.Source, md.Group
-					lastHash = flowHash(md.Source, md.Group)
-				}
-				w = b.workers[lastHash%uint64(len(b.workers))]
-			}
-			if len(r.pending[w.idx]) == 0 {
-				r.touched = append(r.touched, w.idx)
-			}
-			r.pending[w.idx] = append(r.pending[w.idx], rec)
-		}
-		switch {
-		case queued == 0:
-			// Only inline handlers take it: the buffer stays the
-			// reader's, to read into again once they have returned.
-			r.slots[md.Tag] = rec
-		case inline:
-			rec.refs.Store(int32(queued + 1))
-			r.held = append(r.held, rec)
-		default:
-			rec.refs.Store(int32(queued))
-		}
+		r.assign(rec, tag, routes)
 	}
 	if cur != nil {
 		cur.stats.datagrams.Add(curN)
@@ -331,6 +277,95 @@ func (r *reader) route(n int) error {
 	r.datagrams.Add(uint64(n))
 	r.bytes.Add(bytes)
 	return nil
+}
+
+// take takes the record of r.ds[i] out of its slot and fills in the
+// Datagram that handlers see. A tag that is not one of the batch's (a
+// Source that broke the ReadBatch contract) is an error that stops the
+// reader.
+func (r *reader) take(i int) (*record, error) {
+	md := &r.ds[i]
+	if md.Tag < 0 || md.Tag >= len(r.slots) || r.slots[md.Tag] == nil {
+		return nil, fmt.Errorf("dispatch: socket %s: datagram %d came back with tag %d, not one of the batch's: %w",
+			r.name, i, md.Tag, ErrInvalidConfig)
+	}
+	rec := r.slots[md.Tag]
+	r.slots[md.Tag] = nil
+	rec.d = Datagram{
+		Payload: md.Payload,
+		Source:  md.Source,
+		Group:   md.Group,
+		Port:    r.local.Port(),
+		IfIndex: md.IfIndex,
+		TTL:     md.TTL,
+		Time:    md.Time,
+		Socket:  r.name,
+	}
+	return rec, nil
+}
+
+// routesFor returns the bindings of group entry e that take a datagram from
+// src: all of them, unless some match by source.
+func (r *reader) routesFor(e *groupEntry, src netip.Addr) []*binding {
+	if !e.bySource {
+		return e.routes
+	}
+	routes := r.matched[:0]
+	for _, b := range e.routes {
+		if !b.rt.pat.Source.IsValid() || b.rt.pat.Source == src {
+			routes = append(routes, b)
+		}
+	}
+	r.matched = routes
+	return routes
+}
+
+// assign appends rec to the pending list of each binding of routes: of one
+// worker of each queued handler (by flow, with several) and of each inline
+// one. It sets rec's reference count to the number of queues, plus the
+// reader's own while inline handlers share it; a record that only inline
+// handlers take goes back to its slot (tag), the reader's to read into
+// again once they have returned.
+func (r *reader) assign(rec *record, tag int, routes []*binding) {
+	queued, inline := 0, false
+	for _, b := range routes {
+		if b.inline {
+			if len(r.ipending[b.iidx]) == 0 {
+				r.itouched = append(r.itouched, b)
+			}
+			r.ipending[b.iidx] = append(r.ipending[b.iidx], rec)
+			inline = true
+			continue
+		}
+		queued++
+		w := b.workers[0]
+		if len(b.workers) > 1 {
+			w = b.workers[r.cachedFlowHash(rec.d.Source, rec.d.Group)%uint64(len(b.workers))]
+		}
+		if len(r.pending[w.idx]) == 0 {
+			r.touched = append(r.touched, w.idx)
+		}
+		r.pending[w.idx] = append(r.pending[w.idx], rec)
+	}
+	switch {
+	case queued == 0:
+		r.slots[tag] = rec
+	case inline:
+		rec.refs.Store(int32(queued + 1))
+		r.held = append(r.held, rec)
+	default:
+		rec.refs.Store(int32(queued))
+	}
+}
+
+// cachedFlowHash returns flowHash(src, g), computed again only when the flow
+// differs from the last one asked (a batch is mostly runs of one flow).
+func (r *reader) cachedFlowHash(src netip.AddrPort, g netip.Addr) uint64 {
+	if src != r.lastFlow || g != r.lastFlowGroup || !r.lastHashOK {
+		r.lastFlow, r.lastFlowGroup, r.lastHashOK = src, g, true
+		r.lastHash = flowHash(src, g)
+	}
+	return r.lastHash
 }
 
 // fanOut is the fan-out step: it hands the records that route sorted out

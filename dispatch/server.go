@@ -57,8 +57,10 @@ type Config struct {
 	BatchSize int
 
 	// BufferSize is the size of each receive buffer; 0 means
-	// DefaultBufferSize. A datagram longer than that is dropped by the
-	// socket and counted there (mcast.Stats.Truncated). Buffers are
+	// DefaultBufferSize. A datagram of up to BufferSize bytes is received
+	// whole on every OS (each buffer has mcast.ReadSlack bytes more); a
+	// longer one is dropped by the socket and counted there
+	// (mcast.Stats.Truncated). Buffers are
 	// allocated as needed, in chunks, and reused: at most about the sum
 	// of the handlers' queue lengths plus a batch per socket are in use
 	// at once.

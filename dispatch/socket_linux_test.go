@@ -87,10 +87,7 @@ func listenLo(t *testing.T, ctx context.Context, readBuffer int) (*mcast.Conn, u
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	lo, err := net.InterfaceByName("lo")
-	if err != nil {
-		t.Fatal(err)
-	}
+	lo := loopback(t)
 	must(t, conn.JoinGroup(lo, group1))
 	return conn, port, lo
 }

@@ -3,11 +3,11 @@ package group
 import (
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
-	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sharecast/sharecast/internal/procnet"
 )
 
 // limitReason says which limit a join or block that the kernel refused
@@ -49,14 +49,16 @@ func limitReason(err error, v6, source bool, groups, sources int) string {
 // returns "?" where it cannot (net.ipv6.mld_max_msf exists only in the
 // initial namespace).
 func sysctl(name string) string {
-	b, err := os.ReadFile("/proc/sys/" + strings.ReplaceAll(name, ".", "/"))
-	if err != nil {
+	n, ok := sysctlInt(name)
+	if !ok {
 		return "?"
 	}
-	return strings.TrimSpace(string(b))
+	return strconv.Itoa(n)
 }
 
+// sysctlInt reads an integer sysctl through procnet, the one reader of
+// /proc/sys/net.
 func sysctlInt(name string) (int, bool) {
-	n, err := strconv.Atoi(sysctl(name))
-	return n, err == nil
+	n, err := procnet.ReadSysctl(name)
+	return int(n), err == nil
 }

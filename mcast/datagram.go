@@ -19,7 +19,7 @@ type Datagram struct {
 	// returned: it is counted in Stats.Truncated. Outside Linux, where
 	// the OS does not say that it cut a datagram short, ReadBatch keeps
 	// the buffer's last byte spare, so a buffer holds datagrams one byte
-	// shorter than its capacity ([NewBatch] adds that byte).
+	// shorter than its capacity ([ReadSlack]; [NewBatch] adds that byte).
 	Payload []byte
 
 	// Source is the sender's address and port.
@@ -53,7 +53,7 @@ type Datagram struct {
 // up to size bytes, ready for [Conn.ReadBatch]. A size of 0 means 65,535
 // bytes, enough for any UDP datagram over IPv4. Outside Linux each buffer
 // has one byte more than size, which ReadBatch keeps spare.
-func NewBatch(n, size int) []Datagram { return newBatch(n, size, readSlack) }
+func NewBatch(n, size int) []Datagram { return newBatch(n, size, ReadSlack) }
 
 func newBatch(n, size, slack int) []Datagram {
 	if size <= 0 {

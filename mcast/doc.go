@@ -101,5 +101,6 @@
 // BUG(sharecast): SO_RXQ_OVFL and MSG_TRUNC are Linux-only, so outside
 // Linux Stats.KernelDrops stays 0 and truncation is detected by a datagram
 // filling its whole buffer: ReadBatch keeps each buffer's last byte spare
-// there (NewBatch adds it), and Windows's WSAEMSGSIZE counts too.
+// there (ReadSlack; NewBatch and package dispatch add it), and Windows's
+// WSAEMSGSIZE counts too.
 package mcast

@@ -80,9 +80,12 @@ func (r *reader) recvmmsg(fd uintptr) bool {
 	return true
 }
 
-// readSlack is how many bytes ReadBatch keeps spare at the end of each
-// buffer: none on Linux, where recvmmsg reports truncation (MSG_TRUNC).
-const readSlack = 0
+// ReadSlack is how many bytes ReadBatch keeps spare at the end of each
+// buffer: a buffer of capacity size+ReadSlack holds datagrams of up to size
+// bytes. None on Linux, where recvmmsg reports truncation (MSG_TRUNC); one
+// elsewhere. Code that makes its own buffers for ReadBatch (package dispatch
+// does) adds it, as NewBatch does.
+const ReadSlack = 0
 
 // readOS reads one batch with one recvmmsg call per wake-up.
 func (c *Conn) readOS(ds []Datagram) (int, error) {

@@ -13,7 +13,7 @@ import (
 // on Linux runs it over real sockets with Linux's parser.
 //
 // As in readXNet, a read that fills the buffer is taken as cut short (the
-// last byte is the spare, readSlack), and WSAEMSGSIZE counts as truncated.
+// last byte is the spare, ReadSlack), and WSAEMSGSIZE counts as truncated.
 func (c *Conn) readMsg(ds []Datagram, oob []byte, parse func([]byte) (pktInfo, error)) (int, error) {
 	d := &ds[0]
 	p := d.Payload[:cap(d.Payload)]

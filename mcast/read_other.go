@@ -43,11 +43,12 @@ func (c *Conn) initReader() error {
 	return nil
 }
 
-// readSlack is how many bytes ReadBatch keeps spare at the end of each
-// buffer: x/net reports no MSG_TRUNC here, so a read that fills the whole
-// buffer is taken as cut short, and a buffer holds datagrams one byte
-// shorter than its capacity. NewBatch adds the byte.
-const readSlack = 1
+// ReadSlack is how many bytes ReadBatch keeps spare at the end of each
+// buffer, so that a buffer of capacity size+ReadSlack holds datagrams of up
+// to size bytes: x/net reports no MSG_TRUNC here, so a read that fills the
+// whole buffer is taken as cut short. NewBatch adds the byte, and so does
+// code that makes its own buffers (package dispatch).
+const ReadSlack = 1
 
 // readOS reads one datagram, through x/net. The first datagram that comes
 // without a destination address is logged once: the destination check is

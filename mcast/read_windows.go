@@ -23,11 +23,13 @@ func (c *Conn) initReader() error {
 	return nil
 }
 
-// readSlack is how many bytes ReadBatch keeps spare at the end of each
-// buffer: Windows reports a datagram longer than the buffer as WSAEMSGSIZE,
-// and the spare byte tells a datagram that fits from one that does not
-// whatever the error says.
-const readSlack = 1
+// ReadSlack is how many bytes ReadBatch keeps spare at the end of each
+// buffer, so that a buffer of capacity size+ReadSlack holds datagrams of up
+// to size bytes: Windows reports a datagram longer than the buffer as
+// WSAEMSGSIZE, and the spare byte tells a datagram that fits from one that
+// does not whatever the error says. NewBatch adds the byte, and so does
+// code that makes its own buffers (package dispatch).
+const ReadSlack = 1
 
 // winWord is the pointer size, to which Windows aligns its control
 // messages.

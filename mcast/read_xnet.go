@@ -16,7 +16,7 @@ import (
 // x/net reports no MSG_TRUNC, so readXNet reads into the buffer's whole
 // capacity and takes a read that fills it as cut short: the last byte is
 // the spare that tells a datagram that fits from one that does not (see
-// readSlack). Windows reports a datagram longer than the buffer as the
+// ReadSlack). Windows reports a datagram longer than the buffer as the
 // error WSAEMSGSIZE, which counts as truncated too.
 func (c *Conn) readXNet(ds []Datagram) (int, error) {
 	d := &ds[0]

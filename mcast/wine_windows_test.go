@@ -2,6 +2,7 @@ package mcast_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"net"
 	"net/netip"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sharecast/sharecast/dispatch"
 	"github.com/sharecast/sharecast/mcast"
 )
 
@@ -94,6 +96,51 @@ func TestWineSmoke(t *testing.T) {
 		}
 		if st := c.Stats(); st.Truncated != 1 || st.Datagrams != 1 {
 			t.Fatalf("stats %+v, want 1 truncated and 1 datagram", st)
+		}
+	})
+
+	t.Run("a dispatch.Server takes a datagram of exactly its BufferSize whole", func(t *testing.T) {
+		// Windows has no MSG_TRUNC: the Server's buffers carry
+		// mcast.ReadSlack spare bytes, so that 64 bytes fit a
+		// BufferSize of 64 and 65 are counted as truncated.
+		const size = 64
+		g := netip.MustParseAddrPort("239.77.9.4:47094")
+		c := listen(t, "udp4", ":47094", nil)
+		if err := c.JoinGroup(nil, g.Addr()); err != nil {
+			t.Fatal(err)
+		}
+		got := make(chan []byte, 4)
+		var mux dispatch.Mux
+		mux.HandleFunc(dispatch.Pattern{}, func(_ context.Context, d *dispatch.Datagram) { got <- bytes.Clone(d.Payload) }, &dispatch.HandlerConfig{Inline: true})
+		srv, err := dispatch.NewServer(&mux, &dispatch.Config{BufferSize: size})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := srv.AddSource("wine", c); err != nil {
+			t.Fatal(err)
+		}
+		served := make(chan error, 1)
+		go func() { served <- srv.Serve(context.Background()) }()
+		exact := bytes.Repeat([]byte{7}, size)
+		send(t, g, exact)
+		send(t, g, append(exact, 8))
+		send(t, g, []byte("after"))
+		for _, want := range [][]byte{exact, []byte("after")} {
+			select {
+			case p := <-got:
+				if !bytes.Equal(p, want) {
+					t.Errorf("handler got %q, want %q", p, want)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("handler did not get %q", want)
+			}
+		}
+		if err := srv.Close(); err != nil {
+			t.Fatal(err)
+		}
+		<-served
+		if st := c.Stats(); st.Truncated != 1 || st.Datagrams != 2 {
+			t.Errorf("stats %+v, want 2 datagrams and 1 truncated", st)
 		}
 	})
 

@@ -100,6 +100,7 @@ func TestConsumerModule(t *testing.T) {
 	if goLine == "" {
 		t.Fatalf("the consumer's go.mod has no go line after tidy:\n%s", b)
 	}
+	t.Logf("go line after tidy: %s", goLine)
 	if gover(goLine) > gover(maxGo) {
 		t.Errorf("go mod tidy raised the consumer's go line to %s, want at most %s:\n%s", goLine, maxGo, b)
 	}
