@@ -227,7 +227,7 @@ func checkError(t *testing.T, code int, stderr string, wantCode int, names strin
 	if strings.Contains(msgs[0], "strconv.") {
 		t.Errorf("strconv's message, not ours: %q", msgs[0])
 	}
-	for _, pkg := range []string{"group: ", "mcast: ", "dispatch: "} {
+	for _, pkg := range []string{"group: ", "mcast: ", "dispatch: ", "natsrelay: "} {
 		if strings.Count(msgs[0], pkg) > 1 {
 			t.Errorf("%q stutters in %q", pkg, msgs[0])
 		}

@@ -184,7 +184,7 @@ func TestRelayErrorsCLI(t *testing.T) {
 		{"wrong password", []string{"--nats", "nats://10.18.7.2:4222", "--user", "relay", "--password", "wrong-secret"}, "Authorization Violation"},
 		{"password in URL", []string{"--nats", "nats://relay:wrong-secret@10.18.7.2:4222"}, "Authorization Violation"},
 		{"unreachable", []string{"--nats", "nats://10.18.7.2:4999"}, "no servers available"},
-		{"no stream", []string{"--nats", "nats://10.18.7.2:4222", "--user", "relay", "--password", "right-secret", "--stream", "NONE", "--no-create"}, "stream NONE (not created: no-create was asked): natsrelay: stream does not exist"},
+		{"no stream", []string{"--nats", "nats://10.18.7.2:4222", "--user", "relay", "--password", "right-secret", "--stream", "NONE", "--no-create"}, "stream NONE (not created: no-create was asked): stream does not exist"},
 	} {
 		args := append([]string{"relay", "239.18.7.7:7000%lo", "--subject", "feed.err"}, c.args...)
 		p := startHostProc(t, a, args...)
@@ -192,6 +192,9 @@ func TestRelayErrorsCLI(t *testing.T) {
 		errOut := p.stderr.String()
 		if code != 1 || !strings.Contains(errOut, c.want) {
 			t.Errorf("%s: exit %d, stderr:\n%s\nwant exit 1 and %q", c.name, code, errOut, c.want)
+		}
+		if strings.Count(errOut, "natsrelay: ") > 1 {
+			t.Errorf("%s: \"natsrelay:\" stutters in %s", c.name, errOut)
 		}
 		if strings.Contains(errOut, "secret") {
 			t.Errorf("%s: the password shows: %s", c.name, errOut)

@@ -220,14 +220,16 @@ func (s *session) writeSummary(w io.Writer, what string, st dispatch.Stats) {
 		if ss.Kernel != nil {
 			k.drops, k.trunc, k.filt = ss.Kernel.KernelDrops, ss.Kernel.Truncated, ss.Kernel.Filtered
 		}
-		var rb, granted int
+		// A feed with no socket (a NATS subject) has no receive buffer
+		// to report.
+		buf := ""
 		for _, so := range s.socks {
-			if so.Name == ss.Name {
-				rb, granted = so.Conn.ReadBuffer(), so.Conn.ReadBufferGranted()
+			if so.Name == ss.Name && so.Conn != nil {
+				buf = fmt.Sprintf(", receive buffer granted %d (asked %d; SO_RCVBUF reports %d)", so.Conn.ReadBufferGranted(), s.asked, so.Conn.ReadBuffer())
 			}
 		}
-		fmt.Fprintf(w, "  socket %s (%s): received %d, bytes %d, kernel drops %d, truncated %d, filtered %d, read errors %d, receive buffer granted %d (asked %d; SO_RCVBUF reports %d)\n",
-			ss.Name, ss.Local, ss.Datagrams, ss.Bytes, k.drops, k.trunc, k.filt, ss.ReadErrors, granted, s.asked, rb)
+		fmt.Fprintf(w, "  socket %s (%s): received %d, bytes %d, kernel drops %d, truncated %d, filtered %d, read errors %d%s\n",
+			ss.Name, ss.Local, ss.Datagrams, ss.Bytes, k.drops, k.trunc, k.filt, ss.ReadErrors, buf)
 	}
 	if s.summary != nil {
 		s.summary(w)
