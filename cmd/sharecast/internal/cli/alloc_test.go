@@ -98,7 +98,8 @@ func BenchmarkHandlers(b *testing.B) {
 // per datagram of 200 bytes: a stream whose numbers jump by 65,535 (a gap
 // within stat's window of 2^16 each time), past the window, or by 2^62+1
 // (a reset each); and a new stream id, or a new source port, each
-// datagram once stat's 4,096 streams are known (an eviction each).
+// datagram once stat's streams of the group (cli.DefaultMaxStreams) are
+// known (an eviction each).
 // bench/RESULTS.md records the factors.
 func BenchmarkStatAttack(b *testing.B) {
 	for _, c := range []struct {

@@ -1135,17 +1135,69 @@ func startIn(t *testing.T, h *testbed.Host, args ...string) {
 
 // doctor --listen under a flood of new stream ids (issue 17): three times,
 // a real stream's 100 numbers with 3 lost, then 5,000 datagrams each of a
-// new stream, which evict the real one from the tracker's 4,096 streams.
+// new stream, which evict the real one from its group's tracker (of
+// cli.DefaultMaxStreams streams).
 // The group's lost is the real streams' 9: an evicted stream's figures
 // stay in its group's (before, doctor said 0 lost). It listens 20 s.
 func TestDoctorListenStreamFlood(t *testing.T) {
+	g := netip.MustParseAddrPort("239.9.0.12:5014")
+	c := doctorListenFlood(t, "dflood", g, g)[g]
+	// cli.DefaultMaxStreams streams tracked of the 15,003, the others
+	// evicted; 15,291 sequenced datagrams, and the probes.
+	want := fmt.Sprintf("%d sequenced streams: sequence gaps 3, lost 9, reordered 0, duplicates 0, resets 0; ", cli.DefaultMaxStreams)
+	if !strings.Contains(c.Seen, want) {
+		t.Errorf("live: %s; want 9 lost in 3 gaps", c.Seen)
+	}
+	// The third real stream's gap was counted, so the streams before it
+	// (two floods and three real ones) were seen; the third flood's tail
+	// may come after doctor stopped listening.
+	var evicted int
+	if _, after, ok := strings.Cut(c.Seen, want); ok {
+		fmt.Sscanf(after, "%d streams evicted past", &evicted)
+	}
+	if evicted < 10_003-cli.DefaultMaxStreams || evicted > 15_003-cli.DefaultMaxStreams {
+		t.Errorf("live: %s; want %d to %d streams evicted", c.Seen, 10_003-cli.DefaultMaxStreams, 15_003-cli.DefaultMaxStreams)
+	}
+}
+
+// doctor --listen caps the streams of each group apart: the same real
+// streams on group B, the floods (15,000 new streams, more than the 4,096
+// that one tracker shared by all groups held) on group A. B's three
+// streams are all tracked, none evicted, and their 9 lost counted; A's
+// evictions are A's.
+func TestDoctorListenStreamFloodPerGroup(t *testing.T) {
+	a, b := netip.MustParseAddrPort("239.9.0.13:5015"), netip.MustParseAddrPort("239.9.0.14:5015")
+	live := doctorListenFlood(t, "dflood2", b, a)
+	want := "3 sequenced streams: sequence gaps 3, lost 9, reordered 0, duplicates 0, resets 0: datagrams were lost"
+	if c := live[b]; !strings.Contains(c.Seen, want) || strings.Contains(c.Seen, "evicted") {
+		t.Errorf("live %s: %s; want its 3 streams tracked, 9 lost in 3 gaps, none evicted", b, c.Seen)
+	}
+	if c := live[a]; !strings.Contains(c.Seen, fmt.Sprintf("%d sequenced streams: sequence gaps 0, lost 0,", cli.DefaultMaxStreams)) ||
+		!strings.Contains(c.Seen, "streams evicted past") {
+		t.Errorf("live %s: %s; want %d streams tracked, the others evicted", a, c.Seen, cli.DefaultMaxStreams)
+	}
+}
+
+// doctorListenFlood runs doctor --listen 20s on the groups of real and
+// flood (one port) in a namespace of its own named name, and sends,
+// three times, a real stream's 100 numbers with 3 lost to real, then
+// 5,000 datagrams each of a new stream to flood. It returns doctor's
+// live check of each group.
+func doctorListenFlood(t *testing.T, name string, real, flood netip.AddrPort) map[netip.AddrPort]cli.DoctorCheck {
+	t.Helper()
 	testbed.RequireRoot(t)
-	h := testbed.NewHost(t, "dflood")
+	h := testbed.NewHost(t, name)
 	addMcastRoute(t, h, "lo")
-	const spec = "239.9.0.12:5014"
-	g := netip.MustParseAddrPort(spec)
+	specs := []netip.AddrPort{real}
+	if flood != real {
+		specs = append(specs, flood)
+	}
+	args := []string{"doctor"}
+	for _, g := range specs {
+		args = append(args, g.String())
+	}
 	var out, errb bytes.Buffer
-	cmd := h.Command(t, "sharecast", "doctor", spec, "--listen", "20s", "--format", "json")
+	cmd := h.Command(t, "sharecast", append(args, "--listen", "20s", "--format", "json")...)
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := h.Start(cmd); err != nil {
 		t.Fatal(err)
@@ -1155,7 +1207,10 @@ func TestDoctorListenStreamFlood(t *testing.T) {
 	for deadline := time.Now().Add(10 * time.Second); !joined && time.Now().Before(deadline); {
 		err := h.Do(func() error {
 			ms, err := procnet.ReadIGMP(procnet.IPv4)
-			joined = slices.ContainsFunc(ms, func(m procnet.Membership) bool { return m.Group == g.Addr() && m.IfName == "lo" })
+			joined = true
+			for _, g := range specs {
+				joined = joined && slices.ContainsFunc(ms, func(m procnet.Membership) bool { return m.Group == g.Addr() && m.IfName == "lo" })
+			}
 			return err
 		})
 		if err != nil {
@@ -1168,14 +1223,21 @@ func TestDoctorListenStreamFlood(t *testing.T) {
 	if !joined {
 		cmd.Process.Kill()
 		cmd.Wait()
-		t.Fatalf("doctor did not join %s:\n%s", spec, errb.String())
+		t.Fatalf("doctor did not join %v:\n%s", specs, errb.String())
 	}
 	err := h.Do(func() error {
-		c, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(g))
+		c, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(real))
 		if err != nil {
 			return err
 		}
 		defer c.Close()
+		fc := c
+		if flood != real {
+			if fc, err = net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(flood)); err != nil {
+				return err
+			}
+			defer fc.Close()
+		}
 		// A barrier: probes without a header (untracked) until one is seen
 		// queued at a socket of the port, so that doctor's socket is joined
 		// and receiving before the first real number (the membership can
@@ -1194,11 +1256,11 @@ func TestDoctorListenStreamFlood(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			seen = slices.ContainsFunc(socks, func(s procnet.UDPSocket) bool { return s.Local.Port() == g.Port() && s.RxQueue > 0 })
+			seen = slices.ContainsFunc(socks, func(s procnet.UDPSocket) bool { return s.Local.Port() == real.Port() && s.RxQueue > 0 })
 		}
 		b := make([]byte, 64)
 		n := 0
-		send := func(stream, seq uint64) error {
+		send := func(c *net.UDPConn, stream, seq uint64) error {
 			wire.Header{Stream: stream, Seq: seq, SendTime: time.Now().UnixNano()}.Put(b)
 			if _, err := c.Write(b); err != nil {
 				return err
@@ -1207,7 +1269,7 @@ func TestDoctorListenStreamFlood(t *testing.T) {
 			// before doctor's socket with no counter of this namespace
 			// rising (in each of three runs), and the count must be exact.
 			if n++; n%8 == 0 {
-				return testbed.Pace(g.Port(), 8<<10, 10*time.Second)
+				return testbed.Pace(real.Port(), 8<<10, 10*time.Second)
 			}
 			return nil
 		}
@@ -1216,17 +1278,17 @@ func TestDoctorListenStreamFlood(t *testing.T) {
 				if seq%100 >= 50 && seq%100 < 53 {
 					continue // 3 lost a round
 				}
-				if err := send(7+round, seq); err != nil {
+				if err := send(c, 7+round, seq); err != nil {
 					return err
 				}
 			}
 			for i := range uint64(5000) {
-				if err := send(1_000_000+round*5000+i, 0); err != nil {
+				if err := send(fc, 1_000_000+round*5000+i, 0); err != nil {
 					return err
 				}
 			}
 		}
-		return testbed.Pace(g.Port(), 1, 10*time.Second)
+		return testbed.Pace(real.Port(), 1, 10*time.Second)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -1241,15 +1303,18 @@ func TestDoctorListenStreamFlood(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
 		t.Fatalf("doctor's JSON: %v\n%s\n%s", err, out.String(), errb.String())
 	}
+	live := map[netip.AddrPort]cli.DoctorCheck{}
 	for _, c := range r.Checks {
-		if c.Check == "live" && c.Subject == spec {
-			// 4,096 streams tracked of the 15,003; 15,291 sequenced
-			// datagrams, and the probes.
-			if !strings.Contains(c.Seen, "4096 sequenced streams: sequence gaps 3, lost 9,") {
-				t.Errorf("live: %s; want 9 lost in 3 gaps", c.Seen)
+		for _, g := range specs {
+			if c.Check == "live" && c.Subject == g.String() {
+				live[g] = c
 			}
-			return
 		}
 	}
-	t.Errorf("no live line for %s:\n%s", spec, out.String())
+	for _, g := range specs {
+		if _, ok := live[g]; !ok {
+			t.Errorf("no live line for %s:\n%s", g, out.String())
+		}
+	}
+	return live
 }

@@ -28,6 +28,9 @@ type liveGroup struct {
 	sources          []netip.Addr
 	moreSources      uint64 // sources past maxLiveSources
 	ttlMin, ttlMax   int
+	// seq tracks the group's sequenced streams, at most defaultMaxStreams
+	// of them: a flood of new streams on one group evicts only its own.
+	seq *groupSeq
 }
 
 // udpCounters are the UDP counters of /proc/net/snmp that say the kernel
@@ -48,28 +51,22 @@ func checkLive(cmd *cobra.Command, e *env, r *DoctorReport, opt doctorOptions) e
 		}
 		asked = append(asked, sp)
 		specs = append(specs, sp.String())
-		live[sp.AddrPort()] = &liveGroup{}
+		if live[sp.AddrPort()] != nil {
+			continue
+		}
+		// Sequence numbers where the payload carries a header that stat
+		// knows (sharecast's, MoldUDP64), tracked as stat tracks them: a
+		// stream evicted under a flood of new ones of its group (past
+		// the cap) leaves its figures in its group's.
+		seq, err := newGroupSeq("auto", defaultMaxStreams, nil)
+		if err != nil {
+			return err
+		}
+		live[sp.AddrPort()] = &liveGroup{seq: seq}
 	}
 	if len(specs) == 0 {
 		r.add("live", statusWarning, "host", "--listen needs a GROUP with its port", "sharecast doctor GROUP:PORT --listen 10s")
 		return nil
-	}
-	// Sequence numbers where the payload carries a header that stat knows
-	// (sharecast's, MoldUDP64), tracked as stat tracks them. A stream
-	// evicted under a flood of new ones (past the tracker's cap) leaves
-	// its figures in its group's, as in stat: retired, keyed by the groups
-	// asked only.
-	retired := map[netip.AddrPort]*seqCounters{}
-	for k := range live {
-		retired[k] = &seqCounters{}
-	}
-	seq, err := newSeqTracker("auto", func(f dispatch.FlowSequence) {
-		if c := retired[netip.AddrPortFrom(f.Group, f.Port)]; c != nil {
-			c.add(&f.SequenceStats)
-		}
-	})
-	if err != nil {
-		return err
 	}
 	var mu sync.Mutex
 	h := dispatch.HandlerFunc(func(_ context.Context, d *dispatch.Datagram) {
@@ -79,7 +76,7 @@ func checkLive(cmd *cobra.Command, e *env, r *DoctorReport, opt doctorOptions) e
 		if g == nil {
 			return // a group of the port that was not asked
 		}
-		seq.Observe(d)
+		g.seq.observe(d)
 		if g.datagrams == 0 || d.TTL < g.ttlMin {
 			g.ttlMin = d.TTL
 		}
@@ -156,21 +153,6 @@ func checkLive(cmd *cobra.Command, e *env, r *DoctorReport, opt doctorOptions) e
 	rpAfter, _ := netstatCounter("TcpExt", "IPReversePathFilter")
 	mu.Lock()
 	defer mu.Unlock()
-	seqs := map[netip.AddrPort]*seqCounters{}
-	streams := map[netip.AddrPort]int{}
-	for k, c := range retired {
-		if *c != (seqCounters{}) {
-			seqs[k] = c
-		}
-	}
-	for _, f := range seq.Flows() {
-		k := netip.AddrPortFrom(f.Group, f.Port)
-		if seqs[k] == nil {
-			seqs[k] = &seqCounters{}
-		}
-		seqs[k].add(&f.SequenceStats)
-		streams[k]++
-	}
 	for _, sp := range opt.specs {
 		g := live[sp.AddrPort()]
 		subj := subject(sp)
@@ -189,13 +171,16 @@ func checkLive(cmd *cobra.Command, e *env, r *DoctorReport, opt doctorOptions) e
 		seen := fmt.Sprintf("%s, %s in %v (%.0f/s) from %s (%s), TTL %d to %d",
 			plural(g.datagrams, "datagram"), plural(g.bytes, "byte"), took.Round(time.Millisecond),
 			float64(g.datagrams)/took.Seconds(), plural(uint64(len(g.sources))+g.moreSources, "source"), strings.Join(srcs, ", "), g.ttlMin, g.ttlMax)
-		c := seqs[sp.AddrPort()]
-		if c == nil {
+		c, flows := g.seq.totals()
+		if len(flows) == 0 && g.seq.evicted == 0 {
 			r.add("live", statusOK, subj, seen+"; no known header (sharecast, MoldUDP64) to count sequence gaps by", "")
 			continue
 		}
 		seen += fmt.Sprintf("; %s: sequence gaps %d, lost %d, reordered %d, duplicates %d, resets %d",
-			plural(uint64(streams[sp.AddrPort()]), "sequenced stream"), c.Gaps, c.Lost, c.Reordered, c.Duplicates, c.Resets)
+			plural(uint64(len(flows)), "sequenced stream"), c.Gaps, c.Lost, c.Reordered, c.Duplicates, c.Resets)
+		if g.seq.evicted > 0 {
+			seen += fmt.Sprintf("; %s evicted past %d streams of the group (the idle longest, their figures kept)", plural(g.seq.evicted, "stream"), defaultMaxStreams)
+		}
 		if c.Lost > 0 {
 			r.add("live", statusProblem, subj,
 				seen+": datagrams were lost before this socket (on the network, at the sender, or in this host's kernel: see the counters below)",

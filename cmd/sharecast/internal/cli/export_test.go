@@ -63,7 +63,7 @@ func NewPrinter(w io.Writer, format, encoding string) (dispatch.Handler, func())
 
 // NewStatHandler returns stat's handler.
 func NewStatHandler(mode string) dispatch.Handler {
-	h, err := newStatHandler(mode, 0)
+	h, err := newStatHandler(mode, 0, 0, nil)
 	if err != nil {
 		panic(err) // a fixed configuration
 	}
@@ -101,3 +101,6 @@ func FirewallDrops(js []byte, specs []group.Spec) ([]string, error) {
 	}
 	return out, err
 }
+
+// DefaultMaxStreams is the default of stat's --max-streams.
+const DefaultMaxStreams = defaultMaxStreams

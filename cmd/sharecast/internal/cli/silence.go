@@ -23,18 +23,25 @@ type groupWatch struct {
 
 func newGroupWatch(specs []string, start time.Time) *groupWatch {
 	w := &groupWatch{start: start, last: map[groupKey]*atomic.Int64{}}
-	for _, s := range specs {
-		sp, err := group.ParseSpec(s)
-		if err != nil {
-			continue // parseSpecs refused it already
-		}
-		k := groupKey{sp.Group, sp.Port}
+	for _, k := range groupKeys(specs) {
 		if w.last[k] == nil {
 			w.last[k] = new(atomic.Int64)
 			w.order = append(w.order, k)
 		}
 	}
 	return w
+}
+
+// groupKeys returns the group and port of each of specs (parseSpecs
+// checked them; one it refused is left out).
+func groupKeys(specs []string) []groupKey {
+	var ks []groupKey
+	for _, s := range specs {
+		if sp, err := group.ParseSpec(s); err == nil {
+			ks = append(ks, groupKey{sp.Group, sp.Port})
+		}
+	}
+	return ks
 }
 
 // middleware records each datagram's arrival before h sees it.

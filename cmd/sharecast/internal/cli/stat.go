@@ -32,6 +32,7 @@ func newStatCmd(e *env) *cobra.Command {
 	var f sessionFlags
 	var format, seqMode string
 	var interval time.Duration
+	var maxStreams int
 	cmd := &cobra.Command{
 		Use:   "stat GROUP...",
 		Short: "Live loss, gaps, reordering and latency per group and per socket",
@@ -50,7 +51,10 @@ reckoned per stream (as RFC 3550 does per source), over the group's streams.
 
 Every group asked for is listed, also one that has received nothing, with
 how long it has been silent; --max-silence makes stat exit with status 1
-when a group stays silent longer than that. A JSON line lists at most 100
+when a group stays silent longer than that. stat tracks at most
+--max-streams streams a group: past it, a new stream evicts the group's
+stream idle longest (never another group's), whose figures stay in the
+group's; streams_evicted counts them. A JSON line lists at most 100
 streams (the busiest), and says how many it left out.
 
 Sequence numbers come from the sharecast header (sharecast send) or from
@@ -93,7 +97,10 @@ SIGTERM, and writes a summary to standard error.`,
 			if interval <= 0 {
 				return usagef("invalid argument %s for \"--interval\" flag: want a positive duration", interval)
 			}
-			st, err := newStatHandler(seqMode, f.count)
+			if maxStreams < 1 || maxStreams > maxMaxStreams {
+				return usagef("invalid argument %d for \"--max-streams\" flag: want 1 to %d", maxStreams, maxMaxStreams)
+			}
+			st, err := newStatHandler(seqMode, f.count, maxStreams, groupKeys(specs))
 			if err != nil {
 				return err
 			}
@@ -109,6 +116,9 @@ SIGTERM, and writes a summary to standard error.`,
 			stop()
 			r.report(dst, true)
 			s.writeSummary(e.stderr, "sharecast stat", dst)
+			if n := st.unaskedCount(); n > 0 {
+				fmt.Fprintf(e.stderr, "  stat did not track %d datagrams of groups not asked for\n", n)
+			}
 			if past := st.past.Load(); past > 0 {
 				fmt.Fprintf(e.stderr, "  stat counted the first %d datagrams (--count %d); %d more that the handler received before the stop were not counted\n", st.limit, st.limit, past)
 			}
@@ -119,6 +129,7 @@ SIGTERM, and writes a summary to standard error.`,
 	cmd.Flags().StringVar(&format, "format", "auto", "output: table (redrawn in place), json (a line an interval), csv (a row a group an interval), or auto: table on a terminal, json otherwise")
 	cmd.Flags().StringVar(&seqMode, "seq", "auto", "where sequence numbers are: auto, sharecast or moldudp64")
 	cmd.Flags().DurationVar(&interval, "interval", time.Second, "how often to report")
+	cmd.Flags().IntVar(&maxStreams, "max-streams", defaultMaxStreams, fmt.Sprintf("streams tracked per group at most, 1 to %d; past it a new stream evicts the group's idle longest (counted in streams_evicted, its figures kept in the group's). A stream takes about 8.5 KiB (a window of %d numbers), so %d about 8.5 MiB a group", maxMaxStreams, seqWindow, defaultMaxStreams))
 	return cmd
 }
 
@@ -205,11 +216,15 @@ func streamName(s dispatch.StreamID) (kind seqKind, id string) {
 const seqWindow = 1 << 16
 
 // newSeqTracker returns the tracker of the streams that classify finds,
-// as mode says. Numbers are datagrams for sharecast streams and messages
-// for MoldUDP64.
-func newSeqTracker(mode string, onEvict func(dispatch.FlowSequence)) (*dispatch.SequenceTracker, error) {
+// as mode says, at most maxStreams of them (0: defaultMaxStreams). Numbers
+// are datagrams for sharecast streams and messages for MoldUDP64.
+func newSeqTracker(mode string, maxStreams int, onEvict func(dispatch.FlowSequence)) (*dispatch.SequenceTracker, error) {
+	if maxStreams == 0 {
+		maxStreams = defaultMaxStreams
+	}
 	return dispatch.NewSequenceTracker(&dispatch.SequenceConfig{
-		OnEvict: onEvict,
+		MaxFlows: maxStreams,
+		OnEvict:  onEvict,
 		ExtractRange: func(d *dispatch.Datagram) (first, count uint64, ok bool) {
 			si := classify(d.Payload, mode)
 			return si.first, si.n, si.kind != kindNone
@@ -253,29 +268,32 @@ type groupStat struct {
 	// RFC 3550 reckons it per source: two senders' clocks differ by any
 	// offset, which a deviation between their datagrams would take in.
 	jitter float64
-	// retired holds the figures of the group's streams that the tracker
-	// evicted; evicted counts them.
-	retired seqCounters
-	evicted uint64
+	// seq tracks the group's streams, at most --max-streams of them.
+	seq *groupSeq
 }
 
 // statHandler is the handler of stat: it tracks sequence numbers per
-// stream, with a dispatch.SequenceTracker, and latency per group. Its
-// methods are safe for concurrent use.
+// stream, with a dispatch.SequenceTracker per group (a groupSeq), and
+// latency per group. Its methods are safe for concurrent use.
 type statHandler struct {
-	mode  string
-	limit uint64
+	mode       string
+	limit      uint64
+	maxStreams int
+	// asked holds the groups asked for; a datagram of another is counted
+	// in unasked and not tracked. Empty (--hub without a GROUP: all the
+	// hub's groups), every group that arrives is tracked.
+	asked map[groupKey]bool
 
-	mu     sync.Mutex
-	groups map[groupKey]*groupStat
-	seq    *dispatch.SequenceTracker
+	mu      sync.Mutex
+	groups  map[groupKey]*groupStat
+	unasked uint64
 	// watch lists the groups asked for, and when each last had a
 	// datagram (set before serving).
 	watch *groupWatch
 	// transit is the transit time (ns) of the last datagram of each
-	// sharecast stream, for the jitter. Its streams are the tracker's
-	// flows: an entry goes when the tracker evicts its flow (retire), so
-	// that it holds no more than the tracker's MaxFlows.
+	// sharecast stream, for the jitter. Its streams are the trackers'
+	// flows: an entry goes when its group's tracker evicts its flow
+	// (retire), so that it holds no more than --max-streams a group.
 	transit map[streamKey]int64
 
 	n        atomic.Uint64
@@ -284,25 +302,37 @@ type statHandler struct {
 	doneOnce sync.Once
 }
 
-func newStatHandler(mode string, limit uint64) (*statHandler, error) {
-	h := &statHandler{mode: mode, limit: limit, groups: map[groupKey]*groupStat{}, transit: map[streamKey]int64{}, done: make(chan struct{})}
-	var err error
-	h.seq, err = newSeqTracker(mode, h.retire)
-	if err != nil {
+// newStatHandler returns stat's handler, tracking at most maxStreams
+// streams (0: defaultMaxStreams) in each of the groups asked (all that
+// arrive if none).
+func newStatHandler(mode string, limit uint64, maxStreams int, asked []groupKey) (*statHandler, error) {
+	h := &statHandler{mode: mode, limit: limit, maxStreams: maxStreams, asked: map[groupKey]bool{},
+		groups: map[groupKey]*groupStat{}, transit: map[streamKey]int64{}, done: make(chan struct{})}
+	for _, k := range asked {
+		h.asked[k] = true
+	}
+	// The configuration of each group's tracker, checked once: the
+	// groups' trackers are made as their first datagrams arrive.
+	if _, err := h.newGroupStat(); err != nil {
 		return nil, err
 	}
 	return h, nil
 }
 
-// retire keeps the figures of a stream that the tracker evicted (the idle
-// longest, when a new one came past its cap) in its group's, so that a
-// group's counts never go down. The tracker calls it from Observe, which
-// ServeDatagram calls with h.mu held.
-func (h *statHandler) retire(f dispatch.FlowSequence) {
-	if g := h.groups[groupKey{f.Group, f.Port}]; g != nil {
-		g.retired.add(&f.SequenceStats)
-		g.evicted++
+// newGroupStat returns the state of a group before its first datagram.
+func (h *statHandler) newGroupStat() (*groupStat, error) {
+	seq, err := newGroupSeq(h.mode, h.maxStreams, h.retire)
+	if err != nil {
+		return nil, err
 	}
+	return &groupStat{total: newLatencyHistogram(), interval: newLatencyHistogram(), seq: seq}, nil
+}
+
+// retire forgets the last transit time of a stream that its group's
+// tracker evicted (the idle longest, when a new one came past the cap;
+// its figures stay in the group's). The tracker calls it from Observe,
+// which ServeDatagram calls with h.mu held.
+func (h *statHandler) retire(f dispatch.FlowSequence) {
 	delete(h.transit, streamKey{f.Source, f.Group, f.Port, f.Stream})
 }
 
@@ -330,7 +360,12 @@ func (h *statHandler) ServeDatagram(_ context.Context, d *dispatch.Datagram) {
 	h.mu.Lock()
 	g := h.groups[gk]
 	if g == nil {
-		g = &groupStat{total: newLatencyHistogram(), interval: newLatencyHistogram()}
+		if len(h.asked) > 0 && !h.asked[gk] {
+			h.unasked++ // a group of the port that was not asked: not tracked
+			h.mu.Unlock()
+			return
+		}
+		g, _ = h.newGroupStat() // the configuration that newStatHandler checked
 		h.groups[gk] = g
 	}
 	g.datagrams++
@@ -338,14 +373,14 @@ func (h *statHandler) ServeDatagram(_ context.Context, d *dispatch.Datagram) {
 	if si.kind == kindNone {
 		g.unsequenced++
 	} else {
-		h.seq.Observe(d)
+		g.seq.observe(d)
 		if si.kind == kindSharecast {
 			us := max(d.Time.Sub(si.sent).Microseconds(), 0)
 			// A latency past the histogram's hour is recorded as its top.
 			_ = g.total.RecordValue(min(us, g.total.HighestTrackableValue()))
 			_ = g.interval.RecordValue(min(us, g.interval.HighestTrackableValue()))
-			// Observe made the stream's flow (evicting another's, whose
-			// entry retire deleted): the entry has room.
+			// observe made the stream's flow (evicting another of the
+			// group's, whose entry retire deleted): the entry has room.
 			transit := d.Time.Sub(si.sent).Nanoseconds()
 			k := streamKey{d.Source, d.Group, d.Port, si.stream()}
 			if prev, ok := h.transit[k]; ok {
@@ -358,6 +393,14 @@ func (h *statHandler) ServeDatagram(_ context.Context, d *dispatch.Datagram) {
 	if n := h.n.Add(1); h.limit > 0 && n >= h.limit {
 		h.doneOnce.Do(func() { close(h.done) })
 	}
+}
+
+// unaskedCount returns how many datagrams of groups not asked for the
+// handler did not track.
+func (h *statHandler) unaskedCount() uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.unasked
 }
 
 // latency is a latency summary in microseconds.
@@ -401,8 +444,8 @@ type (
 		// SilentS is how long the group has received nothing, in seconds.
 		SilentS float64 `json:"silent_s"`
 		// StreamsEvicted counts the group's streams that stat stopped
-		// tracking to make room for new ones (the idle longest, past 4,096
-		// streams); their figures stay in the group's.
+		// tracking to make room for new ones of the group (the idle
+		// longest, past --max-streams); their figures stay in the group's.
 		StreamsEvicted uint64 `json:"streams_evicted"`
 	}
 	socketLine struct {
@@ -434,9 +477,11 @@ func (h *statHandler) snapshot(final bool, now time.Time) ([]groupLine, []stream
 	defer h.mu.Unlock()
 	gs := make([]groupLine, 0, len(h.groups))
 	at := make(map[groupKey]int, len(h.groups))
+	var ss []streamLine
 	for gk, g := range h.groups {
-		gl := groupLine{Group: gk.String(), Datagrams: g.datagrams, Bytes: g.bytes, Unsequenced: g.unsequenced,
-			JitterUS: math.Round(g.jitter/1e3*10) / 10, seqCounters: g.retired, StreamsEvicted: g.evicted}
+		c, flows := g.seq.totals()
+		gl := groupLine{Group: gk.String(), Streams: len(flows), Datagrams: g.datagrams, Bytes: g.bytes, Unsequenced: g.unsequenced,
+			JitterUS: math.Round(g.jitter/1e3*10) / 10, seqCounters: c, StreamsEvicted: g.seq.evicted}
 		if final {
 			gl.Latency = latencyOf(g.total)
 		} else {
@@ -445,6 +490,12 @@ func (h *statHandler) snapshot(final bool, now time.Time) ([]groupLine, []stream
 		g.interval.Reset()
 		at[gk] = len(gs)
 		gs = append(gs, gl)
+		for _, f := range flows {
+			kind, id := streamName(f.Stream)
+			sl := streamLine{Group: gl.Group, Source: f.Source.String(), Kind: kind.String(), ID: id, Datagrams: f.Datagrams, Next: f.Next}
+			sl.seqCounters.add(&f.SequenceStats)
+			ss = append(ss, sl)
+		}
 	}
 	// Every group asked for has a line, also one that received nothing.
 	if h.watch != nil {
@@ -456,18 +507,6 @@ func (h *statHandler) snapshot(final bool, now time.Time) ([]groupLine, []stream
 				gs = append(gs, groupLine{Group: gk.String()})
 			}
 			gs[i].SilentS = math.Round(h.watch.silentFor(gk, now).Seconds()*1000) / 1000
-		}
-	}
-	var ss []streamLine
-	for _, f := range h.seq.Flows() {
-		gk := groupKey{f.Group, f.Port}
-		kind, id := streamName(f.Stream)
-		sl := streamLine{Group: gk.String(), Source: f.Source.String(), Kind: kind.String(), ID: id, Datagrams: f.Datagrams, Next: f.Next}
-		sl.seqCounters.add(&f.SequenceStats)
-		ss = append(ss, sl)
-		if i, ok := at[gk]; ok {
-			gs[i].Streams++
-			gs[i].seqCounters.add(&f.SequenceStats)
 		}
 	}
 	slices.SortFunc(gs, func(a, b groupLine) int { return cmp.Compare(a.Group, b.Group) })
@@ -492,31 +531,31 @@ var (
 	mGroupGaps       = prometheus.NewDesc("sharecast_group_gaps_total", "Jumps over one or more sequence numbers.", []string{"group", "port"}, nil)
 	mGroupDuplicates = prometheus.NewDesc("sharecast_group_duplicates_total", "Datagrams whose sequence numbers were all received before.", []string{"group", "port"}, nil)
 	mGroupReordered  = prometheus.NewDesc("sharecast_group_reordered_total", "Datagrams that brought sequence numbers below a higher one.", []string{"group", "port"}, nil)
+	mGroupEvicted    = prometheus.NewDesc("sharecast_group_streams_evicted_total", "Streams no longer tracked to make room for new ones of the group (the idle longest, past --max-streams); their figures stay in the group's.", []string{"group", "port"}, nil)
 )
 
 // collect adds stat's sequence counters to the metrics.
 func (h *statHandler) collect(ch chan<- prometheus.Metric) {
+	type figures struct {
+		seqCounters
+		evicted uint64
+	}
 	h.mu.Lock()
-	byGroup := make(map[groupKey]*seqCounters, len(h.groups))
+	byGroup := make(map[groupKey]figures, len(h.groups))
 	for gk, g := range h.groups {
-		c := g.retired
-		byGroup[gk] = &c
+		// Under h.mu, so that no stream is evicted (its figures moving to
+		// retired) between the two reads: the counters never go down.
+		c, _ := g.seq.totals()
+		byGroup[gk] = figures{c, g.seq.evicted}
 	}
-	// Under h.mu, so that no stream is evicted (its figures moving to
-	// retired) between the two reads: the counters never go down.
-	flows := h.seq.Flows()
 	h.mu.Unlock()
-	for _, f := range flows {
-		if c := byGroup[groupKey{f.Group, f.Port}]; c != nil {
-			c.add(&f.SequenceStats)
-		}
-	}
 	for gk, c := range byGroup {
 		g, port := gk.group.String(), strconv.Itoa(int(gk.port))
 		ch <- prometheus.MustNewConstMetric(mGroupLost, prometheus.CounterValue, float64(c.Lost), g, port)
 		ch <- prometheus.MustNewConstMetric(mGroupGaps, prometheus.CounterValue, float64(c.Gaps), g, port)
 		ch <- prometheus.MustNewConstMetric(mGroupDuplicates, prometheus.CounterValue, float64(c.Duplicates), g, port)
 		ch <- prometheus.MustNewConstMetric(mGroupReordered, prometheus.CounterValue, float64(c.Reordered), g, port)
+		ch <- prometheus.MustNewConstMetric(mGroupEvicted, prometheus.CounterValue, float64(c.evicted), g, port)
 	}
 }
 
@@ -609,7 +648,7 @@ func (r *statReporter) report(st dispatch.Stats, final bool) {
 
 // csvHeader names the columns of --format csv.
 var csvHeader = []string{"time", "elapsed_s", "final", "group", "streams", "datagrams", "bytes", "pps", "mbps", "unsequenced",
-	"numbers", "lost", "gaps", "duplicates", "reordered", "resets", "latency_p50_us", "latency_p99_us", "latency_max_us", "jitter_us", "silent_s"}
+	"numbers", "lost", "gaps", "duplicates", "reordered", "resets", "latency_p50_us", "latency_p99_us", "latency_max_us", "jitter_us", "silent_s", "streams_evicted"}
 
 // writeCSV writes a row per group, after the header the first time.
 func (r *statReporter) writeCSV(line statLine) {
@@ -624,7 +663,7 @@ func (r *statReporter) writeCSV(line statLine) {
 		w.Write([]string{line.Time.UTC().Format(time.RFC3339Nano), f(line.Elapsed), strconv.FormatBool(line.Final), g.Group,
 			strconv.Itoa(g.Streams), u(g.Datagrams), u(g.Bytes), f(g.PPS), f(g.Mbps), u(g.Unsequenced),
 			u(g.Numbers), u(g.Lost), u(g.Gaps), u(g.Duplicates), u(g.Reordered), u(g.Resets),
-			strconv.FormatInt(g.Latency.P50, 10), strconv.FormatInt(g.Latency.P99, 10), strconv.FormatInt(g.Latency.Max, 10), f(g.JitterUS), f(g.SilentS)})
+			strconv.FormatInt(g.Latency.P50, 10), strconv.FormatInt(g.Latency.P99, 10), strconv.FormatInt(g.Latency.Max, 10), f(g.JitterUS), f(g.SilentS), u(g.StreamsEvicted)})
 	}
 	w.Flush() // an error closes env.outFailed, which stops the session
 }
@@ -647,7 +686,7 @@ func (r *statReporter) drawTable(line statLine) {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "sharecast stat  %s  up %s  (%s)\n", line.Time.Format("15:04:05"), time.Duration(line.Elapsed*float64(time.Second)).Round(time.Second), what)
-	groups := [][]string{{"group", "streams", "pps", "Mbit/s", "received", "lost", "gaps", "dup", "reorder", "jitter", "p50", "p99", "max", "silent"}}
+	groups := [][]string{{"group", "streams", "evicted", "pps", "Mbit/s", "received", "lost", "gaps", "dup", "reorder", "jitter", "p50", "p99", "max", "silent"}}
 	for _, g := range line.Groups {
 		silent := "-"
 		if g.SilentS >= 1 {
@@ -657,13 +696,13 @@ func (r *statReporter) drawTable(line statLine) {
 		if g.Latency.Count > 1 {
 			jitter = (time.Duration(g.JitterUS * float64(time.Microsecond))).Round(time.Microsecond).String()
 		}
-		groups = append(groups, []string{g.Group, strconv.Itoa(g.Streams), fmt.Sprintf("%.1f", g.PPS), fmt.Sprintf("%.2f", g.Mbps),
+		groups = append(groups, []string{g.Group, strconv.Itoa(g.Streams), strconv.FormatUint(g.StreamsEvicted, 10), fmt.Sprintf("%.1f", g.PPS), fmt.Sprintf("%.2f", g.Mbps),
 			strconv.FormatUint(g.Datagrams, 10), strconv.FormatUint(g.Lost, 10), strconv.FormatUint(g.Gaps, 10),
 			strconv.FormatUint(g.Duplicates, 10), strconv.FormatUint(g.Reordered, 10), jitter,
 			us(g.Latency.P50, g.Latency.Count), us(g.Latency.P99, g.Latency.Count), us(g.Latency.Max, g.Latency.Count), silent})
 	}
 	// The columns to drop first when the terminal is too narrow.
-	writeFitted(&b, groups, width, []string{"max", "streams", "reorder", "dup", "p50", "Mbit/s", "gaps", "jitter", "silent"})
+	writeFitted(&b, groups, width, []string{"evicted", "max", "streams", "reorder", "dup", "p50", "Mbit/s", "gaps", "jitter", "silent"})
 	if len(line.Groups) == 0 {
 		b.WriteString("(no group)\n")
 	}

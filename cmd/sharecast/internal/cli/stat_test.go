@@ -129,8 +129,8 @@ func TestStatEvictionKeepsGroupFigures(t *testing.T) {
 	if len(ss) > 100 {
 		t.Errorf("%d stream lines", len(ss))
 	}
-	if n := cli.StatTransits(h); n != 4096 {
-		t.Errorf("the jitter keeps %d streams' transit times, want the tracker's 4,096", n)
+	if n := cli.StatTransits(h); n != cli.DefaultMaxStreams {
+		t.Errorf("the jitter keeps %d streams' transit times, want the tracker's %d", n, cli.DefaultMaxStreams)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sharecast/sharecast/cmd/sharecast/internal/cli"
 	"github.com/sharecast/sharecast/internal/moldudp64"
 	"github.com/sharecast/sharecast/internal/testbed"
 	"github.com/sharecast/sharecast/internal/wire"
@@ -112,7 +113,7 @@ func TestStatSilentGroupsAndCounts(t *testing.T) {
 
 // Issue 17, finding 1, over real sockets: 5,000 datagrams, each of a new
 // stream id, then a real stream that skips 3 numbers. stat keeps at most
-// 4,096 streams (the idle longest evicted, counted), its JSON line lists
+// cli.DefaultMaxStreams streams (the idle longest evicted, counted), its JSON line lists
 // at most 100 and says how many it left out, and the group's figures are
 // the real stream's, not the flood's.
 func TestStatStreamFlood(t *testing.T) {
@@ -149,14 +150,108 @@ func TestStatStreamFlood(t *testing.T) {
 		t.Fatalf("final line: %v\n%s", err, ls[len(ls)-1])
 	}
 	gl := last.Groups[0]
-	if gl.Datagrams != flood+real-3 || gl.Lost != 3 || gl.StreamsEvicted != flood+1-4096 {
-		t.Errorf("group %+v: want %d datagrams, 3 lost (the real stream's), %d streams evicted", gl, flood+real-3, flood+1-4096)
+	if gl.Datagrams != flood+real-3 || gl.Lost != 3 || gl.StreamsEvicted != flood+1-cli.DefaultMaxStreams {
+		t.Errorf("group %+v: want %d datagrams, 3 lost (the real stream's), %d streams evicted", gl, flood+real-3, flood+1-cli.DefaultMaxStreams)
 	}
-	if len(last.Streams) > 100 || len(last.Streams)+last.StreamsOmitted != 4096 {
-		t.Errorf("%d stream lines and %d omitted, want at most 100 of the 4,096 tracked", len(last.Streams), last.StreamsOmitted)
+	if len(last.Streams) > 100 || len(last.Streams)+last.StreamsOmitted != cli.DefaultMaxStreams {
+		t.Errorf("%d stream lines and %d omitted, want at most 100 of the %d tracked", len(last.Streams), last.StreamsOmitted, cli.DefaultMaxStreams)
 	}
 	if len(ls[len(ls)-1]) > 64<<10 {
 		t.Errorf("a JSON line of %d bytes", len(ls[len(ls)-1]))
+	}
+}
+
+// Issue 17, finding 1, between groups, over real sockets: stat caps the
+// streams of each group apart (the default --max-streams), so that a flood
+// of new stream ids on group A evicts only A's streams. A real stream on
+// group B sends 500 numbers, A gets 5,000 new streams (more than the cap,
+// and more than the 4,096 that one tracker shared by all groups held), then
+// B sends the rest but 3: B's stream is never evicted, keeps its row, and
+// its 3 lost numbers (in a gap that spans the flood) are counted; A's
+// evictions are counted in A's line, none in B's. A second stat, with
+// --max-streams 2000 and --format csv, counts A's evictions past its cap
+// in its rows.
+func TestStatStreamFloodPerGroup(t *testing.T) {
+	testbed.Require(t)
+	const flood, real, maxStreams = 5_000, 1_000, cli.DefaultMaxStreams
+	port := freePort(t)
+	a := netip.AddrPortFrom(netip.MustParseAddr("239.10.0.97"), port)
+	b := netip.AddrPortFrom(netip.MustParseAddr("239.10.0.98"), port)
+	st := start(t, "stat", a.String(), b.String(), "--format", "json", "--count", strconv.Itoa(flood+real-3), "--interval", "1h")
+	cs := start(t, "stat", a.String(), b.String(), "--format", "csv", "--max-streams", "2000", "--count", strconv.Itoa(flood+real-3), "--interval", "1h")
+	st.listening(t, 1)
+	cs.listening(t, 1)
+	sendA, sendB := streamSender(t, a), streamSender(t, b)
+	for i := range real / 2 {
+		sendB(i, 7, uint64(i))
+	}
+	for i := range flood {
+		sendA(i, 1_000_000+uint64(i), 0) // a new stream each
+	}
+	for i := real / 2; i < real; i++ {
+		if i < real/2+3 {
+			continue // 3 lost, across the flood
+		}
+		sendB(i, 7, uint64(i))
+	}
+	for _, p := range []*proc{st, cs} {
+		if code := p.wait(t, 60*time.Second); code != 0 {
+			t.Fatalf("%v: exit %d\n%s", p.args, code, p.stderr.String())
+		}
+	}
+	rs, err := csv.NewReader(strings.NewReader(cs.stdout.String())).ReadAll()
+	if err != nil || len(rs) < 3 || rs[0][len(rs[0])-1] != "streams_evicted" {
+		t.Fatalf("csv: %v\n%s", err, cs.stdout.String())
+	}
+	final := map[string][]string{}
+	for _, r := range rs[1:] {
+		if r[2] == "true" {
+			final[r[3]] = r
+		}
+	}
+	for g, want := range map[string][2]string{a.String(): {"2000", strconv.Itoa(flood - 2000)}, b.String(): {"1", "0"}} {
+		if r := final[g]; r == nil || r[4] != want[0] || r[len(r)-1] != want[1] {
+			t.Errorf("csv final row of %s: %q, want %s streams and %s evicted", g, r, want[0], want[1])
+		}
+	}
+	ls := lines(st.stdout.String())
+	type counts struct {
+		Group, Source, ID                    string
+		Streams                              int
+		Datagrams, Next, Numbers, Lost, Gaps uint64
+		Duplicates, Reordered, Resets        uint64
+		StreamsEvicted                       uint64 `json:"streams_evicted"`
+	}
+	var last struct {
+		Groups, Streams []counts
+	}
+	if err := json.Unmarshal([]byte(ls[len(ls)-1]), &last); err != nil || len(last.Groups) != 2 {
+		t.Fatalf("final line: %v\n%s", err, ls[len(ls)-1])
+	}
+	for _, g := range last.Groups {
+		var want counts
+		switch g.Group {
+		case a.String():
+			want = counts{Group: g.Group, Streams: maxStreams, Datagrams: flood, Numbers: flood, StreamsEvicted: flood - maxStreams}
+		case b.String():
+			want = counts{Group: g.Group, Streams: 1, Datagrams: real - 3, Numbers: real - 3, Lost: 3, Gaps: 1}
+		}
+		if g != want {
+			t.Errorf("group %+v, want %+v", g, want)
+		}
+	}
+	var rows []counts
+	for _, s := range last.Streams {
+		if s.Group == b.String() {
+			rows = append(rows, s)
+		}
+	}
+	want := counts{Group: b.String(), Source: "127.0.0.1", ID: fmt.Sprintf("%016x", 7), Datagrams: real - 3, Next: real, Numbers: real - 3, Lost: 3, Gaps: 1}
+	if len(rows) == 1 && strings.HasPrefix(rows[0].Source, "127.0.0.1:") {
+		want.Source = rows[0].Source // the sender's port, the kernel's choice
+	}
+	if len(rows) != 1 || rows[0] != want {
+		t.Errorf("group %s's stream rows %+v, want one: %+v", b, rows, want)
 	}
 }
 
