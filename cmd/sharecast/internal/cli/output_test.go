@@ -186,32 +186,29 @@ func TestListenWriteAndReplay(t *testing.T) {
 		t.Errorf("tshark reads %d UDP datagrams of 300 bytes to port %d, want %d:\n%s", got, port, n, out)
 	}
 
-	// Replay, as fast as it goes, to the other group.
-	rep := start(t, "listen", g2, "--count", strconv.Itoa(n), "--format", "raw")
-	rep.listening(t, 1)
-	code, _, e := run(t, 20*time.Second, "send", g2, "--pcap", file, "--rate", "0")
-	if code != 0 || !strings.Contains(e, fmt.Sprintf("sent %d datagrams, %d bytes", n, n*300)) {
-		t.Fatalf("send --pcap: exit %d\n%s", code, e)
-	}
-	if code := rep.wait(t, 20*time.Second); code != 0 {
-		t.Fatalf("listen: exit %d", code)
-	}
-	if got := rep.stdout.String(); got != string(bytes.Join(payloads, nil)) {
-		t.Errorf("the replay's %d bytes differ from the capture's payloads (%d bytes)", len(got), n*300)
-	}
-
-	// And at the recorded pace (no --rate): the same payloads, in order.
-	rep2 := start(t, "listen", g2, "--count", strconv.Itoa(n), "--format", "raw")
-	rep2.listening(t, 1)
-	code, _, e = run(t, 20*time.Second, "send", g2, "--pcap", file)
-	if code != 0 || !strings.Contains(e, "at the recorded pace") {
-		t.Fatalf("send --pcap at the recorded pace: exit %d\n%s", code, e)
-	}
-	if code := rep2.wait(t, 20*time.Second); code != 0 {
-		t.Fatalf("listen: exit %d", code)
-	}
-	if got := rep2.stdout.String(); got != string(bytes.Join(payloads, nil)) {
-		t.Errorf("the paced replay's %d bytes differ from the capture's payloads", len(got))
+	// Replay to the other group as fast as it goes, at a --rate, and at
+	// the recorded pace (no --rate): the same payloads, in order, each
+	// time, and the summary says which pace was asked.
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--rate", "0"}, "as fast as possible"},
+		{[]string{"--rate", "5000"}, "asked 5000"},
+		{nil, "at the recorded pace"},
+	} {
+		rep := start(t, "listen", g2, "--count", strconv.Itoa(n), "--format", "raw")
+		rep.listening(t, 1)
+		code, _, e := run(t, 20*time.Second, append([]string{"send", g2, "--pcap", file}, c.args...)...)
+		if code != 0 || !strings.Contains(e, fmt.Sprintf("sent %d datagrams, %d bytes", n, n*300)) || !strings.Contains(e, c.want) {
+			t.Fatalf("send --pcap %v: exit %d\n%s\nwant %q", c.args, code, e, c.want)
+		}
+		if code := rep.wait(t, 20*time.Second); code != 0 {
+			t.Fatalf("listen: exit %d", code)
+		}
+		if got := rep.stdout.String(); got != string(bytes.Join(payloads, nil)) {
+			t.Errorf("send --pcap %v: the replay's %d bytes differ from the capture's payloads (%d bytes)", c.args, len(got), n*300)
+		}
 	}
 }
 
