@@ -30,7 +30,7 @@ type liveGroup struct {
 	ttlMin, ttlMax   int
 	// seq tracks the group's sequenced streams, at most defaultMaxStreams
 	// of them: a flood of new streams on one group evicts only its own.
-	seq *groupSeq
+	seq *dispatch.SequenceTracker
 }
 
 // udpCounters are the UDP counters of /proc/net/snmp that say the kernel
@@ -58,7 +58,7 @@ func checkLive(cmd *cobra.Command, e *env, r *DoctorReport, opt doctorOptions) e
 		// knows (sharecast's, MoldUDP64), tracked as stat tracks them: a
 		// stream evicted under a flood of new ones of its group (past
 		// the cap) leaves its figures in its group's.
-		seq, err := newGroupSeq("auto", defaultMaxStreams, nil)
+		seq, err := newSeqTracker("auto", defaultMaxStreams, nil)
 		if err != nil {
 			return err
 		}
@@ -76,7 +76,7 @@ func checkLive(cmd *cobra.Command, e *env, r *DoctorReport, opt doctorOptions) e
 		if g == nil {
 			return // a group of the port that was not asked
 		}
-		g.seq.observe(d)
+		g.seq.Observe(d)
 		if g.datagrams == 0 || d.TTL < g.ttlMin {
 			g.ttlMin = d.TTL
 		}
@@ -171,15 +171,16 @@ func checkLive(cmd *cobra.Command, e *env, r *DoctorReport, opt doctorOptions) e
 		seen := fmt.Sprintf("%s, %s in %v (%.0f/s) from %s (%s), TTL %d to %d",
 			plural(g.datagrams, "datagram"), plural(g.bytes, "byte"), took.Round(time.Millisecond),
 			float64(g.datagrams)/took.Seconds(), plural(uint64(len(g.sources))+g.moreSources, "source"), strings.Join(srcs, ", "), g.ttlMin, g.ttlMax)
-		c, flows := g.seq.totals()
-		if len(flows) == 0 && g.seq.evicted == 0 {
+		c, evicted := seqCounts(g.seq)
+		streams := len(g.seq.Flows())
+		if streams == 0 && evicted == 0 {
 			r.add("live", statusOK, subj, seen+"; no known header (sharecast, MoldUDP64) to count sequence gaps by", "")
 			continue
 		}
 		seen += fmt.Sprintf("; %s: sequence gaps %d, lost %d, reordered %d, duplicates %d, resets %d",
-			plural(uint64(len(flows)), "sequenced stream"), c.Gaps, c.Lost, c.Reordered, c.Duplicates, c.Resets)
-		if g.seq.evicted > 0 {
-			seen += fmt.Sprintf("; %s evicted past %d streams of the group (the idle longest, their figures kept)", plural(g.seq.evicted, "stream"), defaultMaxStreams)
+			plural(uint64(streams), "sequenced stream"), c.Gaps, c.Lost, c.Reordered, c.Duplicates, c.Resets)
+		if evicted > 0 {
+			seen += fmt.Sprintf("; %s evicted past %d streams of the group (the idle longest, their figures kept)", plural(evicted, "stream"), defaultMaxStreams)
 		}
 		if c.Lost > 0 {
 			r.add("live", statusProblem, subj,

@@ -16,50 +16,17 @@ const defaultMaxStreams = 1024
 // group.
 const maxMaxStreams = 1 << 20
 
-// groupSeq tracks the sequenced streams of one group and port, with a
-// tracker of its own: the cap on streams is per group, so that a flood of
-// new streams (new stream ids or source ports) on one group evicts only
-// that group's streams, never another group's. Its methods are not safe
-// for concurrent use: its owner serialises the calls.
-type groupSeq struct {
-	seq *dispatch.SequenceTracker
-	// retired adds up the figures of the streams that seq evicted (the
-	// idle longest, when a new stream came past the cap), so that the
-	// group's figures never go down; evicted counts them.
-	retired seqCounters
-	evicted uint64
-}
+// Each group has a tracker of its own (newSeqTracker, with --max-streams
+// as its MaxFlows): the cap on streams is per group, so that a flood of new
+// streams (new stream ids or source ports) on one group evicts only that
+// group's streams, never another group's. The tracker keeps an evicted
+// stream's figures in its totals, so that the group's figures never go
+// down.
 
-// newGroupSeq returns the tracker of a group's streams, of those that
-// classify finds as mode says, at most maxStreams of them (0: the
-// default). onEvict, if not nil, is called with each stream evicted, from
-// observe, after its figures are kept in the group's.
-func newGroupSeq(mode string, maxStreams int, onEvict func(dispatch.FlowSequence)) (*groupSeq, error) {
-	g := &groupSeq{}
-	var err error
-	g.seq, err = newSeqTracker(mode, maxStreams, func(f dispatch.FlowSequence) {
-		g.retired.add(&f.SequenceStats)
-		g.evicted++
-		if onEvict != nil {
-			onEvict(f)
-		}
-	})
-	if err != nil {
-		return nil, err
-	}
-	return g, nil
-}
-
-// observe tracks d, a datagram of the group.
-func (g *groupSeq) observe(d *dispatch.Datagram) { g.seq.Observe(d) }
-
-// totals returns the group's figures (its evicted streams' and those of
-// the streams tracked) and the streams tracked.
-func (g *groupSeq) totals() (seqCounters, []dispatch.FlowSequence) {
-	c := g.retired
-	flows := g.seq.Flows()
-	for i := range flows {
-		c.add(&flows[i].SequenceStats)
-	}
-	return c, flows
+// seqCounts returns the figures of a group's tracker t, its evicted streams
+// included, and how many streams it evicted.
+func seqCounts(t *dispatch.SequenceTracker) (c seqCounters, evicted uint64) {
+	s := t.Stats()
+	c.add(&s)
+	return c, s.Evicted
 }

@@ -269,11 +269,11 @@ type groupStat struct {
 	// offset, which a deviation between their datagrams would take in.
 	jitter float64
 	// seq tracks the group's streams, at most --max-streams of them.
-	seq *groupSeq
+	seq *dispatch.SequenceTracker
 }
 
 // statHandler is the handler of stat: it tracks sequence numbers per
-// stream, with a dispatch.SequenceTracker per group (a groupSeq), and
+// stream, with a dispatch.SequenceTracker per group, and
 // latency per group. Its methods are safe for concurrent use.
 type statHandler struct {
 	mode       string
@@ -321,7 +321,7 @@ func newStatHandler(mode string, limit uint64, maxStreams int, asked []groupKey)
 
 // newGroupStat returns the state of a group before its first datagram.
 func (h *statHandler) newGroupStat() (*groupStat, error) {
-	seq, err := newGroupSeq(h.mode, h.maxStreams, h.retire)
+	seq, err := newSeqTracker(h.mode, h.maxStreams, h.retire)
 	if err != nil {
 		return nil, err
 	}
@@ -373,7 +373,7 @@ func (h *statHandler) ServeDatagram(_ context.Context, d *dispatch.Datagram) {
 	if si.kind == kindNone {
 		g.unsequenced++
 	} else {
-		g.seq.observe(d)
+		g.seq.Observe(d)
 		if si.kind == kindSharecast {
 			us := max(d.Time.Sub(si.sent).Microseconds(), 0)
 			// A latency past the histogram's hour is recorded as its top.
@@ -479,9 +479,10 @@ func (h *statHandler) snapshot(final bool, now time.Time) ([]groupLine, []stream
 	at := make(map[groupKey]int, len(h.groups))
 	var ss []streamLine
 	for gk, g := range h.groups {
-		c, flows := g.seq.totals()
+		c, evicted := seqCounts(g.seq)
+		flows := g.seq.Flows()
 		gl := groupLine{Group: gk.String(), Streams: len(flows), Datagrams: g.datagrams, Bytes: g.bytes, Unsequenced: g.unsequenced,
-			JitterUS: math.Round(g.jitter/1e3*10) / 10, seqCounters: c, StreamsEvicted: g.seq.evicted}
+			JitterUS: math.Round(g.jitter/1e3*10) / 10, seqCounters: c, StreamsEvicted: evicted}
 		if final {
 			gl.Latency = latencyOf(g.total)
 		} else {
@@ -543,10 +544,8 @@ func (h *statHandler) collect(ch chan<- prometheus.Metric) {
 	h.mu.Lock()
 	byGroup := make(map[groupKey]figures, len(h.groups))
 	for gk, g := range h.groups {
-		// Under h.mu, so that no stream is evicted (its figures moving to
-		// retired) between the two reads: the counters never go down.
-		c, _ := g.seq.totals()
-		byGroup[gk] = figures{c, g.seq.evicted}
+		c, evicted := seqCounts(g.seq)
+		byGroup[gk] = figures{c, evicted}
 	}
 	h.mu.Unlock()
 	for gk, c := range byGroup {
