@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/sharecast/sharecast/internal/bitring"
 )
 
 // SequenceConfig configures a [SequenceTracker]. Exactly one of Extract and
@@ -318,14 +320,14 @@ func (t *SequenceTracker) Observe(d *Datagram) {
 		return
 	}
 	if back > f.known { // stale bits: unseen since the last reset
-		f.clearRange(first, back-f.known, t.window)
+		f.clearRange(first, back-f.known)
 		f.known = back
 	}
 	// [first, first+old) is in the window, the rest (if any) from next on.
 	old := min(count, back)
-	dup := f.seenIn(first, old, t.window)
+	dup := f.seenIn(first, old)
 	fresh := old - dup
-	f.setRange(first, old, t.window)
+	f.setRange(first, old)
 	f.st.Numbers += fresh
 	f.st.DuplicateNumbers += dup
 	switch {
@@ -403,83 +405,26 @@ func (t *SequenceTracker) advance(f *flowSeq, first, gap, count uint64) {
 	w := t.window
 	switch {
 	case count >= w: // the new window holds only numbers of the range
-		f.setRange(first+count-w, w, w)
+		f.setRange(first+count-w, w)
 		f.known = w
 	case gap+count >= w: // the gap's numbers in the new window are unseen
-		f.setRange(first, count, w)
+		f.setRange(first, count)
 		f.known = count
 	default:
-		f.clearRange(f.next, gap, w)
-		f.setRange(first, count, w)
+		f.clearRange(f.next, gap)
+		f.setRange(first, count)
 		f.known = min(f.known+gap+count, w)
 	}
 	f.next = (first + count) & t.mask
 	f.st.Numbers += count
 }
 
-// The operations on the bits of a range of numbers in a flow's window.
-const (
-	opSet = iota
-	opClear
-	opCount
-)
-
-// bitRange applies op to the bits of the n numbers from first in f.seen
-// (n at most the window), a word at a time, and returns how many of them
-// were set before.
-func (f *flowSeq) bitRange(first, n, window uint64, op int) uint64 {
-	var c uint64
-	for i := first & (window - 1); n > 0; i = 0 { // at most twice: the ring wraps once
-		run := min(n, window-i)
-		c += bitRun(f.seen, i, run, op)
-		n -= run
-	}
-	return c
-}
-
-// bitRun is bitRange for the bits [i, i+n) of ws, n > 0.
-func bitRun(ws []uint64, i, n uint64, op int) uint64 {
-	lo, hi := i/64, (i+n-1)/64
-	head, tail := ^uint64(0)<<(i%64), ^uint64(0)>>(63-(i+n-1)%64)
-	if lo == hi {
-		return bitWord(&ws[lo], head&tail, op)
-	}
-	c := bitWord(&ws[lo], head, op) + bitWord(&ws[hi], tail, op)
-	mid := ws[lo+1 : hi]
-	switch op {
-	case opSet:
-		for j := range mid {
-			mid[j] = ^uint64(0)
-		}
-	case opClear:
-		clear(mid)
-	case opCount:
-		for _, w := range mid {
-			c += uint64(bits.OnesCount64(w))
-		}
-	}
-	return c
-}
-
-func bitWord(w *uint64, m uint64, op int) uint64 {
-	switch op {
-	case opSet:
-		*w |= m
-	case opClear:
-		*w &^= m
-	case opCount:
-		return uint64(bits.OnesCount64(*w & m))
-	}
-	return 0
-}
-
-func (f *flowSeq) setRange(first, n, window uint64)   { f.bitRange(first, n, window, opSet) }
-func (f *flowSeq) clearRange(first, n, window uint64) { f.bitRange(first, n, window, opClear) }
+// The bits of a range of numbers (at most the window) in a flow's window.
+func (f *flowSeq) setRange(first, n uint64)   { bitring.Set(f.seen, first, n) }
+func (f *flowSeq) clearRange(first, n uint64) { bitring.Clear(f.seen, first, n) }
 
 // seenIn returns how many of the n numbers from first were seen.
-func (f *flowSeq) seenIn(first, n, window uint64) uint64 {
-	return f.bitRange(first, n, window, opCount)
-}
+func (f *flowSeq) seenIn(first, n uint64) uint64 { return bitring.Count(f.seen, first, n) }
 
 // Stats returns the totals over all flows, the evicted ones included.
 func (t *SequenceTracker) Stats() SequenceStats {

@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sharecast/sharecast/dispatch"
+	"github.com/sharecast/sharecast/internal/bitring"
 	"github.com/sharecast/sharecast/mcast"
 )
 
@@ -420,7 +421,7 @@ func (s *Source) sequence(relay string, seq uint64) bool {
 				s.st.Missing += gap
 				s.slog.Warn().Str("relay", relay).Uint64("from", f.next).Uint64("to", seq-1).Msg("natsrelay: relay numbers missing")
 			}
-			clearBits(f.seen, f.next, gap, mask)
+			bitring.Clear(f.seen, f.next, gap)
 		}
 		f.seen[(seq&mask)/64] |= 1 << (seq & 63)
 		f.next = seq + 1
@@ -441,19 +442,6 @@ func (s *Source) sequence(relay string, seq uint64) bool {
 		s.st.Missing--
 	}
 	return true
-}
-
-// clearBits clears the bits of the n numbers from first in seen (n below
-// the window, mask the window's size - 1) a word at a time, so that a gap
-// costs n/64 steps, not n, whatever the number that opened it.
-func clearBits(seen []uint64, first, n, mask uint64) {
-	for n > 0 {
-		i := first & mask
-		run := min(n, 64-i%64)
-		seen[i/64] &^= ^uint64(0) >> (64 - run) << (i % 64)
-		first += run
-		n -= run
-	}
 }
 
 // Stats returns the Source's counters.
